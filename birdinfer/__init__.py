@@ -1,0 +1,15 @@
+"""birdinfer: fast, honest CPU inference for BirdCLEF-style soundscapes.
+
+import birdinfer
+config = birdinfer.load_config("birdclef2025", {"models": ["model.onnx"]})
+result = birdinfer.run(config)          # writes submission.csv and its run report
+result.submission                       # the same rows as a pandas DataFrame
+"""
+
+__version__ = "0.1.0"
+
+from birdinfer.config import Config, ConfigError, load_config  # noqa: E402
+from birdinfer.pipeline import Pipeline  # noqa: E402
+from birdinfer.run import RunResult, run  # noqa: E402
+
+__all__ = ["Config", "ConfigError", "Pipeline", "RunResult", "__version__", "load_config", "run"]

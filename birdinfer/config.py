@@ -1,0 +1,331 @@
+"""Run configuration: one frozen dataclass per stage under one root, loaded from YAML.
+
+Every value is validated once, here, with a message that names the offending key, so later
+stages can trust what they are given. Nothing reads a global config: the root object is passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+Normalization = Literal["none", "standardize", "scale80", "minmax"]
+Activation = Literal["sigmoid", "softmax", "none"]
+
+
+class ConfigError(ValueError):
+    """A config value a user must fix; the message names the key."""
+
+
+def _check(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}': {problem}")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 32000
+    window_seconds: float = 5.0
+    # Decode this many seconds at a time, so memory does not grow with a file's length.
+    block_seconds: float = 300.0
+    # Extensions (lower case, with dot) picked up from the input folder.
+    extensions: tuple[str, ...] = (".ogg", ".wav", ".flac", ".mp3")
+
+    def __post_init__(self) -> None:
+        _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
+        _check(self.window_seconds > 0, "audio.window_seconds", "must be > 0")
+        _check(
+            self.block_seconds >= self.window_seconds,
+            "audio.block_seconds",
+            "must be >= audio.window_seconds",
+        )
+        _check(len(self.extensions) > 0, "audio.extensions", "must list at least one extension")
+
+    @property
+    def window_samples(self) -> int:
+        return round(self.sample_rate * self.window_seconds)
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Log-mel settings; the same names as librosa's arguments where one exists."""
+
+    sample_rate: int = 32000
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 20.0
+    fmax: float = 16000.0
+    power: float = 2.0
+    top_db: float | None = 80.0
+    # dB reference: "max" (librosa's ref=np.max, per window) or a number (1.0 = torchaudio's default).
+    ref: str | float = "max"
+    normalization: Normalization = "standardize"
+    center: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.sample_rate >= 1000, "mel.sample_rate", "must be >= 1000 Hz")
+        _check(self.n_fft >= 16, "mel.n_fft", "must be >= 16")
+        _check(0 < self.hop_length <= self.n_fft, "mel.hop_length", "must be in 1..n_fft")
+        _check(self.n_mels >= 1, "mel.n_mels", "must be >= 1")
+        _check(0 <= self.fmin < self.fmax, "mel.fmin", "must be >= 0 and below mel.fmax")
+        _check(
+            self.fmax <= self.sample_rate / 2,
+            "mel.fmax",
+            f"{self.fmax} is above the Nyquist frequency {self.sample_rate / 2}",
+        )
+        _check(self.power in (1.0, 2.0), "mel.power", "must be 1.0 (magnitude) or 2.0 (power)")
+        _check(self.top_db is None or self.top_db > 0, "mel.top_db", "must be > 0 or null")
+        _check(
+            self.ref == "max" or (isinstance(self.ref, (int, float)) and self.ref > 0),
+            "mel.ref",
+            "must be 'max' or a positive number",
+        )
+
+    def frames_for(self, n_samples: int) -> int:
+        """Frames produced for a window of `n_samples` (librosa's count)."""
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    # A .onnx or OpenVINO .xml file; "builtin:demo" is the demo model shipped in the package.
+    path: str
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "models.path", "must not be empty")
+        _check(self.weight > 0, "models.weight", "must be > 0")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    batch_size: int = 16
+    activation: Activation = "sigmoid"
+    # File workers x runtime threads must not exceed the cores really available; None = plan it.
+    workers: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
+        _check(self.workers is None or self.workers >= 1, "inference.workers", "must be >= 1")
+        _check(self.threads is None or self.threads >= 1, "inference.threads", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    submission: str = "submission.csv"
+    # Column order comes from here when given (class codes read as strings), else from the model.
+    sample_submission: str | None = None
+    # When the input folder holds no audio (as while Kaggle saves a notebook): run on this folder
+    # instead, or write a header-only submission when it is null.
+    empty_input_fallback: str | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class CompetitionConfig:
+    name: str = "demo"
+    metric: Literal["macro_roc_auc", "padded_cmap"] = "macro_roc_auc"
+    budget_minutes: float = 90.0
+
+    def __post_init__(self) -> None:
+        _check(self.budget_minutes > 0, "competition.budget_minutes", "must be > 0")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The embedded demo: held-out synthetic soundscapes written to input_dir before the run,
+    with their labels in `solution`, and scored after it."""
+
+    files: int = 4
+    seconds: float = 60.0
+    seed: int = 20260
+    solution: str = "birdinfer_demo/solution.csv"
+
+    def __post_init__(self) -> None:
+        _check(self.files >= 1, "demo.files", "must be >= 1")
+        _check(self.seconds > 0, "demo.seconds", "must be > 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    input_dir: str = "test_soundscapes"
+    models: tuple[ModelSpec, ...] = (ModelSpec("builtin:demo"),)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    # None: take the mel settings from the model file's metadata.
+    mel: MelConfig | None = None
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    competition: CompetitionConfig = field(default_factory=CompetitionConfig)
+    demo: DemoConfig | None = None
+
+    def __post_init__(self) -> None:
+        _check(len(self.models) >= 1, "models", "must list at least one model")
+        if self.mel is not None:
+            _check(
+                self.mel.sample_rate == self.audio.sample_rate,
+                "mel.sample_rate",
+                f"{self.mel.sample_rate} differs from audio.sample_rate {self.audio.sample_rate}",
+            )
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a Config from plain data (as parsed from YAML)."""
+    return _build(Config, data, prefix="")
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Load a YAML config (a path, or a bundled name such as "default" or "birdclef2025").
+
+    `overrides` maps dotted keys ("inference.workers", "input_dir") to values; they win over
+    the file, which is how command-line flags are applied.
+    """
+    data = _read_yaml(resolve_config_path(path or "default"))
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    return from_dict(data)
+
+
+def bundled_config_dir() -> Path:
+    """The configs/ folder: inside an installed wheel, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("no bundled configs/ folder found next to the birdinfer package")
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix == "" and path.parent == Path("."):
+        bundled = bundled_config_dir() / f"{path.name}.yaml"
+        if bundled.is_file():
+            return bundled
+        names = sorted(p.stem for p in bundled_config_dir().glob("*.yaml"))
+        raise ConfigError(f"no config file '{path}' and no bundled config of that name ({names})")
+    raise ConfigError(f"config file not found: {path}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}': expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        keys = ", ".join(f"'{prefix}{k}'" for k in unknown)
+        raise ConfigError(f"unknown config key {keys}; known keys here: {sorted(known)}")
+    values = {name: _coerce(hints[name], value, prefix + name) for name, value in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # pragma: no cover - all fields have defaults
+        raise ConfigError(f"config section '{prefix.rstrip('.')}': {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check `value` against a type hint, converting only where it is lossless."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"config key '{key}': bad value {value!r}"
+        )
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config key '{key}': {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(items))
+    if dataclasses.is_dataclass(hint):
+        if hint is ModelSpec and isinstance(value, str):
+            value = {"path": value}
+        return _build(hint, value, key + ".")
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: type, value: Any, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(
+        f"config key '{key}': expected {hint.__name__}, got {type(value).__name__} {value!r}"
+    )
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a command-line `key=value`; the value is read as YAML (so 4 is an int, null is None)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """Plain data for reports (tuples as lists)."""
+    return _plain(dataclasses.asdict(config))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

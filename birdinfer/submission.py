@@ -1,0 +1,86 @@
+"""The submission file: `row_id` then one column per class, in the competition's order."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROW_ID = "row_id"
+# Probabilities with 7 significant digits: a 2024-sized submission stays a few tens of MB, and
+# relative precision is kept for tiny scores (a fixed number of decimals would tie them at 0).
+FLOAT_FORMAT = "%.7g"
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot be built as asked; the message says which columns or rows."""
+
+
+def read_class_columns(sample_submission: str | Path) -> list[str]:
+    """Class columns of a sample submission, as strings ("1139490" stays "1139490", not an int)."""
+    path = Path(sample_submission)
+    try:
+        header = pd.read_csv(path, nrows=0, dtype=str).columns
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{path}: cannot read the sample submission ({exc})") from exc
+    columns = [str(c) for c in header]
+    if not columns or columns[0] != ROW_ID:
+        raise SubmissionError(f"{path}: the first column must be '{ROW_ID}', found {columns[:1]}")
+    return columns[1:]
+
+
+def column_order(model_classes: Sequence[str], columns: Sequence[str], model: str) -> np.ndarray:
+    """Indices that put a model's classes in the submission's column order.
+
+    A model must score every column; extra model classes are dropped (with the caller's warning).
+    """
+    position = {name: i for i, name in enumerate(model_classes)}
+    missing = [c for c in columns if c not in position]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise SubmissionError(
+            f"{model}: the model has {len(model_classes)} classes and lacks {len(missing)} of the "
+            f"{len(columns)} submission columns: {shown}"
+        )
+    return np.array([position[c] for c in columns], dtype=np.int64)
+
+
+def build_submission(
+    row_ids: Sequence[str], scores: np.ndarray, columns: Sequence[str]
+) -> pd.DataFrame:
+    scores = np.asarray(scores, dtype=np.float32).reshape(len(row_ids), len(columns))
+    frame = pd.DataFrame(scores, columns=list(columns))
+    frame.insert(0, ROW_ID, list(row_ids))
+    return frame
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a CSV so that a crash leaves the old file or the new one, never half of one."""
+    return _atomic(
+        Path(path), lambda handle: frame.to_csv(handle, index=False, float_format=FLOAT_FORMAT)
+    )
+
+
+def write_json_atomic(data: Any, path: str | Path) -> Path:
+    return _atomic(Path(path), lambda handle: json.dump(data, handle, indent=2, default=str))
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

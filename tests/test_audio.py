@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import write_tone
+
+from birdinfer.audio import AudioError, WindowReader, list_audio_files, read_windows, row_ids
+from birdinfer.config import AudioConfig
+
+CFG = AudioConfig()
+
+
+@pytest.mark.parametrize(
+    "seconds, expected_ends",
+    [
+        (0.1, [5]),  # shorter than a window: one zero-padded window
+        (4.99, [5]),
+        (5.0, [5]),
+        (5.01, [5, 10]),  # a partial final window is kept
+        (12.0, [5, 10, 15]),
+        (60.0, list(range(5, 65, 5))),
+    ],
+)
+def test_window_count_and_row_ids(tmp_path, seconds, expected_ends):
+    path = tmp_path / "soundscape_123.wav"
+    write_tone(path, seconds)
+    windows = read_windows(path, CFG)
+    assert windows.shape == (len(expected_ends), 160000)
+    assert row_ids("soundscape_123", len(windows), 5.0) == [
+        f"soundscape_123_{e}" for e in expected_ends
+    ]
+
+
+def test_partial_window_is_zero_padded_and_samples_stay_in_place(tmp_path):
+    path = tmp_path / "a.wav"
+    mono = write_tone(path, 7.0, subtype="FLOAT")
+    windows = read_windows(path, CFG)
+    flat = windows.reshape(-1)
+    np.testing.assert_array_equal(flat[: mono.size], mono)
+    assert not flat[mono.size :].any()
+
+
+def test_row_ids_for_fractional_windows():
+    assert row_ids("x", 3, 2.5) == ["x_2.5", "x_5", "x_7.5"]
+
+
+@pytest.mark.parametrize("block_seconds", [5.0, 7.0, 300.0])
+def test_block_size_does_not_change_windows(tmp_path, block_seconds):
+    path = tmp_path / "a.wav"
+    write_tone(path, 23.3, subtype="FLOAT")
+    reference = read_windows(path, AudioConfig(block_seconds=300.0))
+    np.testing.assert_array_equal(
+        read_windows(path, AudioConfig(block_seconds=block_seconds)), reference
+    )
+
+
+@pytest.mark.parametrize("source_rate", [22050, 44100, 48000, 16000])
+def test_resampling_keeps_length_and_pitch(tmp_path, source_rate):
+    path = tmp_path / "tone.wav"
+    write_tone(path, 10.0, sample_rate=source_rate, freq=1500.0, subtype="FLOAT")
+    windows = read_windows(path, AudioConfig(block_seconds=5.0))  # streaming across blocks
+    assert windows.shape == (2, 160000)
+    signal = windows.reshape(-1)[16000:-16000]  # away from the resampler's edges
+    spectrum = np.abs(np.fft.rfft(signal))
+    peak_hz = np.argmax(spectrum) * 32000 / signal.size
+    assert abs(peak_hz - 1500.0) < 2.0
+    assert abs(np.sqrt(np.mean(signal**2)) - 0.5 / np.sqrt(2)) < 0.01
+
+
+def test_no_resampling_at_the_model_rate(tmp_path):
+    path = tmp_path / "tone.wav"
+    write_tone(path, 5.0, subtype="FLOAT")
+    reader = WindowReader(path, CFG)
+    assert not reader.resampled
+    list(reader)
+
+
+def test_stereo_is_mixed_to_mono(tmp_path):
+    path = tmp_path / "stereo.wav"
+    left = np.full(32000, 0.5, np.float32)
+    right = np.full(32000, -0.1, np.float32)
+    sf.write(str(path), np.stack([left, right], axis=1), 32000, subtype="FLOAT")
+    windows = read_windows(path, CFG)
+    np.testing.assert_allclose(windows[0, :32000], 0.2, atol=1e-7)
+
+
+def test_nan_and_inf_samples_are_zeroed_with_a_warning(tmp_path):
+    path = tmp_path / "nan.wav"
+    data = np.full(32000 * 6, 0.25, np.float32)
+    data[100:110] = np.nan
+    data[5000] = np.inf
+    sf.write(str(path), data, 32000, subtype="FLOAT")
+    reader = WindowReader(path, CFG)
+    windows = np.concatenate(list(reader))
+    assert np.isfinite(windows).all()
+    assert windows[0, 100] == 0.0 and windows[0, 99] == 0.25
+    assert reader.warnings == ["11 NaN/Inf samples set to zero"]
+
+
+def test_header_only_file_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "empty.wav"
+    sf.write(str(path), np.zeros((0, 2), np.float32), 44100)
+    with pytest.raises(AudioError, match="empty.wav.*no audio frames"):
+        read_windows(path, CFG)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not audio at all" * 10, b"OggS" + bytes(200)])
+def test_non_audio_bytes_are_an_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "bad.ogg"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match="bad.ogg"):
+        read_windows(path, CFG)
+
+
+def test_ogg_and_mp3_decode(tmp_path, shared_audio):
+    windows = read_windows(shared_audio / "silence_10s.mp3", CFG)
+    assert windows.shape == (2, 160000)
+    path = tmp_path / "a.ogg"
+    write_tone(path, 6.0)
+    assert read_windows(path, CFG).shape == (2, 160000)
+
+
+def test_list_audio_files_separates_non_audio(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["b.ogg", "a.WAV", "sub/c.flac", "notes.txt", "d.mp3"]:
+        (tmp_path / name).write_bytes(b"x")
+    audio, ignored = list_audio_files(tmp_path, CFG.extensions)
+    assert [p.name for p in audio] == ["a.WAV", "b.ogg", "d.mp3", "c.flac"]
+    assert [p.name for p in ignored] == ["notes.txt"]
+
+
+def test_missing_folder_gives_no_files(tmp_path):
+    assert list_audio_files(tmp_path / "absent", CFG.extensions) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "name, windows",
+    [
+        ("1min.wav", 12),
+        ("birds_10s.wav", 3),
+        ("great_plains_toad.wav", 9),  # 44.1 kHz, resampled
+        ("aru_1.wav", 1),
+        ("LOCA_2021_09_24_652_3.wav", 1),  # 22.05 kHz, 1 s
+        ("veryshort.wav", 1),
+        ("metadata.wav", 3),
+    ],
+)
+def test_real_recordings(shared_audio, name, windows):
+    result = read_windows(shared_audio / name, CFG)
+    assert result.shape == (windows, 160000)
+    assert np.isfinite(result).all() and np.abs(result).max() > 0

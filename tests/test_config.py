@@ -1,0 +1,141 @@
+from pathlib import Path
+
+import pytest
+
+from birdinfer.cli import _parser, infer_overrides
+from birdinfer.config import ConfigError, bundled_config_dir, from_dict, load_config, parse_override
+
+EDITIONS = ["birdclef2023", "birdclef2024", "birdclef2025", "birdclef2026"]
+
+
+@pytest.mark.parametrize("name", ["default", *EDITIONS])
+def test_bundled_configs_load(name):
+    config = load_config(name)
+    assert config.audio.sample_rate == 32000
+
+
+@pytest.mark.parametrize("name", EDITIONS)
+def test_edition_configs_point_at_kaggle_and_carry_a_mel_preset(name):
+    config = load_config(name)
+    year = name[-4:]
+    assert config.input_dir == f"/kaggle/input/birdclef-{year}/test_soundscapes"
+    assert config.output.submission == "/kaggle/working/submission.csv"
+    assert config.output.sample_submission.endswith(f"birdclef-{year}/sample_submission.csv")
+    assert config.mel is not None and config.mel.n_mels == 128
+    assert config.competition.metric == ("padded_cmap" if year == "2023" else "macro_roc_auc")
+    assert config.competition.budget_minutes == (120 if year in ("2023", "2024") else 90)
+
+
+def test_every_yaml_in_configs_is_valid():
+    names = sorted(p.stem for p in bundled_config_dir().glob("*.yaml"))
+    assert set(names) >= {"default", *EDITIONS}
+    for name in names:
+        load_config(name)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"'mel\.n_ftt'"):
+        from_dict({"mel": {"n_ftt": 1024}})
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(ConfigError, match="'inptu_dir'"):
+        from_dict({"inptu_dir": "x"})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"'inference\.batch_size'.*expected int"):
+        from_dict({"inference": {"batch_size": "sixteen"}})
+
+
+def test_bool_is_not_an_int():
+    with pytest.raises(ConfigError, match=r"'inference\.workers'"):
+        from_dict({"inference": {"workers": True}})
+
+
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"mel": {"fmax": 20000}}, "mel.fmax"),
+        ({"mel": {"hop_length": 4096}}, "mel.hop_length"),
+        ({"mel": {"fmin": 500, "fmax": 400}}, "mel.fmin"),
+        ({"inference": {"batch_size": 0}}, "inference.batch_size"),
+        ({"audio": {"window_seconds": -5}}, "audio.window_seconds"),
+        ({"inference": {"activation": "relu"}}, "inference.activation"),
+        ({"mel": {"normalization": "zscore"}}, "mel.normalization"),
+        ({"models": []}, "models"),
+    ],
+)
+def test_impossible_values_name_the_key(data, key):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        from_dict(data)
+
+
+def test_models_accept_plain_paths_and_weights():
+    config = from_dict({"models": ["a.onnx", {"path": "b.xml", "weight": 2}]})
+    assert [(m.path, m.weight) for m in config.models] == [("a.onnx", 1.0), ("b.xml", 2.0)]
+
+
+def test_overrides_win_over_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("input_dir: from_file\ninference:\n  workers: 1\n  batch_size: 8\n")
+    config = load_config(path, {"inference.workers": 2, "input_dir": "from_flag"})
+    assert (config.input_dir, config.inference.workers, config.inference.batch_size) == (
+        "from_flag",
+        2,
+        8,
+    )
+
+
+def test_command_line_flags_become_overrides(tmp_path):
+    args = _parser().parse_args(
+        [
+            "infer",
+            "--input",
+            "in",
+            "--model",
+            "m.onnx",
+            "--workers",
+            "3",
+            "--threads",
+            "1",
+            "--batch-size",
+            "4",
+            "--output",
+            "o.csv",
+            "--set",
+            "mel.fmin=40",
+        ]
+    )
+    config = load_config("default", infer_overrides(args))
+    assert config.input_dir == "in"
+    assert config.models[0].path == "m.onnx"
+    assert (config.inference.workers, config.inference.threads, config.inference.batch_size) == (
+        3,
+        1,
+        4,
+    )
+    assert config.output.submission == "o.csv"
+    assert config.mel.fmin == 40.0
+    assert config.demo is None  # a real input folder turns the demo off
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("inference.workers=4") == ("inference.workers", 4)
+    assert parse_override("mel=null") == ("mel", None)
+    with pytest.raises(ConfigError):
+        parse_override("no-equals-sign")
+
+
+def test_not_yaml_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("mel: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_missing_config_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no bundled config"):
+        load_config("birdclef1999")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(Path("nowhere/at/all.yaml"))

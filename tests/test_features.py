@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from birdinfer.config import MelConfig
+from birdinfer.features import LogMel, mel_filterbank, normalize, power_to_db
+from birdinfer.synth import make_soundscape
+
+librosa = pytest.importorskip("librosa")
+
+PRESETS = [
+    MelConfig(normalization="none"),  # 2048 / 512 / 128, fmin 20, fmax 16000
+    MelConfig(n_fft=1024, hop_length=320, n_mels=64, fmin=40, fmax=15000, normalization="none"),
+    MelConfig(n_fft=2048, hop_length=717, n_mels=224, fmin=20, fmax=16000, normalization="none"),
+]
+
+
+def librosa_db(window: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(
+        y=window,
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
+        power=cfg.power,
+        center=cfg.center,
+    )
+    return librosa.power_to_db(mel, ref=np.max if cfg.ref == "max" else cfg.ref, top_db=cfg.top_db)
+
+
+@pytest.mark.parametrize("cfg", PRESETS, ids=["2048-512-128", "1024-320-64", "2048-717-224"])
+def test_filterbank_matches_librosa(cfg):
+    ours = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    theirs = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+    )
+    np.testing.assert_allclose(ours, theirs, atol=1e-7)
+
+
+def _assert_db_parity(windows: np.ndarray, cfg: MelConfig) -> None:
+    ours = LogMel(cfg)(windows)
+    assert ours.shape == (len(windows), 1, cfg.n_mels, cfg.frames_for(windows.shape[1]))
+    for i, window in enumerate(windows):
+        diff = np.abs(ours[i, 0] - librosa_db(window, cfg)).max()
+        assert diff < 1e-3, f"window {i}: {diff} dB from librosa"
+
+
+@pytest.mark.parametrize("cfg", PRESETS, ids=["2048-512-128", "1024-320-64", "2048-717-224"])
+def test_log_mel_within_1e3_db_of_librosa_on_real_audio(shared_audio, cfg):
+    audio, rate = sf.read(str(shared_audio / "1min.wav"), dtype="float32")
+    assert rate == 32000
+    _assert_db_parity(audio[: 4 * 160000].reshape(4, 160000), cfg)
+
+
+def test_log_mel_within_1e3_db_of_librosa_on_synthetic_audio():
+    audio = make_soundscape(seed=3, seconds=20.0).audio
+    _assert_db_parity(audio.reshape(4, 160000), PRESETS[0])
+
+
+def test_reference_one_and_no_top_db_match_librosa():
+    cfg = MelConfig(ref=1.0, top_db=None, normalization="none")
+    audio = make_soundscape(seed=4, seconds=5.0).audio[None]
+    ours = LogMel(cfg)(audio)[0, 0]
+    # Without a top_db floor, the quietest bins are at float32 noise: compare what is audible.
+    theirs = librosa_db(audio[0], cfg)
+    audible = theirs > theirs.max() - 100
+    assert np.abs(ours - theirs)[audible].max() < 1e-3
+
+
+def test_magnitude_power_matches_librosa_amplitude_to_db():
+    cfg = MelConfig(power=1.0, normalization="none")
+    audio = make_soundscape(seed=5, seconds=5.0).audio
+    mel = librosa.feature.melspectrogram(
+        y=audio, sr=32000, n_fft=2048, hop_length=512, n_mels=128, fmin=20, fmax=16000, power=1.0
+    )
+    theirs = librosa.amplitude_to_db(mel, ref=np.max, top_db=80)
+    assert np.abs(LogMel(cfg)(audio[None])[0, 0] - theirs).max() < 1e-3
+
+
+def test_batch_size_does_not_change_features():
+    audio = make_soundscape(seed=6, seconds=30.0).audio.reshape(6, 160000)
+    frontend = LogMel(MelConfig())
+    together = frontend(audio)
+    one_by_one = np.concatenate([frontend(audio[i : i + 1]) for i in range(6)])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+
+
+def test_power_to_db_is_per_window():
+    mel = np.stack([np.full((2, 3), 1.0), np.full((2, 3), 100.0)]).astype(np.float32)
+    mel[1, 0, 0] = 1e-12  # 140 dB below its window's max: clipped to max - top_db
+    db = power_to_db(mel, MelConfig(normalization="none"))
+    np.testing.assert_allclose(db[0], 0.0)
+    assert db[1, 0, 0] == pytest.approx(-80.0)
+    assert db[1, 1, 1] == pytest.approx(0.0)
+
+
+def test_normalizations_on_a_hand_computed_example():
+    db = np.array([[[-80.0, -40.0], [0.0, -20.0]]], np.float32)
+    np.testing.assert_allclose(normalize(db, "scale80"), [[[0.0, 0.5], [1.0, 0.75]]])
+    np.testing.assert_allclose(normalize(db, "minmax"), [[[0.0, 0.5], [1.0, 0.75]]], atol=1e-6)
+    standard = normalize(db, "standardize")
+    assert standard.mean() == pytest.approx(0.0, abs=1e-6)
+    assert standard.std() == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_array_equal(normalize(db, "none"), db)
+
+
+def test_silence_gives_finite_features():
+    out = LogMel(MelConfig())(np.zeros((2, 160000), np.float32))
+    assert np.isfinite(out).all()
