@@ -69,7 +69,7 @@ def n_windows_for(frames: int, sample_rate: int, window_seconds: float) -> int:
 
 
 class WindowReader:
-    """Iterate over (n, window_samples) float32 arrays of one recording's windows, in order.
+    """Iterate (once) over (n, window_samples) float32 arrays of one recording's windows, in order.
 
     After iteration, `n_windows` holds the count and `warnings` what was repaired on the way
     (non-finite samples set to zero), so a caller can report them against the file.
@@ -83,6 +83,7 @@ class WindowReader:
             raise AudioError(self.path, "holds no audio frames (empty or header-only file)")
         self.n_windows = 0
         self.warnings: list[str] = []
+        self._source_frames = 0  # counted while decoding; decides the final window count
 
     @property
     def resampled(self) -> bool:

@@ -127,8 +127,8 @@ def summary(result, window_seconds: float) -> str:
     audio_seconds = windows * window_seconds
     lines = [
         f"submission: {result.output_path} ({windows} rows x {result.submission.shape[1] - 1} classes)",
-        f"files: {len(result.files)} processed, {len(result.failures)} skipped, "
-        f"{len(result.ignored)} non-audio ignored",
+        f"files: {len(result.files)} processed ({windows} windows), "
+        f"{len(result.failures)} skipped, {len(result.ignored)} non-audio ignored",
         f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of audio "
         f"({audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time)",
     ]

@@ -29,14 +29,14 @@ TRAIN_SEED_BASE = 1_000_000  # training soundscapes; the demo's held-out seeds s
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int = 7
+    epochs: int = 9
     soundscapes_per_epoch: int = 100
     soundscape_seconds: float = 60.0
     batch_size: int = 32
     learning_rate: float = 3e-3
     threads: int = 2
     seed: int = 0
-    validation_soundscapes: int = 8
+    validation_soundscapes: int = 16
     validation_seed: int = 900_000
 
 

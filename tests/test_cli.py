@@ -37,7 +37,7 @@ def test_infer_on_a_folder(soundscape_dir, tiny_onnx, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert f"submission: {out} (16 rows x 7 classes)" in printed
-    assert "files: 3 processed, 0 skipped" in printed
+    assert "files: 3 processed (16 windows), 0 skipped" in printed
     assert list(pd.read_csv(out, nrows=0).columns) == ["row_id", *DEMO_CODES]
 
 
@@ -124,7 +124,7 @@ def test_demo_runs_with_no_arguments_without_torch_and_scores_well(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "submission: birdinfer_demo/submission.csv (48 rows x 7 classes)" in out
-    assert "files: 4 processed, 0 skipped" in out
+    assert "files: 4 processed (48 windows), 0 skipped" in out
     auc = float(out.split("macro_roc_auc on held-out soundscapes = ")[1].split()[0])
     assert auc >= 0.95, out
     assert (tmp_path / "birdinfer_demo" / "submission_report.json").is_file()
