@@ -1,4 +1,5 @@
-"""The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo) and `export`."""
+"""The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `export`
+and `quantize`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from birdinfer.config import ConfigError, load_config, parse_override
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "export")
+COMMANDS = ("infer", "export", "quantize")
+# Errors of modules imported lazily (they need optional packages), matched by name.
+USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         from birdinfer.modelcard import ModelFileError
         from birdinfer.submission import SubmissionError
 
-        if (
-            isinstance(exc, (ModelFileError, SubmissionError))
-            or type(exc).__name__ == "ExportError"
-        ):
+        if isinstance(exc, (ModelFileError, SubmissionError)) or type(exc).__name__ in USER_ERRORS:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="timm checkpoint -> ONNX + OpenVINO with metadata")
     add_export_arguments(export)
     export.set_defaults(handler=_export)
+    quantize = sub.add_parser(
+        "quantize", help="FP32 model -> guarded FP16 / INT8 variants and a report"
+    )
+    add_quantize_arguments(quantize)
+    quantize.set_defaults(handler=_quantize)
     return parser
 
 
@@ -195,6 +200,191 @@ def _export(args: argparse.Namespace) -> int:
             f"openvino: {result.openvino_path} (max abs diff vs torch {result.openvino_max_abs_diff:.2e})"
         )
     return 0
+
+
+def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
+    from birdinfer.variants import DEFAULT_VARIANTS, QUANTIZED
+
+    parser.add_argument(
+        "--model", default="builtin:demo", help="exported FP32 .onnx (default: the demo model)"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        help="where variants go (default: beside the model; reports/quantize for built-ins)",
+    )
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/quantize"))
+    parser.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated, from {', '.join(QUANTIZED)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ort-dynamic",
+        action="store_true",
+        help="also build onnxruntime dynamic INT8 (ConvInteger: ~10x slower on a CNN; the "
+        "report quotes the slowdown measured)",
+    )
+    parser.add_argument(
+        "--calibration", type=Path, help="folder of your own soundscapes (default: demo ones)"
+    )
+    parser.add_argument("--calibration-count", type=int, default=300, help="windows")
+    parser.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
+    parser.add_argument(
+        "--heldout",
+        type=Path,
+        help="held-out recordings for the guard (default: the demo's labelled soundscapes)",
+    )
+    parser.add_argument("--labels", type=Path, help="labels CSV for --heldout (solution format)")
+    parser.add_argument("--heldout-files", type=int, default=16, help="demo held-out files")
+    parser.add_argument("--calibration-files", type=int, default=32, help="demo calibration files")
+    parser.add_argument(
+        "--demo-data", type=Path, default=Path("birdinfer_demo/quantize"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--config", default="default", help="config whose metric and activation the guard uses"
+    )
+    parser.add_argument(
+        "--metric", choices=["macro_roc_auc", "padded_cmap"], help="default: the config's"
+    )
+    parser.add_argument(
+        "--max-drop", type=float, default=0.005, help="largest metric drop accepted"
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.95,
+        help="without labels: smallest top-1 agreement with FP32 accepted",
+    )
+    parser.add_argument(
+        "--quantize-head",
+        action="store_true",
+        help="quantize the head and global pool too (by default they stay in float)",
+    )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="also keep nodes whose name matches in float (repeatable)",
+    )
+    parser.add_argument(
+        "--ignore-type",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="also keep ops of this type in float: ONNX (Gemm) or OpenVINO (MatMul) spelling",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="runtime threads when timing")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per call")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="trained weights: PyTorch rows then show accuracy too"
+    )
+    parser.add_argument("--no-torch", action="store_true", help="no PyTorch reference rows")
+    parser.add_argument("-q", "--quiet", action="store_true")
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from birdinfer import quantize_report
+    from birdinfer.backends import open_backend
+    from birdinfer.backends.base import BUILTIN_PREFIX, resolve_model_path
+    from birdinfer.calibration import (
+        DEMO_CALIBRATION_SEED,
+        demo_soundscapes,
+        sample_windows,
+    )
+    from birdinfer.guard import GuardSettings
+    from birdinfer.quantize import QuantizeSettings, quantize
+    from birdinfer.variants import ScopeSettings
+
+    config = load_config(args.config)
+    card = open_backend(args.model).card
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.ort_dynamic and "ort-dynamic" not in variants:
+        variants.append("ort-dynamic")
+    settings = QuantizeSettings(
+        variants=tuple(variants),
+        scope=ScopeSettings(not args.quantize_head, tuple(args.ignore), tuple(args.ignore_type)),
+        guard=GuardSettings(
+            metric=args.metric or config.competition.metric,
+            max_metric_drop=args.max_drop,
+            min_top1_agreement=args.min_agreement,
+            activation=config.inference.activation,
+        ),
+        calibration_seed=args.seed,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        rounds=args.rounds,
+        torch_reference=not args.no_torch,
+        checkpoint=str(args.checkpoint) if args.checkpoint else None,
+    )
+    calibration_dir = args.calibration
+    if calibration_dir is None:
+        calibration_dir, _ = demo_soundscapes(
+            args.demo_data / "calibration", args.calibration_files, DEMO_CALIBRATION_SEED
+        )
+    calibration = sample_windows(calibration_dir, card, args.calibration_count, args.seed)
+    heldout = _heldout(args, card)
+    out_dir = args.out_dir
+    if out_dir is None:
+        builtin = str(args.model).startswith(BUILTIN_PREFIX)
+        out_dir = args.report_dir if builtin else resolve_model_path(args.model).parent
+    result = quantize(args.model, calibration, heldout, out_dir, settings)
+    json_path, md_path, data = quantize_report.write(result, args.report_dir)
+    print(quantize_summary(data))
+    print(f"report: {md_path} and {json_path}")
+    bad = [r for r in result.rows if r.is_variant and not r.accepted]
+    for row in bad:
+        print(f"not usable: {row.key}: {row.error or row.guard.reason}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _heldout(args: argparse.Namespace, card):
+    from birdinfer.calibration import DEMO_HELDOUT_SEED, demo_soundscapes
+    from birdinfer.guard import load_heldout
+
+    if args.heldout is not None:
+        return load_heldout(args.heldout, card, args.labels)
+    folder, labels = demo_soundscapes(
+        args.demo_data / "heldout", args.heldout_files, DEMO_HELDOUT_SEED
+    )
+    from birdinfer.synth import DEMO_SPECIES
+
+    if not {s.code for s in DEMO_SPECIES} <= set(card.class_names):
+        log.warning(
+            "the model does not score the demo species: the demo held-out set is used without "
+            "labels (give --heldout and --labels to measure the metric)"
+        )
+        labels = None
+    return load_heldout(folder, card, labels)
+
+
+def quantize_summary(data: dict) -> str:
+    """The report's table in a terminal: one line per model, then the three headline figures."""
+    from birdinfer.quantize_report import headline_lines
+
+    t = data["timing"]
+    lines = [
+        f"{data['model']['arch']}: batch {t['batch_size']}, {t['threads']} threads, "
+        f"{t['rounds']} interleaved rounds (median ms/window)",
+        f"  {'model':<20} {'MB':>7} {'ms/win':>7} {'speed':>6} {'top-1':>6} {'metric':>7} verdict",
+    ]
+    for r in data["rows"]:
+        g = r["guard"] or {}
+        size = f"{r['size_bytes'] / 1e6:7.2f}" if r["size_bytes"] else f"{'-':>7}"
+        ms = f"{r['ms_per_window']:7.2f}" if r["ms_per_window"] is not None else f"{'-':>7}"
+        speed = r["speedup_vs_fp32_same_runtime"]
+        speed = f"{speed:5.2f}x" if speed is not None else f"{'-':>6}"
+        top1 = f"{g['top1_agreement']:6.3f}" if g else f"{'-':>6}"
+        score = g.get("variant_score")
+        score = f"{score:7.4f}" if score is not None else f"{'-':>7}"
+        verdict = {True: "accepted", False: "REJECTED", None: "reference"}[r["accepted"]]
+        if r["error"]:
+            verdict = f"FAILED: {r['error']}"
+        lines.append(f"  {r['key']:<20} {size} {ms} {speed} {top1} {score} {verdict}")
+    lines += [f"headline: {line}" for line in headline_lines(data["headline"])]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

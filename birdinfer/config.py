@@ -18,6 +18,7 @@ import yaml
 
 Normalization = Literal["none", "standardize", "scale80", "minmax"]
 Activation = Literal["sigmoid", "softmax", "none"]
+Combine = Literal["mean", "rank_mean"]
 
 
 class ConfigError(ValueError):
@@ -111,12 +112,20 @@ class ModelSpec:
 class InferenceConfig:
     batch_size: int = 16
     activation: Activation = "sigmoid"
+    # How ensemble members combine: weighted mean of probabilities, or of per-class percentile
+    # ranks over the whole run (rank blending: members with different calibrations mix fairly).
+    combine: Combine = "mean"
+    # Bounded queue between decode/mel and the models, in windows: memory stays flat.
+    queue_windows: int = 256
     # File workers x runtime threads must not exceed the cores really available; None = plan it.
     workers: int | None = None
     threads: int | None = None
+    # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
+    allow_rejected_models: bool = False
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
+        _check(self.queue_windows >= 1, "inference.queue_windows", "must be >= 1")
         _check(self.workers is None or self.workers >= 1, "inference.workers", "must be >= 1")
         _check(self.threads is None or self.threads >= 1, "inference.threads", "must be >= 1")
 
@@ -140,6 +149,25 @@ class CompetitionConfig:
 
     def __post_init__(self) -> None:
         _check(self.budget_minutes > 0, "competition.budget_minutes", "must be > 0")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """The time guard (birdinfer.budget): fit the ensemble into the CPU budget, finish in time."""
+
+    enabled: bool = False
+    minutes: float | None = None  # null: competition.budget_minutes
+    # Kept back for start-up, writing the submission and the notebook's own overhead.
+    reserve_minutes: float = 2.0
+    safety: float = 1.2  # projections are multiplied by this before they must fit
+    calibration_files: int = 3  # files measured before the first plan
+    placeholder_score: float = 0.0  # for files the deadline leaves unscored
+
+    def __post_init__(self) -> None:
+        _check(self.minutes is None or self.minutes > 0, "budget.minutes", "must be > 0")
+        _check(self.reserve_minutes >= 0, "budget.reserve_minutes", "must be >= 0")
+        _check(self.safety >= 1.0, "budget.safety", "must be >= 1.0")
+        _check(self.calibration_files >= 1, "budget.calibration_files", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -167,6 +195,7 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     competition: CompetitionConfig = field(default_factory=CompetitionConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     demo: DemoConfig | None = None
 
     def __post_init__(self) -> None:

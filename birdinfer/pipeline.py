@@ -12,16 +12,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from birdinfer.audio import AudioError, WindowReader, list_audio_files, row_ids
+from birdinfer.audio import WindowReader, list_audio_files, row_ids
 from birdinfer.backends import Backend, open_backend
 from birdinfer.config import Config, MelConfig
 from birdinfer.features import LogMel
@@ -39,6 +37,8 @@ class FileResult:
     row_ids: list[str]
     scores: np.ndarray  # (windows, columns): probabilities in submission column order
     warnings: list[str] = field(default_factory=list)
+    # Each member's own probabilities (the members that scored this file), for rank blending.
+    member_scores: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,15 @@ class StageTimer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.seconds: dict[str, float] = defaultdict(float)
+        self.windows = 0  # windows through the front end
+        self.member_windows: dict[int, int] = defaultdict(int)  # windows scored, per member
+
+    def count(self, windows: int, member: int | None = None) -> None:
+        with self._lock:
+            if member is None:
+                self.windows += windows
+            else:
+                self.member_windows[member] += windows
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -105,9 +114,11 @@ class Pipeline:
             problems += [f"{backend.path}: {p}" for p in contradictions(backend.card, self.config)]
         if problems:
             raise ModelFileError("model and config disagree:\n  " + "\n  ".join(problems))
-        for (
-            backend
-        ) in backends:  # a tiny forward pass: a broken model fails before any audio is read
+        if not self.config.inference.allow_rejected_models:
+            for backend in backends:
+                _refuse_rejected(backend)
+        # A tiny forward pass: a broken model fails here, before any audio is read.
+        for backend in backends:
             backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32))
 
     def _columns(self, backends: list[Backend]) -> list[str]:
@@ -118,23 +129,34 @@ class Pipeline:
 
     # --- per file -----------------------------------------------------------------------------
 
+    def features(self, windows: np.ndarray) -> dict[MelConfig, np.ndarray]:
+        """Model inputs for (n, samples) audio windows, one array per distinct front end."""
+        self.timer.count(len(windows))
+        with self.timer("mel"):
+            return {mel: frontend(windows) for mel, frontend in self.frontends.items()}
+
+    def member_scores(self, index: int, features: dict[MelConfig, np.ndarray]) -> np.ndarray:
+        """One member's probabilities (n, columns), in submission column order."""
+        member = self.members[index]
+        self.timer.count(len(next(iter(features.values()))), member=index)
+        with self.timer(f"model {member.name}"):
+            raw = member.backend(features[member.mel])
+        with self.timer("postprocess"):
+            return activate(raw, self.config.inference.activation)[:, member.columns]
+
+    def combine(self, per_member: dict[int, np.ndarray]) -> np.ndarray:
+        """Weighted mean of the members that scored these rows (weights renormalised)."""
+        if len(per_member) == 1:
+            return next(iter(per_member.values()))
+        with self.timer("postprocess"):
+            indices = sorted(per_member)
+            weights = [self.members[i].weight for i in indices]
+            return weighted_mean([per_member[i] for i in indices], weights)
+
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n, columns) for a batch of (n, samples) audio windows."""
-        features = {}
-        with self.timer("mel"):
-            for mel, frontend in self.frontends.items():
-                features[mel] = frontend(windows)
-        members = []
-        for member in self.members:
-            with self.timer(f"model {member.name}"):
-                raw = member.backend(features[member.mel])
-            with self.timer("postprocess"):
-                probs = activate(raw, self.config.inference.activation)
-                members.append(probs[:, member.columns])
-        if len(members) == 1:
-            return members[0]
-        with self.timer("postprocess"):
-            return weighted_mean(members, [m.weight for m in self.members])
+        features = self.features(windows)
+        return self.combine({i: self.member_scores(i, features) for i in range(len(self.members))})
 
     def predict_file(self, path: str | Path) -> FileResult:
         """Scores for every window of one recording; raises AudioError for a bad file."""
@@ -142,14 +164,14 @@ class Pipeline:
         batch_size = self.config.inference.batch_size
         reader = WindowReader(path, self.config.audio)
         parts = []
-        for group in self._timed(reader, "decode"):
+        for group in self.timed(reader, "decode"):
             for start in range(0, group.shape[0], batch_size):
                 parts.append(self.predict_windows(group[start : start + batch_size]))
         scores = np.concatenate(parts) if parts else np.zeros((0, len(self.columns)), np.float32)
         ids = row_ids(path.stem, reader.n_windows, self.config.audio.window_seconds)
         return FileResult(path, ids, scores, list(reader.warnings))
 
-    def _timed(self, iterator, stage: str) -> Iterator[np.ndarray]:
+    def timed(self, iterator, stage: str) -> Iterator[np.ndarray]:
         iterator = iter(iterator)
         while True:
             with self.timer(stage):
@@ -160,31 +182,6 @@ class Pipeline:
 
     # --- a whole folder -----------------------------------------------------------------------
 
-    def run_files(self, files: list[Path]) -> tuple[list[FileResult], list[FileFailure]]:
-        """Score files on the worker pool; results come back in the order of `files`."""
-        results: list[FileResult | None] = [None] * len(files)
-        failures: list[FileFailure] = []
-        progress = tqdm(
-            total=len(files), unit="file", disable=not self.config.output.progress, leave=False
-        )
-        with ThreadPoolExecutor(
-            max_workers=self.plan.workers, thread_name_prefix="birdinfer"
-        ) as pool:
-            futures = {pool.submit(self.predict_file, f): i for i, f in enumerate(files)}
-            for future, index in futures.items():
-                try:
-                    results[index] = future.result()
-                except AudioError as exc:
-                    failures.append(FileFailure(str(files[index]), exc.reason))
-                    log.warning("skipped %s", exc)
-                except Exception as exc:  # one file's surprise must not cost the others
-                    reason = f"{type(exc).__name__}: {exc}"
-                    failures.append(FileFailure(str(files[index]), reason))
-                    log.warning("skipped %s: %s", files[index], reason)
-                progress.update()
-        progress.close()
-        return [r for r in results if r is not None], failures
-
     def submission(self, results: list[FileResult]) -> pd.DataFrame:
         ids = [row for r in results for row in r.row_ids]
         if results:
@@ -192,6 +189,20 @@ class Pipeline:
         else:
             scores = np.zeros((0, len(self.columns)), np.float32)
         return build_submission(ids, scores, self.columns)
+
+
+def _refuse_rejected(backend: Backend) -> None:
+    """A quantized variant the accuracy guard rejected (its card says so) does not run."""
+    extra = backend.card.extra
+    if extra.get("accepted") is not False:
+        return
+    guard = extra.get("guard") or {}
+    reason = guard.get("reason") or "no reason recorded"
+    raise ModelFileError(
+        f"{backend.path}: the quantization guard rejected this {extra.get('variant', 'variant')} "
+        f"({reason}); set inference.allow_rejected_models: true (--set "
+        "inference.allow_rejected_models=true) to run it anyway"
+    )
 
 
 def find_input_files(config: Config, input_dir: Path) -> tuple[list[Path], list[Path], Path]:

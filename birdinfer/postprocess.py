@@ -27,3 +27,11 @@ def weighted_mean(members: list[np.ndarray], weights: list[float]) -> np.ndarray
     for scores, weight in zip(members, weights, strict=True):
         out += scores * np.float32(weight / total)
     return out
+
+
+def percentile_ranks(scores: np.ndarray) -> np.ndarray:
+    """Each column's values replaced by their rank / n, in (0, 1]: 1.0 is the column's maximum."""
+    order = np.argsort(scores, axis=0, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, len(scores) + 1)[:, None], axis=0)
+    return (ranks / max(len(scores), 1)).astype(np.float32)

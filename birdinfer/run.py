@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from birdinfer import __version__
+from birdinfer.audio import AudioError, probe
+from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
+from birdinfer.engine import Engine
 from birdinfer.pipeline import FileFailure, FileResult, Pipeline, find_input_files
+from birdinfer.postprocess import percentile_ranks
 from birdinfer.submission import write_csv_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -40,8 +47,13 @@ def report_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}_report.json")
 
 
-def run(config: Config, pipeline: Pipeline | None = None) -> RunResult:
-    """Score every recording under `config.input_dir` and write the submission atomically."""
+def run(
+    config: Config, pipeline: Pipeline | None = None, clock: Callable[[], float] = time.monotonic
+) -> RunResult:
+    """Score every recording under `config.input_dir` and write the submission atomically.
+
+    `clock` is what the time guard reads (tests pass a fake one).
+    """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pipeline = pipeline or Pipeline(config)
@@ -49,7 +61,10 @@ def run(config: Config, pipeline: Pipeline | None = None) -> RunResult:
     if not files:
         log.warning("no audio files in %s: writing a header-only submission", input_dir)
     log.info("%d files from %s; %s", len(files), input_dir, pipeline.plan.describe())
-    results, failures = pipeline.run_files(files)
+    guard = make_guard(config, pipeline, files, clock)
+    results, failures = score_files(pipeline, files, guard)
+    if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
+        rank_blend(pipeline, results)
     output = Path(config.output.submission)
     with pipeline.timer("write"):
         frame = pipeline.submission(results)
@@ -65,12 +80,86 @@ def run(config: Config, pipeline: Pipeline | None = None) -> RunResult:
         stage_seconds=dict(pipeline.timer.seconds),
         wall_seconds=wall,
     )
-    write_json_atomic(
-        build_report(config, pipeline, result, input_dir, started_at), result.report_path
-    )
+    report = build_report(config, pipeline, result, input_dir, started_at)
+    report["time_guard"] = guard_report(config, guard)
+    write_json_atomic(report, result.report_path)
     for failure in failures:
         log.warning("skipped %s: %s", failure.path, failure.reason)
     return result
+
+
+def make_guard(
+    config: Config, pipeline: Pipeline, files: list[Path], clock: Callable[[], float]
+) -> TimeGuard | None:
+    """The time guard, when the config enables it; audio lengths come from the headers."""
+    if not config.budget.enabled:
+        return None
+    seconds = []
+    for path in files:
+        try:
+            seconds.append(probe(path).seconds)
+        except AudioError:
+            seconds.append(0.0)  # will be skipped with its reason when the engine reaches it
+    minutes = config.budget.minutes or config.competition.budget_minutes
+    return TimeGuard(pipeline, seconds, config.budget, minutes, clock=clock)
+
+
+def guard_report(config: Config, guard: TimeGuard | None) -> dict[str, Any]:
+    if guard is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "budget_minutes": config.budget.minutes or config.competition.budget_minutes,
+        "reserve_minutes": config.budget.reserve_minutes,
+        "safety": config.budget.safety,
+        "members_at_end": [guard.pipeline.members[m].name for m in guard.active],
+        "deadline_reached": guard.expired,
+        "decisions": [d.as_dict() for d in guard.decisions],
+    }
+
+
+def score_files(
+    pipeline: Pipeline, files: list[Path], guard: TimeGuard | None = None
+) -> tuple[list[FileResult], list[FileFailure]]:
+    """Run the files through the streaming engine, with a progress bar (files/s and ETA)."""
+    progress = tqdm(
+        total=len(files), unit="file", disable=not pipeline.config.output.progress, leave=False
+    )
+
+    def file_done(index: int, result: FileResult | None) -> None:
+        progress.update()
+        if guard is not None:
+            guard.on_file_done(index, result)
+
+    engine = Engine(
+        pipeline,
+        feature_workers=pipeline.plan.workers,
+        queue_windows=pipeline.config.inference.queue_windows,
+        members_for=guard.members_for if guard is not None else None,
+        on_file_done=file_done,
+    )
+    try:
+        return engine.run(files)
+    finally:
+        progress.close()
+
+
+def rank_blend(pipeline: Pipeline, results: list[FileResult]) -> None:
+    """Replace each file's scores by the weighted mean of its members' percentile ranks,
+    ranked per class over every row that member scored in this run."""
+    ranked: dict[int, np.ndarray] = {}
+    for member in range(len(pipeline.members)):
+        rows = [r.member_scores[member] for r in results if member in r.member_scores]
+        if rows:
+            ranked[member] = percentile_ranks(np.concatenate(rows))
+    offsets = dict.fromkeys(ranked, 0)
+    for result in results:
+        per_member = {}
+        for member in sorted(result.member_scores):
+            n = len(result.row_ids)
+            per_member[member] = ranked[member][offsets[member] : offsets[member] + n]
+            offsets[member] += n
+        result.scores = pipeline.combine(per_member)
 
 
 def build_report(

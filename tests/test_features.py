@@ -109,3 +109,22 @@ def test_normalizations_on_a_hand_computed_example():
 def test_silence_gives_finite_features():
     out = LogMel(MelConfig())(np.zeros((2, 160000), np.float32))
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("n_fft, n_mels", [(2048, 128), (512, 256), (256, 128)])
+def test_sparse_filterbank_equals_the_dense_product(n_fft, n_mels):
+    from birdinfer.features import SparseFilterbank
+
+    with pytest.warns(UserWarning) if n_fft <= 512 else _no_warning():
+        fb = librosa.filters.mel(sr=32000, n_fft=n_fft, n_mels=n_mels, fmin=0, fmax=16000)
+    spectrum = np.random.default_rng(0).random((3, 7, fb.shape[1])).astype(np.float32)
+    sparse = SparseFilterbank(fb)
+    if n_fft <= 512:
+        assert not sparse.dense  # some filters fall between bins: they must come out as 0
+    np.testing.assert_allclose(sparse(spectrum), spectrum @ fb.T, rtol=1e-5, atol=1e-7)
+
+
+def _no_warning():
+    import contextlib
+
+    return contextlib.nullcontext()
