@@ -48,11 +48,11 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
 @dataclass(frozen=True)
 class ThreadPlan:
     cores: int
-    workers: int  # files decoded, featurised and scored at once
-    threads: int  # intra-op threads of each model runtime
+    workers: int  # feature workers: files decoded and turned into log-mels at once
+    threads: int  # intra-op threads of the model runtime (the model lane)
 
     def describe(self) -> str:
-        return f"{self.workers} file workers x {self.threads} runtime threads on {self.cores} cores"
+        return f"{self.workers} feature workers + {self.threads} runtime threads on {self.cores} cores"
 
 
 def plan_threads(
@@ -60,9 +60,10 @@ def plan_threads(
 ) -> ThreadPlan:
     """Fill in whichever of workers/threads is unset so that workers x threads <= cores.
 
-    Default: one runtime thread per worker and a worker per core; whole-file batches are small,
-    so parallel files keep the cores busier than parallel ops inside one small batch.
-    An explicit pair that oversubscribes is honoured with a warning.
+    Default: a feature worker per core and one runtime thread. The stages overlap (decode and mel
+    of the next files run while the model scores the current batch), so one model thread plus a
+    worker per core keeps every core busy without oversubscribing; docs/throughput.md has the
+    sweep that chose it. An explicit pair that oversubscribes is honoured with a warning.
     """
     cores = cores or available_cores()
     if threads is None and workers is None:
