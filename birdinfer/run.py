@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from birdinfer import __version__
@@ -138,8 +139,11 @@ def score_files(
         members_for=guard.members_for if guard is not None else None,
         on_file_done=file_done,
     )
+    # The engine owns the parallelism: BLAS's own pool (the mel filterbank's small products)
+    # would spin beside the workers and the model runtime, so it gets one thread for the run.
     try:
-        return engine.run(files)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return engine.run(files)
     finally:
         progress.close()
 
