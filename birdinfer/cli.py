@@ -13,7 +13,7 @@ from birdinfer.config import ConfigError, load_config, parse_override
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "export", "quantize")
+COMMANDS = ("infer", "export", "quantize", "bench")
 # Errors of modules imported lazily (they need optional packages), matched by name.
 USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError")
 
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_quantize_arguments(quantize)
     quantize.set_defaults(handler=_quantize)
+    bench = sub.add_parser("bench", help="timing-budget report: stages, runtimes, projections")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -82,6 +85,11 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override any config key, e.g. --set mel.fmin=40",
     )
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        help="turn the time guard on with this CPU budget (members in priority order)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and the summary only")
 
@@ -100,6 +108,9 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides.update({k: v for k, v in flags.items() if v is not None})
     if args.model:
         overrides["models"] = list(args.model)
+    if args.budget_minutes is not None:
+        overrides["budget.enabled"] = True
+        overrides["budget.minutes"] = args.budget_minutes
     if args.input:
         overrides["demo"] = None  # a real folder: nothing to generate, nothing to score against
     if args.no_progress:
@@ -385,6 +396,44 @@ def quantize_summary(data: dict) -> str:
         lines.append(f"  {r['key']:<20} {size} {ms} {speed} {top1} {score} {verdict}")
     lines += [f"headline: {line}" for line in headline_lines(data["headline"])]
     return "\n".join(lines)
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--files", type=int, default=40, help="synthetic 60 s OGG soundscapes")
+    parser.add_argument("--input", type=Path, help="a folder of recordings instead")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="report folder")
+    parser.add_argument("--threads", type=int, help="cores to use (default: all available)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--kaggle-scale",
+        type=float,
+        default=1.0,
+        help="Kaggle minutes per minute measured here (4 vCPU = 2 cores x HT: 1.0)",
+    )
+    parser.add_argument("--rss-files", type=int, nargs=2, default=(100, 400), metavar=("N1", "N2"))
+    parser.add_argument("--no-baseline", action="store_true", help="skip torch eager + librosa")
+    parser.add_argument("-q", "--quiet", action="store_true")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from birdinfer.bench import BenchSettings, run_benchmark, summary
+    from birdinfer.bench_report import write_report
+
+    settings = BenchSettings(
+        files=args.files,
+        input_dir=args.input,
+        report_dir=args.out,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        kaggle_scale=args.kaggle_scale,
+        rss_files=tuple(args.rss_files),
+        baseline=not args.no_baseline,
+    )
+    data = run_benchmark(settings)
+    paths = write_report(data, args.out)
+    print(summary(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 if __name__ == "__main__":
