@@ -69,7 +69,10 @@ def n_windows_for(frames: int, sample_rate: int, window_seconds: float) -> int:
 
 
 class WindowReader:
-    """Iterate (once) over (n, window_samples) float32 arrays of one recording's windows, in order.
+    """Iterate (once) over (n, input_samples) float32 arrays of one recording's model inputs.
+
+    Without context or TTA an input is a window; otherwise each window gives `views` inputs
+    (one per TTA shift, each with its context), consecutive in the output.
 
     After iteration, `n_windows` holds the count and `warnings` what was repaired on the way
     (non-finite samples set to zero), so a caller can report them against the file.
@@ -90,6 +93,14 @@ class WindowReader:
         return self.info.sample_rate != self.config.sample_rate
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        cfg = self.config
+        if cfg.context_seconds == 0 and tuple(cfg.tta_shifts) == (0.0,):
+            yield from self._plain_windows()
+        else:
+            yield from self._views()
+
+    def _plain_windows(self) -> Iterator[np.ndarray]:
+        """Back-to-back windows: each block is reshaped, no copies beyond the decode."""
         win = self.config.window_samples
         pending = np.zeros(0, dtype=np.float32)
         for block in self._mono_blocks():
@@ -99,17 +110,49 @@ class WindowReader:
                 yield pending[: full * win].reshape(full, win)
                 self.n_windows += full
                 pending = pending[full * win :]
-        total = n_windows_for(
-            self._source_frames, self.info.sample_rate, self.config.window_seconds
-        )
-        if total == 0:
-            raise AudioError(self.path, "decoded to zero samples")
-        missing = total - self.n_windows
+        missing = self._total_windows() - self.n_windows
         if missing > 0:  # the zero-padded tail (rounding of the resampler can add or drop a sample)
             tail = np.zeros(missing * win, dtype=np.float32)
             tail[: min(pending.shape[0], tail.shape[0])] = pending[: tail.shape[0]]
             yield tail.reshape(missing, win)
             self.n_windows += missing
+
+    def _views(self) -> Iterator[np.ndarray]:
+        """Model inputs for context windows and TTA shifts: (rows x views, input_samples).
+
+        View v of row i is the audio [i*W + shift_v - context, ... + input), zeros outside the
+        file; row i is cut as soon as its last view's audio has been decoded.
+        """
+        cfg = self.config
+        win, length = cfg.window_samples, cfg.input_samples
+        context = round(cfg.context_seconds * cfg.sample_rate)
+        offsets = [round(shift * cfg.sample_rate) - context for shift in cfg.tta_shifts]
+        first, last = min(offsets), max(offsets) + length  # a row's span, relative to its start
+        buffer = np.zeros(max(0, -first), dtype=np.float32)
+        origin = -buffer.shape[0]  # position in the file of buffer[0]
+        for block in self._mono_blocks():
+            buffer = np.concatenate([buffer, block])
+            ready = max(0, (origin + buffer.shape[0] - last) // win + 1)
+            if ready > self.n_windows:
+                yield _cut(buffer, origin, range(self.n_windows, ready), win, offsets, length)
+                self.n_windows = ready
+                drop = ready * win + first - origin  # audio no later row needs
+                if drop > 0:
+                    buffer, origin = buffer[drop:], origin + drop
+        total = self._total_windows()
+        if total > self.n_windows:
+            need = (total - 1) * win + last - origin
+            buffer = np.concatenate([buffer, np.zeros(max(0, need - buffer.shape[0]), np.float32)])
+            yield _cut(buffer, origin, range(self.n_windows, total), win, offsets, length)
+            self.n_windows = total
+
+    def _total_windows(self) -> int:
+        total = n_windows_for(
+            self._source_frames, self.info.sample_rate, self.config.window_seconds
+        )
+        if total == 0:
+            raise AudioError(self.path, "decoded to zero samples")
+        return total
 
     def _mono_blocks(self) -> Iterator[np.ndarray]:
         """Blocks of mono float32 samples at the target rate; the last flushes the resampler."""
@@ -143,6 +186,13 @@ class WindowReader:
         return np.where(finite, mono, np.float32(0.0))
 
 
+def _cut(
+    buffer: np.ndarray, origin: int, rows: range, win: int, offsets: list[int], length: int
+) -> np.ndarray:
+    starts = [row * win + offset - origin for row in rows for offset in offsets]
+    return np.lib.stride_tricks.sliding_window_view(buffer, length)[starts]
+
+
 def _resampler(source_rate: int, target_rate: int):
     import soxr  # imported here: files at the model's rate never need it
 
@@ -155,10 +205,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def read_windows(path: Path, config: AudioConfig) -> np.ndarray:
-    """All windows of one recording at once, shape (n_windows, window_samples)."""
-    reader = WindowReader(path, config)
-    parts = list(reader)
-    return np.concatenate(parts) if parts else np.zeros((0, config.window_samples), np.float32)
+    """All model inputs of one recording at once: (windows x views, input_samples)."""
+    return np.concatenate(list(WindowReader(path, config)))
 
 
 def list_audio_files(folder: Path, extensions: tuple[str, ...]) -> tuple[list[Path], list[Path]]:

@@ -7,6 +7,7 @@ stages can trust what they are given. Nothing reads a global config: the root ob
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from collections.abc import Mapping
@@ -38,6 +39,12 @@ class AudioConfig:
     block_seconds: float = 300.0
     # Extensions (lower case, with dot) picked up from the input folder.
     extensions: tuple[str, ...] = (".ogg", ".wav", ".flac", ".mp3")
+    # Context windows: the model hears this much of the neighbours' audio on each side of every
+    # window (its input is window + 2 x context seconds; rows stay one per window).
+    context_seconds: float = 0.0
+    # Shifted test-time augmentation: each window is also scored shifted by these seconds
+    # (e.g. [-2.5, 0, 2.5]) and the probabilities are averaged. (0,) = no TTA.
+    tta_shifts: tuple[float, ...] = (0.0,)
 
     def __post_init__(self) -> None:
         _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
@@ -48,10 +55,31 @@ class AudioConfig:
             "must be >= audio.window_seconds",
         )
         _check(len(self.extensions) > 0, "audio.extensions", "must list at least one extension")
+        _check(self.context_seconds >= 0, "audio.context_seconds", "must be >= 0")
+        _check(len(self.tta_shifts) >= 1, "audio.tta_shifts", "must list at least one shift")
+        _check(
+            all(abs(s) <= self.window_seconds for s in self.tta_shifts),
+            "audio.tta_shifts",
+            f"each shift must be within +/- audio.window_seconds ({self.window_seconds})",
+        )
 
     @property
     def window_samples(self) -> int:
         return round(self.sample_rate * self.window_seconds)
+
+    @property
+    def input_seconds(self) -> float:
+        """Length of the audio the model hears per view: the window plus its context."""
+        return self.window_seconds + 2 * self.context_seconds
+
+    @property
+    def input_samples(self) -> int:
+        return round(self.sample_rate * self.input_seconds)
+
+    @property
+    def views(self) -> int:
+        """Model inputs per window (one per TTA shift)."""
+        return len(self.tta_shifts)
 
 
 @dataclass(frozen=True)
@@ -131,14 +159,62 @@ class InferenceConfig:
 
 
 @dataclass(frozen=True)
+class PostprocessConfig:
+    """Applied per file, after the activation and the ensemble combination."""
+
+    # Temporal smoothing over neighbouring windows, e.g. [0.1, 0.2, 0.4, 0.2, 0.1]; [] = none.
+    # At a file's edges the kernel is renormalised over the windows that exist.
+    smoothing_kernel: tuple[float, ...] = ()
+    # File-level boost: score <- (1 - share) * score + share * (the class's max or mean over the
+    # file). Same ranking as adding share / (1 - share) of the statistic, kept within [0, 1].
+    file_boost: float = 0.0
+    file_boost_stat: Literal["max", "mean"] = "max"
+
+    def __post_init__(self) -> None:
+        kernel = self.smoothing_kernel
+        _check(
+            not kernel
+            or (len(kernel) % 2 == 1 and all(k >= 0 for k in kernel) and sum(kernel) > 0),
+            "postprocess.smoothing_kernel",
+            "must be empty or an odd number of non-negative weights with a positive sum",
+        )
+        _check(0 <= self.file_boost < 1, "postprocess.file_boost", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
-    submission: str = "submission.csv"
+    # null: no submission, only the per-window table below (pseudo-labelling an archive).
+    submission: str | None = "submission.csv"
     # Column order comes from here when given (class codes read as strings), else from the model.
     sample_submission: str | None = None
     # When the input folder holds no audio (as while Kaggle saves a notebook): run on this folder
     # instead, or write a header-only submission when it is null.
     empty_input_fallback: str | None = None
     progress: bool = True
+    # Per-window table (file, stem, row_id, start/end seconds, one column per class): a .parquet
+    # (needs pyarrow) or .csv path; null: none.
+    windows: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(
+            bool(self.submission) or bool(self.windows),
+            "output.submission",
+            "is null and so is output.windows: set at least one of them",
+        )
+        _check(self.submission != "", "output.submission", "must be a path or null")
+        if self.windows:
+            suffix = Path(self.windows).suffix.lower()
+            _check(
+                suffix in (".parquet", ".csv"),
+                "output.windows",
+                f"must end in .parquet or .csv, got '{self.windows}'",
+            )
+            _check(
+                suffix != ".parquet" or importlib.util.find_spec("pyarrow") is not None,
+                "output.windows",
+                "a .parquet table needs pyarrow (pip install 'birdinfer[parquet]'), "
+                "or use a .csv path",
+            )
 
 
 @dataclass(frozen=True)
@@ -193,6 +269,7 @@ class Config:
     # None: take the mel settings from the model file's metadata.
     mel: MelConfig | None = None
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     competition: CompetitionConfig = field(default_factory=CompetitionConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)

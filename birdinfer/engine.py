@@ -23,6 +23,7 @@ import numpy as np
 from birdinfer.audio import AudioError, WindowReader, n_windows_for, probe, row_ids
 from birdinfer.config import MelConfig
 from birdinfer.pipeline import FileFailure, FileResult, Pipeline
+from birdinfer.postprocess import average_views
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class FileEnd:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     members: tuple[int, ...] = ()
+    views: int = 1  # model inputs per window (TTA shifts)
 
 
 @dataclass
@@ -71,7 +73,8 @@ class _FileScores:
         if self.end is None:
             return False
         unscored = not self.end.members  # placeholder rows: nothing to wait for
-        return self.end.error is not None or unscored or self.scored >= self.end.n_windows
+        inputs = self.end.n_windows * self.end.views
+        return self.end.error is not None or unscored or self.scored >= inputs
 
 
 class Engine:
@@ -116,7 +119,9 @@ class Engine:
                     windows = group[offset : offset + self.batch_size]
                     self._put(out, Chunk(index, start, self.pipeline.features(windows), members))
                     start += windows.shape[0]
-            self._put(out, FileEnd(index, reader.n_windows, list(reader.warnings), None, members))
+            views = self.pipeline.config.audio.views
+            end = FileEnd(index, reader.n_windows, list(reader.warnings), None, members, views)
+            self._put(out, end)
         except AudioError as exc:
             self._put(out, FileEnd(index, error=exc.reason, members=members))
         except Exception as exc:  # one file's surprise must not cost the others
@@ -213,7 +218,11 @@ class Engine:
                 log.warning("skipped %s: %s", files[index], end.error)
                 self.on_file_done(index, None)
             else:
-                per_member = {m: _assemble(p, end.n_windows) for m, p in entry.scores.items()}
+                views = self.pipeline.config.audio.views
+                per_member = {
+                    m: average_views(_assemble(p, end.n_windows * views), views)
+                    for m, p in entry.scores.items()
+                }
                 window_seconds = self.pipeline.config.audio.window_seconds
                 results[index] = FileResult(
                     path=files[index],

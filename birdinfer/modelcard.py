@@ -87,9 +87,12 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
         found.append(
             f"audio.sample_rate: config {config.audio.sample_rate}, model {card.sample_rate}"
         )
-    if abs(card.window_seconds - config.audio.window_seconds) > 1e-9:
+    if abs(card.window_seconds - config.audio.input_seconds) > 1e-9:
+        context = config.audio.context_seconds
         found.append(
-            f"audio.window_seconds: config {config.audio.window_seconds}, model {card.window_seconds}"
+            f"audio.window_seconds: config {config.audio.window_seconds}"
+            + (f" + 2 x audio.context_seconds {context}" if context else "")
+            + f" = {config.audio.input_seconds} s of input, model {card.window_seconds} s"
         )
     if config.mel is not None:
         for f in dataclasses.fields(MelConfig):

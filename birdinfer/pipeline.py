@@ -24,7 +24,7 @@ from birdinfer.backends import Backend, open_backend
 from birdinfer.config import Config, MelConfig
 from birdinfer.features import LogMel
 from birdinfer.modelcard import ModelFileError, contradictions
-from birdinfer.postprocess import activate, weighted_mean
+from birdinfer.postprocess import activate, average_views, weighted_mean
 from birdinfer.submission import build_submission, column_order, read_class_columns
 from birdinfer.threads import ThreadPlan, plan_threads
 
@@ -167,7 +167,7 @@ class Pipeline:
         for group in self.timed(reader, "decode"):
             for start in range(0, group.shape[0], batch_size):
                 parts.append(self.predict_windows(group[start : start + batch_size]))
-        scores = np.concatenate(parts) if parts else np.zeros((0, len(self.columns)), np.float32)
+        scores = average_views(np.concatenate(parts), self.config.audio.views)
         ids = row_ids(path.stem, reader.n_windows, self.config.audio.window_seconds)
         return FileResult(path, ids, scores, list(reader.warnings))
 

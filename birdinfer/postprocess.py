@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from birdinfer.config import PostprocessConfig
 
 
 def activate(scores: np.ndarray, activation: str) -> np.ndarray:
@@ -35,3 +39,45 @@ def percentile_ranks(scores: np.ndarray) -> np.ndarray:
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(1, len(scores) + 1)[:, None], axis=0)
     return (ranks / max(len(scores), 1)).astype(np.float32)
+
+
+def average_views(scores: np.ndarray, views: int) -> np.ndarray:
+    """(windows x views, classes) -> (windows, classes): the mean over each window's TTA views."""
+    if views == 1:
+        return scores
+    return scores.reshape(-1, views, scores.shape[-1]).mean(axis=1, dtype=np.float32)
+
+
+def smooth(scores: np.ndarray, kernel: Sequence[float]) -> np.ndarray:
+    """Weighted mean over neighbouring windows of one file, per class.
+
+    The kernel is centred on each window; at the file's edges it is renormalised over the
+    windows that exist, so a constant score stays constant.
+    """
+    if len(kernel) <= 1 or len(scores) == 0:
+        return scores
+    weights = np.asarray(kernel, dtype=np.float64)
+    half = len(weights) // 2
+    n = len(scores)
+    padded = np.pad(scores.astype(np.float64), ((half, half), (0, 0)))
+    present = np.pad(np.ones(n), (half, half))
+    total = np.zeros_like(scores, dtype=np.float64)
+    norm = np.zeros(n)
+    for k, weight in enumerate(weights):
+        total += weight * padded[k : k + n]
+        norm += weight * present[k : k + n]
+    return (total / norm[:, None]).astype(np.float32)
+
+
+def file_boost(scores: np.ndarray, share: float, statistic: str = "max") -> np.ndarray:
+    """Mix each class's file-level max (or mean) into every window: (1 - share) s + share stat."""
+    if share == 0 or len(scores) == 0:
+        return scores
+    stat = scores.max(axis=0) if statistic == "max" else scores.mean(axis=0)
+    return ((1.0 - share) * scores + share * stat[None, :]).astype(np.float32)
+
+
+def postprocess_file(scores: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """The configured per-file steps, in order: smoothing, then the file-level boost."""
+    scores = smooth(scores, config.smoothing_kernel)
+    return file_boost(scores, config.file_boost, config.file_boost_stat)

@@ -21,8 +21,9 @@ from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
 from birdinfer.engine import Engine
 from birdinfer.pipeline import FileFailure, FileResult, Pipeline, find_input_files
-from birdinfer.postprocess import percentile_ranks
+from birdinfer.postprocess import percentile_ranks, postprocess_file
 from birdinfer.submission import write_csv_atomic, write_json_atomic
+from birdinfer.windows_table import write_run_windows
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunResult:
     submission: pd.DataFrame
-    output_path: Path
+    output_path: Path | None  # None when output.submission is null (per-window table only)
     report_path: Path
     files: list[FileResult]
     failures: list[FileFailure]
     ignored: list[Path]
     stage_seconds: dict[str, float]
     wall_seconds: float
+    windows_path: Path | None = None  # the per-window table, when output.windows is set
 
     @property
     def windows(self) -> int:
@@ -66,20 +68,26 @@ def run(
     results, failures = score_files(pipeline, files, guard)
     if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
         rank_blend(pipeline, results)
-    output = Path(config.output.submission)
+    with pipeline.timer("postprocess"):
+        for result in results:
+            result.scores = postprocess_file(result.scores, config.postprocess)
+    output = Path(config.output.submission) if config.output.submission else None
     with pipeline.timer("write"):
         frame = pipeline.submission(results)
-        write_csv_atomic(frame, output)
+        if output is not None:
+            write_csv_atomic(frame, output)
+        windows_path = write_run_windows(config, results, pipeline.columns)
     wall = time.perf_counter() - started
     result = RunResult(
         submission=frame,
         output_path=output,
-        report_path=report_path_for(output),
+        report_path=report_path_for(output or windows_path),
         files=results,
         failures=failures,
         ignored=ignored,
         stage_seconds=dict(pipeline.timer.seconds),
         wall_seconds=wall,
+        windows_path=windows_path,
     )
     report = build_report(config, pipeline, result, input_dir, started_at)
     report["time_guard"] = guard_report(config, guard)
@@ -174,7 +182,8 @@ def build_report(
         "birdinfer_version": __version__,
         "started_at": started_at,
         "input_dir": str(input_dir),
-        "output": str(result.output_path),
+        "output": str(result.output_path) if result.output_path else None,
+        "windows_table": str(result.windows_path) if result.windows_path else None,
         "wall_seconds": round(result.wall_seconds, 3),
         "threads": {
             "cores": pipeline.plan.cores,

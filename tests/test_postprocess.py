@@ -1,0 +1,148 @@
+"""Post-processing on hand-computed examples, and context windows / shifted TTA end to end."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import TEST_MEL, make_config
+
+from birdinfer.audio import read_windows
+from birdinfer.config import AudioConfig, ConfigError, PostprocessConfig, from_dict
+from birdinfer.modelcard import ModelFileError
+from birdinfer.pipeline import Pipeline
+from birdinfer.postprocess import activate, average_views, file_boost, postprocess_file, smooth
+from birdinfer.run import run
+
+
+def test_sigmoid_and_softmax_by_hand():
+    logits = np.array([[0.0, np.log(3.0), -1000.0, 1000.0]], np.float32)
+    np.testing.assert_allclose(activate(logits, "sigmoid"), [[0.5, 0.75, 0.0, 1.0]], atol=1e-6)
+    soft = activate(np.array([[0.0, np.log(3.0)]], np.float32), "softmax")
+    np.testing.assert_allclose(soft, [[0.25, 0.75]], atol=1e-6)
+    np.testing.assert_array_equal(activate(logits, "none"), logits)
+
+
+def test_smoothing_by_hand_with_renormalised_edges():
+    scores = np.array([[1.0], [0.0], [0.0], [0.0], [1.0]], np.float32)
+    out = smooth(scores, [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(out[:, 0], [0.5 / 0.75, 0.25, 0.0, 0.25, 0.5 / 0.75], atol=1e-6)
+    five = smooth(
+        np.array([[0.0], [0.0], [1.0], [0.0], [0.0]], np.float32), [0.1, 0.2, 0.4, 0.2, 0.1]
+    )
+    np.testing.assert_allclose(
+        five[:, 0], [0.1 / 0.7, 0.2 / 0.9, 0.4, 0.2 / 0.9, 0.1 / 0.7], atol=1e-6
+    )
+    constant = np.full((4, 3), 0.3, np.float32)
+    np.testing.assert_allclose(smooth(constant, [0.1, 0.2, 0.4, 0.2, 0.1]), constant, atol=1e-7)
+
+
+def test_file_boost_by_hand():
+    scores = np.array([[0.2, 0.9], [0.6, 0.1]], np.float32)
+    np.testing.assert_allclose(file_boost(scores, 0.5, "max"), [[0.4, 0.9], [0.6, 0.5]], atol=1e-6)
+    np.testing.assert_allclose(file_boost(scores, 0.5, "mean"), [[0.3, 0.7], [0.5, 0.3]], atol=1e-6)
+    np.testing.assert_array_equal(file_boost(scores, 0.0), scores)
+
+
+def test_postprocess_applies_smoothing_then_boost():
+    scores = np.array([[1.0], [0.0], [0.0]], np.float32)
+    config = PostprocessConfig(smoothing_kernel=(0.25, 0.5, 0.25), file_boost=0.5)
+    smoothed = np.array([0.5 / 0.75, 0.25, 0.0])
+    expected = 0.5 * smoothed + 0.5 * smoothed.max()
+    np.testing.assert_allclose(postprocess_file(scores, config)[:, 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", [[0.5, 0.5], [-0.1, 1.0, -0.1], [0.0, 0.0, 0.0]])
+def test_bad_kernels_name_the_key(kernel):
+    with pytest.raises(ConfigError, match="postprocess.smoothing_kernel"):
+        from_dict({"postprocess": {"smoothing_kernel": kernel}})
+
+
+def test_average_views():
+    scores = np.arange(12, dtype=np.float32).reshape(6, 2)  # 2 windows x 3 views
+    np.testing.assert_allclose(average_views(scores, 3), [[2.0, 3.0], [8.0, 9.0]])
+
+
+def _ramp(path, seconds, rate=1000):
+    data = np.arange(1, round(seconds * rate) + 1, dtype=np.float32) / 10000.0
+    sf.write(str(path), data, rate, subtype="FLOAT")
+    return data
+
+
+def test_context_windows_carry_the_neighbours_audio(tmp_path):
+    data = _ramp(tmp_path / "r.wav", 2.5)
+    config = AudioConfig(
+        sample_rate=1000, window_seconds=1.0, context_seconds=0.5, block_seconds=1.0
+    )
+    inputs = read_windows(tmp_path / "r.wav", config)
+    assert inputs.shape == (3, 2000)  # 3 rows, each 0.5 s + 1 s + 0.5 s
+    padded = np.concatenate([np.zeros(500), data, np.zeros(1500)])
+    for row in range(3):
+        np.testing.assert_array_equal(inputs[row], padded[row * 1000 : row * 1000 + 2000])
+
+
+@pytest.mark.parametrize("block_seconds", [1.0, 1.3, 100.0])
+def test_tta_views_are_shifted_windows(tmp_path, block_seconds):
+    data = _ramp(tmp_path / "r.wav", 3.2)
+    config = AudioConfig(
+        sample_rate=1000,
+        window_seconds=1.0,
+        tta_shifts=(-0.5, 0.0, 0.5),
+        block_seconds=block_seconds,
+    )
+    inputs = read_windows(tmp_path / "r.wav", config)
+    assert inputs.shape == (4 * 3, 1000)  # 4 rows (3.2 s) x 3 views
+    padded = np.concatenate([np.zeros(500), data, np.zeros(2000)])
+    for row in range(4):
+        for view, shift in enumerate((-500, 0, 500)):
+            start = 500 + row * 1000 + shift
+            np.testing.assert_array_equal(inputs[row * 3 + view], padded[start : start + 1000])
+
+
+@pytest.mark.slow
+def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny_onnx, tmp_path):
+    path = sorted(soundscape_dir.iterdir())[1]  # 12 s WAV: 3 rows
+    config = make_config(
+        soundscape_dir, tiny_onnx, tmp_path / "s.csv", audio={"tta_shifts": [-2.5, 0.0, 2.5]}
+    )
+    pipeline = Pipeline(config)
+    tta = run(config, pipeline).submission.set_index("row_id")
+    audio, rate = sf.read(str(path), dtype="float32")
+    padded = np.concatenate([np.zeros(80000, np.float32), audio, np.zeros(240000, np.float32)])
+    for row in range(3):
+        cuts = np.stack(
+            [
+                padded[80000 + row * 160000 + s : 80000 + row * 160000 + s + 160000]
+                for s in (-80000, 0, 80000)
+            ]
+        )
+        expected = pipeline.predict_windows(cuts).mean(axis=0)
+        np.testing.assert_allclose(tta.loc[f"{path.stem}_{5 * (row + 1)}"], expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_context_model_runs_with_context_and_is_refused_without(soundscape_dir, tmp_path):
+    from conftest import DEMO_CODES, loud_model
+
+    from birdinfer.export import export, make_card
+
+    card = make_card("test_efficientnet", DEMO_CODES, TEST_MEL, 10.0)  # hears 10 s per window
+    model = export(
+        loud_model("test_efficientnet", len(DEMO_CODES)), card, tmp_path / "ctx.onnx"
+    ).onnx_path
+    with pytest.raises(
+        ModelFileError, match=r"audio.window_seconds: config 5.0 = 5.0 s of input, model 10.0 s"
+    ):
+        Pipeline(make_config(soundscape_dir, model, tmp_path / "a.csv"))
+    config = make_config(soundscape_dir, model, tmp_path / "b.csv", audio={"context_seconds": 2.5})
+    frame = run(config).submission
+    assert len(frame) == 16  # rows stay one per 5 s window
+
+
+@pytest.mark.slow
+def test_configured_postprocessing_is_applied_per_file(soundscape_dir, tiny_onnx, tmp_path):
+    plain = run(make_config(soundscape_dir, tiny_onnx, tmp_path / "a.csv"))
+    post = {"smoothing_kernel": [0.25, 0.5, 0.25], "file_boost": 0.3}
+    processed = run(make_config(soundscape_dir, tiny_onnx, tmp_path / "b.csv", postprocess=post))
+    config = PostprocessConfig(smoothing_kernel=(0.25, 0.5, 0.25), file_boost=0.3)
+    for before, after in zip(plain.files, processed.files, strict=True):
+        np.testing.assert_allclose(after.scores, postprocess_file(before.scores, config), atol=1e-5)
+    assert not np.allclose(plain.submission.iloc[:, 1:], processed.submission.iloc[:, 1:])
