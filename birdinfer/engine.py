@@ -115,6 +115,8 @@ class Engine:
             reader = WindowReader(path, self.pipeline.config.audio)
             start = 0
             for group in self.pipeline.timed(reader, "decode"):
+                if self._stop.is_set():  # the run is over (a fatal error): stop decoding
+                    return
                 for offset in range(0, group.shape[0], self.batch_size):
                     windows = group[offset : offset + self.batch_size]
                     self._put(out, Chunk(index, start, self.pipeline.features(windows), members))
