@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from birdinfer.audio import WindowReader
 from birdinfer.backends import open_backend
@@ -313,7 +314,8 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     windows = np.concatenate(
         [np.concatenate(list(WindowReader(f, AudioConfig()))) for f in files[:8]]
     )
-    mel = mel_alone(windows, frontend, cores, settings.batch_size)
+    with threadpool_limits(limits=1, user_api="blas"):  # as in a run: the workers own the cores
+        mel = mel_alone(windows, frontend, cores, settings.batch_size)
     features = frontend(windows)
     alone = {
         name: model_alone(path, features, cores, settings.batch_size, name)
@@ -334,9 +336,28 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     rss = {
         n: peak_rss_mb(audio_dir, models[fastest], n, work, settings) for n in settings.rss_files
     }
-    return assemble(
+    data = assemble(
         settings, cores, len(files), decode, mel, alone, measurements, ensemble, fastest, rss
     )
+    data["thread_plans"] = thread_sweep(audio_dir, models[fastest], work, settings, cores)
+    return data
+
+
+def thread_sweep(
+    audio_dir: Path, model: Path, work: Path, settings: BenchSettings, cores: int
+) -> list:
+    """End to end with each (feature workers, runtime threads) pair: what the default rests on."""
+    rows = []
+    for workers in sorted({1, max(1, cores // 2), cores}):
+        for threads in sorted({1, max(1, cores // 2), cores}):
+            config = run_config(
+                audio_dir, [model], work / "sweep.csv", settings, workers=workers, threads=threads
+            )
+            m = end_to_end(f"{workers} workers x {threads} threads", config)
+            rows.append(
+                {"workers": workers, "threads": threads, "ms_per_window": round(m.ms_per_window, 3)}
+            )
+    return rows
 
 
 def assemble(
