@@ -4,6 +4,8 @@ import birdinfer
 config = birdinfer.load_config("birdclef2025", {"models": ["model.onnx"]})
 result = birdinfer.run(config)          # writes submission.csv and its run report
 result.submission                       # the same rows as a pandas DataFrame
+pipeline = birdinfer.Pipeline(config)   # models loaded once
+birdinfer.predict_frame(pipeline, "soundscape_1.ogg")  # file, start/end seconds, class scores
 """
 
 __version__ = "0.1.0"
@@ -11,5 +13,17 @@ __version__ = "0.1.0"
 from birdinfer.config import Config, ConfigError, load_config  # noqa: E402
 from birdinfer.pipeline import Pipeline  # noqa: E402
 from birdinfer.run import RunResult, run  # noqa: E402
+from birdinfer.windows_table import predict_frame, windows_frame, write_windows  # noqa: E402
 
-__all__ = ["Config", "ConfigError", "Pipeline", "RunResult", "__version__", "load_config", "run"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Pipeline",
+    "RunResult",
+    "__version__",
+    "load_config",
+    "predict_frame",
+    "run",
+    "windows_frame",
+    "write_windows",
+]

@@ -1,5 +1,5 @@
-"""The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `export`
-and `quantize`."""
+"""The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `score`,
+`export`, `quantize` and `bench`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from birdinfer.config import ConfigError, load_config, parse_override
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "export", "quantize", "bench")
+COMMANDS = ("infer", "score", "export", "quantize", "bench")
 # Errors of modules imported lazily (they need optional packages), matched by name.
 USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError")
 
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     infer = sub.add_parser("infer", help="score a folder of soundscapes into submission.csv")
     add_infer_arguments(infer)
     infer.set_defaults(handler=_infer)
+    score = sub.add_parser("score", help="check a submission's format, then score it vs labels")
+    add_score_arguments(score)
+    score.set_defaults(handler=_score)
     export = sub.add_parser("export", help="timm checkpoint -> ONNX + OpenVINO with metadata")
     add_export_arguments(export)
     export.set_defaults(handler=_export)
@@ -74,7 +77,14 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", action="append", help="model file (.onnx or .xml); repeat for an ensemble"
     )
     parser.add_argument("--sample-submission", help="sample_submission.csv: column order")
-    parser.add_argument("--output", help="where submission.csv goes")
+    parser.add_argument(
+        "--output", help="where submission.csv goes (--set output.submission=null: none)"
+    )
+    parser.add_argument(
+        "--windows",
+        metavar="PATH",
+        help="also write a per-window table (file, start, end, scores): .parquet or .csv",
+    )
     parser.add_argument("--workers", type=int, help="files processed at once")
     parser.add_argument("--threads", type=int, help="runtime threads per model call")
     parser.add_argument("--batch-size", type=int, help="windows per model call")
@@ -101,6 +111,7 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "input_dir": args.input,
         "output.sample_submission": args.sample_submission,
         "output.submission": args.output,
+        "output.windows": args.windows,
         "inference.workers": args.workers,
         "inference.threads": args.threads,
         "inference.batch_size": args.batch_size,
@@ -141,8 +152,13 @@ def summary(result, window_seconds: float) -> str:
     """What a user wants to see after a run: where, how much, how fast, what was skipped."""
     windows = result.windows
     audio_seconds = windows * window_seconds
-    lines = [
-        f"submission: {result.output_path} ({windows} rows x {result.submission.shape[1] - 1} classes)",
+    shape = f"({windows} rows x {result.submission.shape[1] - 1} classes)"
+    lines = []
+    if result.output_path is not None:
+        lines.append(f"submission: {result.output_path} {shape}")
+    if result.windows_path is not None:
+        lines.append(f"windows: {result.windows_path} {shape}")
+    lines += [
         f"files: {len(result.files)} processed ({windows} windows), "
         f"{len(result.failures)} skipped, {len(result.ignored)} non-audio ignored",
         f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of audio "
@@ -156,6 +172,59 @@ def summary(result, window_seconds: float) -> str:
         lines.append(f"skipped: {failure.path}: {failure.reason}")
     lines.append(f"run report: {result.report_path}")
     return "\n".join(lines)
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--solution", required=True, type=Path, help="labels: row_id then one 0/1 column per class"
+    )
+    parser.add_argument("--submission", required=True, type=Path, help="the submission to score")
+    parser.add_argument(
+        "--sample-submission",
+        type=Path,
+        help="check the columns and their order against this (default: the solution's)",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=["macro_roc_auc", "padded_cmap"],
+        help="default: the --config's competition metric, else macro_roc_auc (2024-2026); "
+        "padded_cmap is 2023's",
+    )
+    parser.add_argument("--config", help="a config (e.g. birdclef2023) whose metric to use")
+    parser.add_argument("-q", "--quiet", action="store_true", help="the score line only")
+
+
+def _score(args: argparse.Namespace) -> int:
+    from birdinfer.score import read_table, score_submission, validate_solution, validate_submission
+    from birdinfer.submission import read_class_columns
+
+    metric = args.metric
+    if metric is None:
+        metric = load_config(args.config).competition.metric if args.config else "macro_roc_auc"
+    solution = read_table(args.solution)
+    problems = [f"{args.solution}: {p}" for p in validate_solution(solution)]
+    if problems:
+        print("error: the solution is not usable:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    sample = read_class_columns(args.sample_submission) if args.sample_submission else None
+    submission = read_table(args.submission)
+    check = validate_submission(submission, solution, sample)
+    for warning in [] if args.quiet else check.warnings:
+        print(f"warning: {args.submission}: {warning}", file=sys.stderr)
+    if not check.ok:
+        lines = "\n  ".join(check.errors)
+        print(f"error: {args.submission} is not a valid submission:\n  {lines}", file=sys.stderr)
+        return 2
+    score = score_submission(solution, submission, metric)
+    if score.undefined and not args.quiet:
+        print(
+            f"warning: {len(score.undefined)} classes are positive in every row "
+            f"({', '.join(score.undefined[:5])}): ROC-AUC is undefined for them; they are left "
+            "out here, while scikit-learn's roc_auc_score (Kaggle's metric) returns NaN",
+            file=sys.stderr,
+        )
+    print(score.describe())
+    return 0
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -224,7 +293,12 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="where variants go (default: beside the model; reports/quantize for built-ins)",
     )
-    parser.add_argument("--report-dir", type=Path, default=Path("reports/quantize"))
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/quantize"),
+        help="where <model>.quantize.md and .json go (default: %(default)s)",
+    )
     parser.add_argument(
         "--variants",
         default=",".join(DEFAULT_VARIANTS),
@@ -233,13 +307,15 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ort-dynamic",
         action="store_true",
-        help="also build onnxruntime dynamic INT8 (ConvInteger: ~10x slower on a CNN; the "
-        "report quotes the slowdown measured)",
+        help="also build onnxruntime dynamic INT8 (ConvInteger: several times slower than FP32 "
+        "on a CNN; the report and a warning quote the slowdown measured in the run)",
     )
     parser.add_argument(
         "--calibration", type=Path, help="folder of your own soundscapes (default: demo ones)"
     )
-    parser.add_argument("--calibration-count", type=int, default=300, help="windows")
+    parser.add_argument(
+        "--calibration-count", type=int, default=300, help="calibration windows (default 300)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
     parser.add_argument(
         "--heldout",
@@ -307,9 +383,15 @@ def _quantize(args: argparse.Namespace) -> int:
     )
     from birdinfer.guard import GuardSettings
     from birdinfer.quantize import QuantizeSettings, quantize
+    from birdinfer.threads import available_cores
     from birdinfer.variants import ScopeSettings
 
+    if args.quiet:
+        _quiet_nncf()
     config = load_config(args.config)
+    cores = available_cores()
+    if args.threads > cores:
+        log.warning("--threads %d is more than the %d cores available", args.threads, cores)
     card = open_backend(args.model).card
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.ort_dynamic and "ort-dynamic" not in variants:
@@ -347,8 +429,18 @@ def _quantize(args: argparse.Namespace) -> int:
     print(f"report: {md_path} and {json_path}")
     bad = [r for r in result.rows if r.is_variant and not r.accepted]
     for row in bad:
-        print(f"not usable: {row.key}: {row.error or row.guard.reason}", file=sys.stderr)
+        reason = f"{row.key} failed: {row.error}" if row.error else row.guard.reason
+        print(f"not usable: {reason}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _quiet_nncf() -> None:
+    """NNCF sets up its own logger (level INFO) when imported: lower it after the import."""
+    try:
+        import nncf
+    except ImportError:
+        return
+    nncf.set_log_level(logging.WARNING)
 
 
 def _heldout(args: argparse.Namespace, card):

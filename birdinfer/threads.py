@@ -52,7 +52,9 @@ class ThreadPlan:
     threads: int  # intra-op threads of the model runtime (the model lane)
 
     def describe(self) -> str:
-        return f"{self.workers} feature workers + {self.threads} runtime threads on {self.cores} cores"
+        return (
+            f"{self.workers} feature workers + {self.threads} runtime threads on {self.cores} cores"
+        )
 
 
 def plan_threads(

@@ -1,0 +1,81 @@
+"""Build the folder of wheels to attach to an offline Kaggle notebook as a dataset.
+
+    python scripts/build_wheelhouse.py --dest birdinfer-wheels            # Kaggle: cp311, manylinux
+    python scripts/build_wheelhouse.py --dest w --include pyarrow        # + parquet tables
+    python scripts/build_wheelhouse.py --dest w --native --all           # this machine, everything
+
+Then upload the folder as a Kaggle dataset; the notebook installs with
+`pip install --no-index --find-links /kaggle/input/<dataset> birdinfer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from birdinfer.wheelhouse import (
+    KAGGLE_HAS,
+    KAGGLE_PLATFORMS,
+    KAGGLE_PYTHON,
+    WheelhouseError,
+    WheelhouseSettings,
+    build_wheelhouse,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dest", type=Path, default=Path("birdinfer-wheels"), help="the folder")
+    parser.add_argument("--source", type=Path, help="birdinfer source tree (default: this one)")
+    parser.add_argument(
+        "--python-version", default=KAGGLE_PYTHON, help="target CPython (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        help="target platform tag, repeatable (default: manylinux2014 and manylinux_2_17.._2_35 "
+        "x86_64, Kaggle's)",
+    )
+    parser.add_argument(
+        "--native", action="store_true", help="this interpreter's Python version and platform"
+    )
+    parser.add_argument(
+        "--include", action="append", default=[], help="extra requirement, e.g. pyarrow"
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        help=f"also leave out this project (always left out unless --all: {', '.join(KAGGLE_HAS)})",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every runtime dependency (a plain venv can then install with --no-index alone)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = WheelhouseSettings(
+        dest=args.dest,
+        source=args.source,
+        python_version=None if args.native else args.python_version,
+        platforms=() if args.native else tuple(args.platform or KAGGLE_PLATFORMS),
+        include=tuple(args.include),
+        exclude=tuple(args.exclude) if args.all else (*KAGGLE_HAS, *args.exclude),
+        all_dependencies=args.all,
+    )
+    try:
+        house = build_wheelhouse(settings)
+    except WheelhouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print((house.folder / "README.txt").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

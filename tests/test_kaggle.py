@@ -1,0 +1,172 @@
+"""The Kaggle notebook template, run as plain Python against a fake /kaggle tree."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from birdinfer.backends.base import BUILTIN_MODELS
+from birdinfer.kaggle import fallback_folder, find_models
+from birdinfer.synth import DEMO_SPECIES, write_soundscapes
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "submission" / "kaggle_notebook.py"
+CODES = [s.code for s in DEMO_SPECIES]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_kaggle(root: Path, test_files: int, unlabeled_files: int = 0) -> dict[str, str]:
+    """/kaggle/input/{birdclef-2026, birdinfer-models} and /kaggle/working under `root`."""
+    competition = root / "input" / "birdclef-2026"
+    columns = list(np.random.default_rng(4).permutation(CODES))  # not the model's order
+    sample = pd.DataFrame(0.0, index=range(3), columns=columns)
+    sample.insert(0, "row_id", [f"soundscape_1_{e}" for e in (5, 10, 15)])
+    competition.mkdir(parents=True)
+    sample.to_csv(competition / "sample_submission.csv", index=False)
+    taxonomy = pd.DataFrame(
+        {
+            "primary_label": CODES,
+            "common_name": [s.name for s in DEMO_SPECIES],
+            "class_name": "Aves",
+        }
+    )
+    taxonomy.to_csv(competition / "taxonomy.csv", index=False)
+    (competition / "test_soundscapes").mkdir()
+    write_soundscapes(competition / "test_soundscapes", test_files, seed=31, seconds=10.0)
+    if unlabeled_files:
+        write_soundscapes(
+            competition / "unlabeled_soundscapes", unlabeled_files, seed=32, seconds=5.0
+        )
+    models = root / "input" / "birdinfer-models"
+    models.mkdir()
+    shutil.copy(BUILTIN_MODELS["demo"], models / "effb0_demo.onnx")
+    (root / "working").mkdir()
+    (root / "tmp").mkdir()
+    return {
+        "BIRDINFER_WHEELS": str(root / "input" / "birdinfer-wheels"),
+        "BIRDINFER_COMPETITION": str(competition),
+        "BIRDINFER_MODELS": str(models),
+        "BIRDINFER_WORKING": str(root / "working"),
+        "BIRDINFER_CONFIG": "birdclef2026",
+        "TMPDIR": str(root / "tmp"),
+    }
+
+
+def run_notebook(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, str(NOTEBOOK)],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
+def test_notebook_writes_a_valid_submission_in_the_sample_order(tmp_path):
+    env = fake_kaggle(tmp_path, test_files=2)
+    done = run_notebook(env, tmp_path)
+    sample_columns = pd.read_csv(
+        Path(env["BIRDINFER_COMPETITION"]) / "sample_submission.csv", nrows=0, dtype=str
+    ).columns.tolist()
+    submission = pd.read_csv(tmp_path / "working" / "submission.csv", dtype={"row_id": str})
+    assert submission.columns.tolist() == sample_columns
+    assert submission["row_id"].tolist() == [
+        f"soundscape_{31000 + i}_{end}" for i in range(2) for end in (5, 10)
+    ]
+    values = submission.iloc[:, 1:]
+    assert all(pd.api.types.is_float_dtype(t) for t in values.dtypes)
+    assert ((values >= 0) & (values <= 1)).all().all() and values.to_numpy().std() > 0.01
+    report = json.loads((tmp_path / "working" / "submission_report.json").read_text())
+    assert report["time_guard"]["enabled"] is True
+    assert "time guard: on" in done.stdout and "files: 2 processed (4 windows)" in done.stdout
+
+
+@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
+def test_an_empty_test_folder_gives_a_header_only_submission(tmp_path):
+    env = fake_kaggle(tmp_path, test_files=0)
+    run_notebook(env, tmp_path)
+    header = (Path(env["BIRDINFER_COMPETITION"]) / "sample_submission.csv").read_text()
+    written = (tmp_path / "working" / "submission.csv").read_text()
+    assert written.strip() == header.splitlines()[0]
+
+
+@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
+def test_an_empty_test_folder_falls_back_to_a_few_unlabeled_soundscapes(tmp_path):
+    env = fake_kaggle(tmp_path, test_files=0, unlabeled_files=3)
+    run_notebook({**env, "BIRDINFER_FALLBACK_FILES": "2"}, tmp_path)
+    submission = pd.read_csv(tmp_path / "working" / "submission.csv", dtype={"row_id": str})
+    assert submission["row_id"].tolist() == ["soundscape_32000_5", "soundscape_32001_5"]
+
+
+def test_the_ipynb_holds_exactly_the_cells_of_its_py_twin():
+    make_notebook = load_script("make_notebook")
+    cells = make_notebook.read_cells(NOTEBOOK.read_text())
+    notebook = json.loads(NOTEBOOK.with_suffix(".ipynb").read_text())
+    assert [(c["cell_type"], "".join(c["source"])) for c in notebook["cells"]] == cells
+    assert sum(kind == "code" for kind, _ in cells) >= 3
+    assert make_notebook.main(["--check"]) == 0  # byte for byte what the generator writes
+
+
+def test_read_cells_splits_code_and_markdown():
+    make_notebook = load_script("make_notebook")
+    text = "# %% [markdown]\n# # Title\n#\n# words\n\n# %%\nx = 1\n\n\n# %%\nprint(x)\n"
+    assert make_notebook.read_cells(text) == [
+        ("markdown", "# Title\n\nwords"),
+        ("code", "x = 1"),
+        ("code", "print(x)"),
+    ]
+    with pytest.raises(ValueError, match="before the first"):
+        make_notebook.read_cells("import os\n# %%\n")
+
+
+def test_find_models_prefers_openvino_beside_onnx_and_keeps_name_order(tmp_path):
+    for name in ("b.onnx", "a.onnx", "a.xml", "a.bin", "notes.txt", "sub/c.onnx"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    found = find_models(tmp_path)
+    assert found == [
+        str(tmp_path / "a.xml"),
+        str(tmp_path / "b.onnx"),
+        str(tmp_path / "sub/c.onnx"),
+    ]
+    explicit = f"{tmp_path / 'b.onnx'}{os.pathsep}{tmp_path / 'a.onnx'}"
+    assert find_models(explicit) == [str(tmp_path / "b.onnx"), str(tmp_path / "a.onnx")]
+    with pytest.raises(FileNotFoundError, match="is the dataset attached"):
+        find_models(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .onnx or .xml model"):
+        find_models(tmp_path / "empty")
+    (tmp_path / "a.ov-int8.xml").write_text("x")
+    with pytest.raises(ValueError, match=r"variants of the same model \(a\.ov-int8\.xml, a\.xml\)"):
+        find_models(tmp_path)
+
+
+def test_fallback_folder_links_the_first_files_only(tmp_path):
+    write_soundscapes(tmp_path / "unlabeled", 3, seed=40, seconds=1.0, fmt="wav")
+    folder = Path(fallback_folder(tmp_path / "unlabeled", 2, tmp_path / "links"))
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "soundscape_40000.wav",
+        "soundscape_40001.wav",
+    ]
+    assert all(p.is_symlink() for p in folder.iterdir())
+    assert fallback_folder(tmp_path / "unlabeled", 0) is None
+    assert fallback_folder(tmp_path / "nowhere", 5) is None
+    folder = Path(fallback_folder(tmp_path / "unlabeled", 1, tmp_path / "links"))  # re-run: fewer
+    assert [p.name for p in folder.iterdir()] == ["soundscape_40000.wav"]
