@@ -190,6 +190,9 @@ class OutputConfig:
     # When the input folder holds no audio (as while Kaggle saves a notebook): run on this folder
     # instead, or write a header-only submission when it is null.
     empty_input_fallback: str | None = None
+    # At most this many fallback files (sorted): enough to check and time the path while Kaggle
+    # saves the notebook, without spending the save run on a 10,000-file archive. null = all.
+    empty_input_fallback_files: int | None = 20
     progress: bool = True
     # Per-window table (file, stem, row_id, start/end seconds, one column per class): a .parquet
     # (needs pyarrow) or .csv path; null: none.

@@ -216,5 +216,6 @@ def find_input_files(config: Config, input_dir: Path) -> tuple[list[Path], list[
     if not files and fallback:
         log.warning("no audio in %s; using the fallback folder %s", input_dir, fallback)
         files, ignored = list_audio_files(Path(fallback), config.audio.extensions)
+        files = files[: config.output.empty_input_fallback_files]
         input_dir = Path(fallback)
     return files, ignored, input_dir

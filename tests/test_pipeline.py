@@ -211,6 +211,13 @@ def test_empty_folder_falls_back_to_the_configured_folder(tmp_path, tiny_onnx, s
         output={"empty_input_fallback": str(soundscape_dir)},
     )
     assert len(run(config).submission) == 16
+    limited = make_config(
+        tmp_path / "empty",
+        tiny_onnx,
+        tmp_path / "l.csv",
+        output={"empty_input_fallback": str(soundscape_dir), "empty_input_fallback_files": 1},
+    )
+    assert len(run(limited).submission) == 12  # the first file alone (sorted: the 60 s OGG)
 
 
 def test_predict_file_matches_the_run(reference, soundscape_dir, tiny_onnx, tmp_path):
