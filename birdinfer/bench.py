@@ -58,6 +58,9 @@ class BenchSettings:
     reserve_minutes: float = 5.0  # kept out of each budget for start-up and writing
     rss_files: tuple[int, int] = (100, 400)
     baseline: bool = True
+    # Each timing is the best of this many repeats: single runs of a few seconds on a shared
+    # machine vary by +-10%, which is as large as the differences being measured.
+    repeats: int = 3
 
 
 @dataclass
@@ -156,13 +159,23 @@ def mel_alone(windows: np.ndarray, frontend: LogMel, cores: int, batch: int) -> 
     return Measurement("mel alone", time.perf_counter() - start, len(windows))
 
 
-def model_alone(path: Path, features: np.ndarray, cores: int, batch: int, name: str) -> Measurement:
+def model_alone(
+    path: Path, features: np.ndarray, cores: int, batch: int, name: str, repeats: int = 3
+) -> Measurement:
     backend = open_backend(path, threads=cores)
     backend(features[:batch])  # warm-up: compile, allocate
-    start = time.perf_counter()
-    for i in range(0, len(features), batch):
-        backend(features[i : i + batch])
-    return Measurement(f"{name} alone", time.perf_counter() - start, len(features))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(features), batch):
+            backend(features[i : i + batch])
+        best = min(best, time.perf_counter() - start)
+    return Measurement(f"{name} alone", best, len(features))
+
+
+def best_of(repeats: int, measure) -> Measurement:
+    """The fastest of `repeats` calls of `measure()`: the least disturbed by other load."""
+    return min((measure() for _ in range(repeats)), key=lambda m: m.wall_seconds)
 
 
 # --- end to end -----------------------------------------------------------------------------
@@ -188,13 +201,18 @@ def run_config(
     )
 
 
-def end_to_end(name: str, config: Config) -> Measurement:
-    """One run with its models already loaded: the figure excludes the one-off load/compile."""
-    pipeline = Pipeline(config)
-    result = run(config, pipeline)
-    return Measurement(
-        name, result.wall_seconds, result.windows, stage_seconds=dict(result.stage_seconds)
-    )
+def end_to_end(name: str, config: Config, repeats: int = 1) -> Measurement:
+    """Runs with the models already loaded (the one-off load/compile is not counted); the best
+    of `repeats` runs, each with fresh stage timers."""
+
+    def once() -> Measurement:
+        pipeline = Pipeline(config)
+        result = run(config, pipeline)
+        return Measurement(
+            name, result.wall_seconds, result.windows, stage_seconds=dict(result.stage_seconds)
+        )
+
+    return best_of(repeats, once)
 
 
 def naive_baseline(files: list[Path], fp32: Path, cores: int) -> Measurement:
@@ -310,15 +328,16 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     frontend = LogMel(card.mel)
 
     log.info("stages alone on %d files, %d cores", len(files), cores)
-    decode = decode_alone(files, cores)
+    reps = settings.repeats
+    decode = best_of(reps, lambda: decode_alone(files, cores))
     windows = np.concatenate(
-        [np.concatenate(list(WindowReader(f, AudioConfig()))) for f in files[:8]]
+        [np.concatenate(list(WindowReader(f, AudioConfig()))) for f in files[:16]]
     )
     with threadpool_limits(limits=1, user_api="blas"):  # as in a run: the workers own the cores
-        mel = mel_alone(windows, frontend, cores, settings.batch_size)
+        mel = best_of(reps, lambda: mel_alone(windows, frontend, cores, settings.batch_size))
     features = frontend(windows)
     alone = {
-        name: model_alone(path, features, cores, settings.batch_size, name)
+        name: model_alone(path, features, cores, settings.batch_size, name, reps)
         for name, path in models.items()
     }
 
@@ -327,11 +346,12 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
         measurements["baseline"] = naive_baseline(files, fp32, cores)
     for name, path in models.items():
         out = work / f"{name.replace(' ', '_')}.csv"
-        measurements[name] = end_to_end(name, run_config(audio_dir, [path], out, settings))
+        measurements[name] = end_to_end(name, run_config(audio_dir, [path], out, settings), reps)
     fastest = min(models, key=lambda n: alone[n].ms_per_window)
     ensemble = end_to_end(
         f"3 x {fastest} on one front end",
         run_config(audio_dir, [models[fastest]] * 3, work / "ensemble.csv", settings),
+        reps,
     )
     rss = {
         n: peak_rss_mb(audio_dir, models[fastest], n, work, settings) for n in settings.rss_files
@@ -353,7 +373,7 @@ def thread_sweep(
             config = run_config(
                 audio_dir, [model], work / "sweep.csv", settings, workers=workers, threads=threads
             )
-            m = end_to_end(f"{workers} workers x {threads} threads", config)
+            m = end_to_end(f"{workers} workers x {threads} threads", config, settings.repeats)
             rows.append(
                 {"workers": workers, "threads": threads, "ms_per_window": round(m.ms_per_window, 3)}
             )

@@ -145,7 +145,7 @@ class InferenceConfig:
     combine: Combine = "mean"
     # Bounded queue between decode/mel and the models, in windows: memory stays flat.
     queue_windows: int = 256
-    # File workers x runtime threads must not exceed the cores really available; None = plan it.
+    # Feature workers (decode + mel) and the model lane's runtime threads; None = every core.
     workers: int | None = None
     threads: int | None = None
     # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
