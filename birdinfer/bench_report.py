@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from birdinfer.submission import _atomic, write_json_atomic
+from birdinfer.submission import write_atomic, write_json_atomic
 
 
 def write_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
@@ -16,7 +16,7 @@ def write_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
         "png": folder / "bench.png",
     }
     write_json_atomic(data, paths["json"])
-    _atomic(paths["markdown"], lambda handle: handle.write(markdown(data)))
+    write_atomic(paths["markdown"], lambda handle: handle.write(markdown(data)))
     chart(data, paths["png"])
     return paths
 

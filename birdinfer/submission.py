@@ -62,20 +62,24 @@ def build_submission(
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a CSV so that a crash leaves the old file or the new one, never half of one."""
-    return _atomic(
+    return write_atomic(
         Path(path), lambda handle: frame.to_csv(handle, index=False, float_format=FLOAT_FORMAT)
     )
 
 
 def write_json_atomic(data: Any, path: str | Path) -> Path:
-    return _atomic(Path(path), lambda handle: json.dump(data, handle, indent=2, default=str))
+    return write_atomic(Path(path), lambda handle: json.dump(data, handle, indent=2, default=str))
 
 
-def _atomic(path: Path, write) -> Path:
+def write_atomic(path: str | Path, write, binary: bool = False) -> Path:
+    """Call `write(handle)` on a temporary file beside `path`, then rename it into place:
+    a crash leaves the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, **mode) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,8 +7,6 @@ atomically as parquet (with pyarrow) or CSV, chosen by the path's suffix.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from birdinfer.submission import ROW_ID, SubmissionError, write_csv_atomic
+from birdinfer.submission import ROW_ID, SubmissionError, write_atomic, write_csv_atomic
 
 if TYPE_CHECKING:
     from birdinfer.config import Config
@@ -76,18 +74,9 @@ def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:
             f"{path}: writing parquet needs pyarrow (pip install 'birdinfer[parquet]'), "
             "or give a .csv path"
         ) from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            frame.to_parquet(handle, index=False, engine="pyarrow")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(
+        path, lambda handle: frame.to_parquet(handle, index=False, engine="pyarrow"), binary=True
+    )
 
 
 def read_windows(path: str | Path) -> pd.DataFrame:
