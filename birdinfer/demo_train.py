@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from birdinfer.config import AudioConfig, MelConfig
 from birdinfer.export import ExportResult, build_model, export, make_card
@@ -40,19 +42,29 @@ class TrainSettings:
     validation_seed: int = 900_000
 
 
-def make_windows(seeds: range, seconds: float, mel: LogMel) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel windows and 0/1 labels of the synthetic soundscapes with the given seeds."""
+def make_windows(
+    seeds: range, seconds: float, mel: LogMel, workers: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel windows and 0/1 labels of the synthetic soundscapes with the given seeds.
+
+    Soundscapes are made on `workers` threads (numpy's and scipy's FFTs release the GIL); each is
+    seeded on its own and the results keep the order of `seeds`, so the data do not depend on it.
+    """
     codes = [s.code for s in DEMO_SPECIES]
     window = AudioConfig().window_samples
-    features, labels = [], []
-    for seed in seeds:
+
+    def one(seed: int) -> tuple[np.ndarray, np.ndarray]:
         scape = make_soundscape(seed=seed, seconds=seconds)
         n = n_windows_for(seconds)
         audio = np.zeros(n * window, np.float32)
         audio[: scape.audio.shape[0]] = scape.audio
-        features.append(mel(audio.reshape(n, window)))
-        labels.append(window_labels(scape.events, n, codes))
-    return np.concatenate(features), np.concatenate(labels).astype(np.float32)
+        return mel(audio.reshape(n, window)), window_labels(scape.events, n, codes)
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(one, seeds))
+    features = np.concatenate([f for f, _ in parts])
+    labels = np.concatenate([y for _, y in parts]).astype(np.float32)
+    return features, labels
 
 
 def train(settings: TrainSettings = TrainSettings()):

@@ -20,7 +20,7 @@ from birdinfer.audio import AudioError, probe
 from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
 from birdinfer.engine import Engine
-from birdinfer.pipeline import FileFailure, FileResult, Pipeline, find_input_files
+from birdinfer.pipeline import FileFailure, FileResult, Pipeline, StageTimer, find_input_files
 from birdinfer.postprocess import percentile_ranks, postprocess_file
 from birdinfer.submission import write_csv_atomic, write_json_atomic
 from birdinfer.windows_table import write_run_windows
@@ -60,6 +60,7 @@ def run(
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pipeline = pipeline or Pipeline(config)
+    pipeline.timer = StageTimer()  # a reused pipeline: this run's stage times and costs only
     files, ignored, input_dir = find_input_files(config, Path(config.input_dir))
     if not files:
         log.warning("no audio files in %s: writing a header-only submission", input_dir)

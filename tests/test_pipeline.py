@@ -235,3 +235,12 @@ def test_resampled_input_scores_close_to_native(tmp_path, tiny_onnx):
     write_tone(folder / "at48k.wav", 5.0, 48000, freq=3000.0, subtype="FLOAT")
     frame = run(make_config(folder, tiny_onnx, tmp_path / "s.csv")).submission.set_index("row_id")
     np.testing.assert_allclose(frame.loc["at48k_5"], frame.loc["native_5"], atol=0.02)
+
+
+def test_a_reused_pipeline_reports_each_runs_own_stage_times(soundscape_dir, tiny_onnx, tmp_path):
+    config = make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv")
+    pipeline = Pipeline(config)
+    first = run(config, pipeline)
+    second = run(config, pipeline)
+    assert pipeline.timer.windows == 16  # this run's windows, not 32
+    assert set(second.stage_seconds) == set(first.stage_seconds)
