@@ -190,12 +190,15 @@ class Engine:
             else:
                 batch.append(chunk)
                 taken += chunk.size
+        stacked: dict[tuple[int, ...], dict] = {}  # members scoring the same rows share one copy
         for member in sorted({m for c in batch for m in c.members}):
             rows = [c for c in batch if member in c.members]
-            features = {
-                mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
-            }
-            scores = self.pipeline.member_scores(member, features)
+            key = tuple(i for i, c in enumerate(batch) if member in c.members)
+            if key not in stacked:
+                stacked[key] = {
+                    mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
+                }
+            scores = self.pipeline.member_scores(member, stacked[key])
             offset = 0
             for c in rows:
                 entry = state.setdefault(c.file, _FileScores(c.members))
