@@ -15,7 +15,7 @@ log = logging.getLogger("birdinfer")
 
 COMMANDS = ("infer", "score", "export", "quantize", "bench")
 # Errors of modules imported lazily (they need optional packages), matched by name.
-USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError")
+USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError", "JournalError")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +100,11 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="turn the time guard on with this CPU budget (members in priority order)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="journal each finished file beside the output and skip the files already in it",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and the summary only")
 
@@ -126,6 +131,8 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["demo"] = None  # a real folder: nothing to generate, nothing to score against
     if args.no_progress:
         overrides["output.progress"] = False
+    if args.resume:
+        overrides["output.resume"] = True
     return overrides
 
 
@@ -159,7 +166,9 @@ def summary(result, window_seconds: float) -> str:
     if result.windows_path is not None:
         lines.append(f"windows: {result.windows_path} {shape}")
     lines += [
-        f"files: {len(result.files)} processed ({windows} windows), "
+        f"files: {len(result.files)} processed ({windows} windows"
+        + (f", {result.resumed} files from the journal" if result.resumed else "")
+        + "), "
         f"{len(result.failures)} skipped, {len(result.ignored)} non-audio ignored",
         f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of audio "
         f"({audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time)",

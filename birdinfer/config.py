@@ -20,6 +20,7 @@ import yaml
 Normalization = Literal["none", "standardize", "scale80", "minmax"]
 Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
+DuplicateStems = Literal["skip", "path"]
 
 
 class ConfigError(ValueError):
@@ -197,6 +198,13 @@ class OutputConfig:
     # Per-window table (file, stem, row_id, start/end seconds, one column per class): a .parquet
     # (needs pyarrow) or .csv path; null: none.
     windows: str | None = None
+    # Keep each finished file's scores in a journal beside the output (`<output>.journal/`) and
+    # reuse the ones already there: an interrupted run continues where it stopped.
+    resume: bool = False
+    # Recordings in different folders with the same stem would give the same row ids. "skip":
+    # each of them is reported and skipped; "path": row ids start with the path relative to the
+    # input folder (`siteA/rec01_5`), for every file.
+    duplicate_stems: DuplicateStems = "skip"
 
     def __post_init__(self) -> None:
         _check(

@@ -68,6 +68,7 @@ class _FileScores:
     scores: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     scored: int = 0
     end: FileEnd | None = None
+    error: str | None = None  # a model call failed on some of this file's windows
 
     def complete(self) -> bool:
         if self.end is None:
@@ -139,7 +140,11 @@ class Engine:
 
     # --- the model lane -----------------------------------------------------------------------
 
-    def run(self, files: list[Path]) -> tuple[list[FileResult], list[FileFailure]]:
+    def run(
+        self, files: list[Path], stems: list[str] | None = None
+    ) -> tuple[list[FileResult], list[FileFailure]]:
+        """Score `files`; row ids start with `stems` (default: each file's own stem)."""
+        self._stems = stems if stems is not None else [path.stem for path in files]
         out: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
         state: dict[int, _FileScores] = {}
         results: dict[int, FileResult] = {}
@@ -198,7 +203,14 @@ class Engine:
                 stacked[key] = {
                     mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
                 }
-            scores = self.pipeline.member_scores(member, stacked[key])
+            try:
+                scores = self.pipeline.member_scores(member, stacked[key])
+            except Exception as exc:  # the runtime failed on these windows: fail their files only
+                reason = f"model {self.pipeline.members[member].name} failed: {exc}"
+                log.error("%s (files %s)", reason, sorted({c.file for c in rows}))
+                for c in rows:
+                    state.setdefault(c.file, _FileScores(c.members)).error = reason
+                scores = np.zeros((sum(c.size for c in rows), len(self.pipeline.columns)))
             offset = 0
             for c in rows:
                 entry = state.setdefault(c.file, _FileScores(c.members))
@@ -218,9 +230,10 @@ class Engine:
             if entry is None or not entry.complete():
                 continue
             end = entry.end
-            if end.error is not None:
-                failures[index] = FileFailure(str(files[index]), end.error)
-                log.warning("skipped %s: %s", files[index], end.error)
+            error = end.error or entry.error
+            if error is not None:
+                failures[index] = FileFailure(str(files[index]), error)
+                log.warning("skipped %s: %s", files[index], error)
                 self.on_file_done(index, None)
             else:
                 views = self.pipeline.config.audio.views
@@ -231,7 +244,7 @@ class Engine:
                 window_seconds = self.pipeline.config.audio.window_seconds
                 results[index] = FileResult(
                     path=files[index],
-                    row_ids=row_ids(files[index].stem, end.n_windows, window_seconds),
+                    row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
                     scores=self._combine(per_member, end.n_windows),
                     warnings=end.warnings,
                     member_scores=per_member,

@@ -119,7 +119,16 @@ class Pipeline:
                 _refuse_rejected(backend)
         # A tiny forward pass: a broken model fails here, before any audio is read.
         for backend in backends:
-            backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32))
+            try:
+                backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32))
+            except ModelFileError:
+                raise
+            except Exception as exc:  # runtimes raise their own types, with long texts
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ModelFileError(
+                    f"{backend.path}: a test forward pass on its card's input shape "
+                    f"{backend.card.input_shape} failed ({first})"
+                ) from exc
 
     def _columns(self, backends: list[Backend]) -> list[str]:
         sample = self.config.output.sample_submission
@@ -219,3 +228,35 @@ def find_input_files(config: Config, input_dir: Path) -> tuple[list[Path], list[
         files = files[: config.output.empty_input_fallback_files]
         input_dir = Path(fallback)
     return files, ignored, input_dir
+
+
+def row_stems(
+    files: list[Path], input_dir: Path, mode: str
+) -> tuple[list[Path], list[str], list[FileFailure]]:
+    """Files to score, the stem each one's row ids start with, and the files skipped for it.
+
+    Row ids are `<stem>_<end second>`, so two recordings with one stem in different folders
+    would share row ids. "skip" reports and skips every such file; "path" uses each file's path
+    relative to the input folder (without the suffix, `/`-separated) as its stem.
+    """
+    if mode == "path":
+        stems = [path.relative_to(input_dir).with_suffix("").as_posix() for path in files]
+        return files, stems, []
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for path in files:
+        by_stem[path.stem].append(path)
+    kept, failures = [], []
+    for path in files:
+        clash = by_stem[path.stem]
+        if len(clash) == 1:
+            kept.append(path)
+            continue
+        others = ", ".join(str(p) for p in clash if p != path)
+        failures.append(
+            FileFailure(
+                str(path),
+                f"its stem '{path.stem}' is also the stem of {others}: their row ids would "
+                "collide; rename one, or set output.duplicate_stems: path",
+            )
+        )
+    return kept, [path.stem for path in kept], failures

@@ -20,7 +20,15 @@ from birdinfer.audio import AudioError, probe
 from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
 from birdinfer.engine import Engine
-from birdinfer.pipeline import FileFailure, FileResult, Pipeline, StageTimer, find_input_files
+from birdinfer.journal import Journal, fingerprint, journal_path_for
+from birdinfer.pipeline import (
+    FileFailure,
+    FileResult,
+    Pipeline,
+    StageTimer,
+    find_input_files,
+    row_stems,
+)
 from birdinfer.postprocess import percentile_ranks, postprocess_file
 from birdinfer.submission import write_csv_atomic, write_json_atomic
 from birdinfer.windows_table import write_run_windows
@@ -39,6 +47,7 @@ class RunResult:
     stage_seconds: dict[str, float]
     wall_seconds: float
     windows_path: Path | None = None  # the per-window table, when output.windows is set
+    resumed: int = 0  # files whose scores came from the journal (--resume)
 
     @property
     def windows(self) -> int:
@@ -61,18 +70,33 @@ def run(
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pipeline = pipeline or Pipeline(config)
     pipeline.timer = StageTimer()  # a reused pipeline: this run's stage times and costs only
-    files, ignored, input_dir = find_input_files(config, Path(config.input_dir))
-    if not files:
+    output = Path(config.output.submission) if config.output.submission else None
+    journal = open_journal(config, pipeline, output)
+    listed, ignored, input_dir = find_input_files(config, Path(config.input_dir))
+    files, stems, failures = row_stems(listed, input_dir, config.output.duplicate_stems)
+    if not listed:
         log.warning("no audio files in %s: writing a header-only submission", input_dir)
-    log.info("%d files from %s; %s", len(files), input_dir, pipeline.plan.describe())
-    guard = make_guard(config, pipeline, files, clock)
-    results, failures = score_files(pipeline, files, guard)
+    resumed = resume_results(journal, files, stems)
+    todo = [i for i in range(len(files)) if i not in resumed]
+    log.info(
+        "%d files from %s (%d already in the journal); %s",
+        len(files), input_dir, len(resumed), pipeline.plan.describe(),
+    )  # fmt: skip
+    guard = make_guard(config, pipeline, [files[i] for i in todo], clock)
+    scored, scored_failures = score_files(
+        pipeline,
+        [files[i] for i in todo],
+        guard,
+        stems=[stems[i] for i in todo],
+        on_result=journal.record if journal is not None else None,
+    )
+    results = merge_in_order(files, resumed, scored)
+    failures = sorted(failures + scored_failures, key=lambda f: f.path)
     if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
         rank_blend(pipeline, results)
     with pipeline.timer("postprocess"):
         for result in results:
             result.scores = postprocess_file(result.scores, config.postprocess)
-    output = Path(config.output.submission) if config.output.submission else None
     with pipeline.timer("write"):
         frame = pipeline.submission(results)
         if output is not None:
@@ -89,13 +113,46 @@ def run(
         stage_seconds=dict(pipeline.timer.seconds),
         wall_seconds=wall,
         windows_path=windows_path,
+        resumed=len(resumed),
     )
     report = build_report(config, pipeline, result, input_dir, started_at)
     report["time_guard"] = guard_report(config, guard)
+    report["journal"] = str(journal.folder) if journal is not None else None
     write_json_atomic(report, result.report_path)
     for failure in failures:
         log.warning("skipped %s: %s", failure.path, failure.reason)
     return result
+
+
+def open_journal(config: Config, pipeline: Pipeline, output: Path | None) -> Journal | None:
+    """The run's journal when `output.resume` is set: beside the submission (or the table)."""
+    if not config.output.resume:
+        return None
+    anchor = output or Path(config.output.windows)
+    return Journal.start(journal_path_for(anchor), fingerprint(pipeline), resume=True)
+
+
+def resume_results(
+    journal: Journal | None, files: list[Path], stems: list[str]
+) -> dict[int, FileResult]:
+    """Files the journal already holds (same file, same row-id stem), by index in `files`."""
+    if journal is None:
+        return {}
+    found = {}
+    for i, (path, stem) in enumerate(zip(files, stems, strict=True)):
+        stored = journal.load(path)
+        if stored is not None and stored.row_ids and stored.row_ids[0].startswith(f"{stem}_"):
+            found[i] = stored
+    return found
+
+
+def merge_in_order(
+    files: list[Path], resumed: dict[int, FileResult], scored: list[FileResult]
+) -> list[FileResult]:
+    """Journaled and newly scored results, in the order of `files`."""
+    position = {path: i for i, path in enumerate(files)}
+    merged = list(resumed.items()) + [(position[r.path], r) for r in scored]
+    return [result for _, result in sorted(merged, key=lambda item: item[0])]
 
 
 def make_guard(
@@ -129,15 +186,24 @@ def guard_report(config: Config, guard: TimeGuard | None) -> dict[str, Any]:
 
 
 def score_files(
-    pipeline: Pipeline, files: list[Path], guard: TimeGuard | None = None
+    pipeline: Pipeline,
+    files: list[Path],
+    guard: TimeGuard | None = None,
+    stems: list[str] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
-    """Run the files through the streaming engine, with a progress bar (files/s and ETA)."""
+    """Run the files through the streaming engine, with a progress bar (files/s and ETA).
+
+    `on_result` sees each finished file as soon as it is complete (the journal stores it).
+    """
     progress = tqdm(
         total=len(files), unit="file", disable=not pipeline.config.output.progress, leave=False
     )
 
     def file_done(index: int, result: FileResult | None) -> None:
         progress.update()
+        if result is not None and on_result is not None:
+            on_result(result)
         if guard is not None:
             guard.on_file_done(index, result)
 
@@ -152,7 +218,7 @@ def score_files(
     # would spin beside the workers and the model runtime, so it gets one thread for the run.
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            return engine.run(files)
+            return engine.run(files, stems)
     finally:
         progress.close()
 
@@ -192,6 +258,7 @@ def build_report(
             "runtime_threads": pipeline.plan.threads,
         },
         "files_processed": len(result.files),
+        "files_from_journal": result.resumed,
         "windows": result.windows,
         "skipped": [{"path": f.path, "reason": f.reason} for f in result.failures],
         "ignored_non_audio": [str(p) for p in result.ignored],
