@@ -513,6 +513,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rss-files", type=int, nargs=2, default=(100, 400), metavar=("N1", "N2"))
     parser.add_argument("--no-baseline", action="store_true", help="skip torch eager + librosa")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        metavar="FILES",
+        help="instead: a soak run of this many short files, RSS sampled as they finish",
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -520,6 +526,8 @@ def _bench(args: argparse.Namespace) -> int:
     from birdinfer.bench import BenchSettings, run_benchmark, summary
     from birdinfer.bench_report import write_report
 
+    if args.soak is not None:
+        return _soak(args)
     settings = BenchSettings(
         files=args.files,
         input_dir=args.input,
@@ -535,6 +543,18 @@ def _bench(args: argparse.Namespace) -> int:
     print(summary(data))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from birdinfer.soak import SoakSettings, run_soak, summary, write_soak_report
+
+    out = args.out if args.out != Path("reports/bench") else Path("reports/soak")
+    settings = SoakSettings(files=args.soak, report_dir=out, work_dir=out / f"audio_{args.soak}")
+    data = run_soak(settings)
+    paths = write_soak_report(data, out)
+    print(summary(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0 if data["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -60,11 +60,15 @@ def report_path_for(output: Path) -> Path:
 
 
 def run(
-    config: Config, pipeline: Pipeline | None = None, clock: Callable[[], float] = time.monotonic
+    config: Config,
+    pipeline: Pipeline | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    on_file: Callable[[FileResult], None] | None = None,
 ) -> RunResult:
     """Score every recording under `config.input_dir` and write the submission atomically.
 
-    `clock` is what the time guard reads (tests pass a fake one).
+    `clock` is what the time guard reads (tests pass a fake one); `on_file` sees each file
+    scored in this run as it finishes.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -88,7 +92,7 @@ def run(
         [files[i] for i in todo],
         guard,
         stems=[stems[i] for i in todo],
-        on_result=journal.record if journal is not None else None,
+        on_result=_each(journal.record if journal is not None else None, on_file),
     )
     results = merge_in_order(files, resumed, scored)
     failures = sorted(failures + scored_failures, key=lambda f: f.path)
@@ -122,6 +126,15 @@ def run(
     for failure in failures:
         log.warning("skipped %s: %s", failure.path, failure.reason)
     return result
+
+
+def _each(*callbacks: Callable[[FileResult], None] | None) -> Callable[[FileResult], None]:
+    def call(result: FileResult) -> None:
+        for callback in callbacks:
+            if callback is not None:
+                callback(result)
+
+    return call
 
 
 def open_journal(config: Config, pipeline: Pipeline, output: Path | None) -> Journal | None:
