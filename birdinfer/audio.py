@@ -16,8 +16,21 @@ import numpy as np
 import soundfile as sf
 
 from birdinfer.config import AudioConfig
+from birdinfer.mpeg import mpeg_seconds
 
 log = logging.getLogger(__name__)
+
+# Sample rates a recording may have: anything outside is a corrupt header, not a recorder.
+MIN_RATE, MAX_RATE = 1000, 1_000_000
+# At most this many samples (all channels) per read, however high the rate or channel count.
+MAX_BLOCK_SAMPLES = 1 << 24
+# Float samples beyond this are corrupt data: squared in the mel power they would overflow
+# float32 and turn a whole window's scores into NaN. They are clipped, with a warning.
+MAX_ABS_SAMPLE = 1e6
+# A decode that ends more than this short of the header's length is a truncated or corrupt file
+# (reported); a smaller shortfall (a damaged OGG page or MP3 frame skipped) is a warning, and the
+# rows still follow the header's length.
+MAX_SHORTFALL_SECONDS = 1.0
 
 
 class AudioError(Exception):
@@ -43,11 +56,27 @@ class AudioInfo:
 
 def probe(path: Path) -> AudioInfo:
     """Header facts of a recording, or an AudioError that says what is wrong with it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(1):
+                raise AudioError(path, "is an empty file (0 bytes)")
+    except IsADirectoryError as exc:
+        raise AudioError(path, "is a folder, not an audio file") from exc
+    except OSError as exc:  # missing, no permission, a symlink loop, ...
+        raise AudioError(path, f"cannot be opened ({exc.strerror or exc})") from exc
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(path, f"cannot be decoded as audio ({_reason(exc)})") from exc
-    return AudioInfo(Path(path), int(info.samplerate), int(info.channels), int(info.frames))
+    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            path, f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz (corrupt header?)"
+        )
+    if info.format == "MP3" and frames > 0:
+        frames = _mpeg_frames(path, frames, rate)
+    return AudioInfo(path, rate, channels, frames)
 
 
 def window_end_label(index: int, window_seconds: float) -> str:
@@ -158,7 +187,8 @@ class WindowReader:
         """Blocks of mono float32 samples at the target rate; the last flushes the resampler."""
         self._source_frames = 0
         source_rate, target_rate = self.info.sample_rate, self.config.sample_rate
-        block_frames = max(1, round(self.config.block_seconds * source_rate))
+        block_frames = round(self.config.block_seconds * source_rate)
+        block_frames = max(1, min(block_frames, MAX_BLOCK_SAMPLES // max(1, self.info.channels)))
         stream = _resampler(source_rate, target_rate) if self.resampled else None
         try:
             with sf.SoundFile(str(self.path)) as handle:
@@ -172,18 +202,43 @@ class WindowReader:
                     if mono.size:
                         yield np.ascontiguousarray(mono, dtype=np.float32)
                     if last:
-                        return
+                        break
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise AudioError(self.path, f"decoding failed ({_reason(exc)})") from exc
+        self._check_length()
+
+    def _check_length(self) -> None:
+        """A decode that stops well short of the header's length is a damaged file."""
+        rate = self.info.sample_rate
+        missing = self.info.frames - self._source_frames
+        if missing > MAX_SHORTFALL_SECONDS * rate:
+            raise AudioError(
+                self.path,
+                f"decoding stopped at {self._source_frames / rate:.1f} s of the "
+                f"{self.info.seconds:.1f} s its header declares (truncated or corrupt file)",
+            )
+        if missing > 0:
+            note = f"decoded {missing} frames fewer than the header declares (zero-padded)"
+            self.warnings.append(note)
+            log.warning("%s: %s", self.path, note)
+            self._source_frames = self.info.frames  # rows follow the declared length
 
     def _repair(self, mono: np.ndarray) -> np.ndarray:
-        finite = np.isfinite(mono)
-        if finite.all():
+        """Non-finite samples set to zero, absurdly large ones clipped; both with a warning."""
+        if not mono.size or np.abs(mono).max() <= MAX_ABS_SAMPLE:  # False for NaN: repaired
             return mono
+        finite = np.isfinite(mono)
         bad = int(mono.size - finite.sum())
-        self.warnings.append(f"{bad} NaN/Inf samples set to zero")
-        log.warning("%s: %d NaN/Inf samples set to zero", self.path, bad)
-        return np.where(finite, mono, np.float32(0.0))
+        if bad:
+            self.warnings.append(f"{bad} NaN/Inf samples set to zero")
+            log.warning("%s: %d NaN/Inf samples set to zero", self.path, bad)
+            mono = np.where(finite, mono, np.float32(0.0))
+        huge = int((np.abs(mono) > MAX_ABS_SAMPLE).sum())
+        if huge:
+            self.warnings.append(f"{huge} samples beyond +/-{MAX_ABS_SAMPLE:g} clipped")
+            log.warning("%s: %d samples beyond +/-%g clipped", self.path, huge, MAX_ABS_SAMPLE)
+            mono = np.clip(mono, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
+        return mono
 
 
 def _cut(
@@ -200,8 +255,24 @@ def _resampler(source_rate: int, target_rate: int):
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """libsndfile's own words, without the "Error opening '<path>': " that repeats the path."""
+    text = getattr(exc, "error_string", None) or str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0].strip().removeprefix("Error : ").rstrip(".")
+
+
+def _mpeg_frames(path: Path, frames: int, rate: int) -> int:
+    """An MP3's length in frames: the header's, checked against what its MPEG frames hold."""
+    declared, counted = frames / rate, mpeg_seconds(path)
+    tolerance = max(MAX_SHORTFALL_SECONDS, 0.02 * counted)
+    if counted - declared > tolerance:
+        raise AudioError(
+            path,
+            f"its header declares {declared:.1f} s but its MPEG frames hold {counted:.1f} s: "
+            "the decoder would stop early (damaged first frame or Xing/LAME tag)",
+        )
+    if declared - counted > tolerance:  # a guess from one frame's bitrate (VBR, no Xing tag)
+        return round(counted * rate)
+    return frames
 
 
 def read_windows(path: Path, config: AudioConfig) -> np.ndarray:
