@@ -101,6 +101,21 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
         help="turn the time guard on with this CPU budget (members in priority order)",
     )
     parser.add_argument(
+        "--executor",
+        choices=("engine", "threads", "dask"),
+        help="where files are scored: this process's streaming engine (default), a file-level "
+        "map on a thread pool, or a Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (--executor dask)"
+    )
+    parser.add_argument(
+        "--local-workers",
+        type=int,
+        metavar="N",
+        help="start a Dask LocalCluster of N worker processes (--executor dask)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="journal each finished file beside the output and skip the files already in it",
@@ -120,6 +135,9 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "inference.workers": args.workers,
         "inference.threads": args.threads,
         "inference.batch_size": args.batch_size,
+        "executor.kind": args.executor,
+        "executor.scheduler": args.scheduler,
+        "executor.local_workers": args.local_workers,
     }
     overrides.update({k: v for k, v in flags.items() if v is not None})
     if args.model:

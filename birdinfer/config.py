@@ -239,6 +239,40 @@ class CompetitionConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where files are scored. "engine": this process's streaming engine (decode and mel on a
+    ThreadPoolExecutor overlapping one model lane). "threads" and "dask": a file-level map of
+    tasks of `files_per_task` files on a ThreadPoolExecutor or a Dask cluster; each task's
+    per-window results land in the journal folder beside the output, and the submission is
+    assembled from them."""
+
+    kind: Literal["engine", "threads", "dask"] = "engine"
+    # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (kind: dask).
+    scheduler: str | None = None
+    # Or start a LocalCluster of this many worker processes on this machine (kind: dask).
+    local_workers: int | None = None
+    files_per_task: int = 4
+
+    def __post_init__(self) -> None:
+        _check(self.files_per_task >= 1, "executor.files_per_task", "must be >= 1")
+        _check(
+            self.local_workers is None or self.local_workers >= 1,
+            "executor.local_workers",
+            "must be >= 1",
+        )
+        _check(
+            not (self.scheduler and self.local_workers),
+            "executor.scheduler",
+            "is set and so is executor.local_workers: pick one",
+        )
+        _check(
+            self.kind == "dask" or not (self.scheduler or self.local_workers),
+            "executor.kind",
+            f"is '{self.kind}', but a scheduler or local workers are only for 'dask'",
+        )
+
+
+@dataclass(frozen=True)
 class BudgetConfig:
     """The time guard (birdinfer.budget): fit the ensemble into the CPU budget, finish in time."""
 
@@ -284,6 +318,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     competition: CompetitionConfig = field(default_factory=CompetitionConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     demo: DemoConfig | None = None
 
     def __post_init__(self) -> None:

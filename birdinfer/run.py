@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from birdinfer.audio import AudioError, probe
 from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
 from birdinfer.engine import Engine
+from birdinfer.executors import open_executor, score_on_executor
 from birdinfer.journal import Journal, fingerprint, journal_path_for
 from birdinfer.pipeline import (
     FileFailure,
@@ -64,18 +66,22 @@ def run(
     pipeline: Pipeline | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_file: Callable[[FileResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Score every recording under `config.input_dir` and write the submission atomically.
 
     `clock` is what the time guard reads (tests pass a fake one); `on_file` sees each file
-    scored in this run as it finishes.
+    scored in this process as it finishes. Files are scored by the streaming engine here, or
+    mapped over `executor` (any `concurrent.futures.Executor`, e.g. a Dask client's) or over the
+    executor that `config.executor` names.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pipeline = pipeline or Pipeline(config)
     pipeline.timer = StageTimer()  # a reused pipeline: this run's stage times and costs only
     output = Path(config.output.submission) if config.output.submission else None
-    journal = open_journal(config, pipeline, output)
+    mapped = executor is not None or config.executor.kind != "engine"
+    journal = open_journal(config, pipeline, output, needed=mapped)
     listed, ignored, input_dir = find_input_files(config, Path(config.input_dir))
     files, stems, failures = row_stems(listed, input_dir, config.output.duplicate_stems)
     if not listed:
@@ -86,14 +92,19 @@ def run(
         "%d files from %s (%d already in the journal); %s",
         len(files), input_dir, len(resumed), pipeline.plan.describe(),
     )  # fmt: skip
-    guard = make_guard(config, pipeline, [files[i] for i in todo], clock)
-    scored, scored_failures = score_files(
-        pipeline,
-        [files[i] for i in todo],
-        guard,
-        stems=[stems[i] for i in todo],
-        on_result=_each(journal.record if journal is not None else None, on_file),
-    )
+    todo_files, todo_stems = [files[i] for i in todo], [stems[i] for i in todo]
+    guard = None
+    if mapped:
+        scored, scored_failures = map_files(pipeline, todo_files, todo_stems, journal, executor)
+    else:
+        guard = make_guard(config, pipeline, todo_files, clock)
+        scored, scored_failures = score_files(
+            pipeline,
+            todo_files,
+            guard,
+            stems=todo_stems,
+            on_result=_each(journal.record if journal is not None else None, on_file),
+        )
     results = merge_in_order(files, resumed, scored)
     failures = sorted(failures + scored_failures, key=lambda f: f.path)
     if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
@@ -137,12 +148,44 @@ def _each(*callbacks: Callable[[FileResult], None] | None) -> Callable[[FileResu
     return call
 
 
-def open_journal(config: Config, pipeline: Pipeline, output: Path | None) -> Journal | None:
-    """The run's journal when `output.resume` is set: beside the submission (or the table)."""
-    if not config.output.resume:
+def open_journal(
+    config: Config, pipeline: Pipeline, output: Path | None, needed: bool = False
+) -> Journal | None:
+    """The run's journal, beside the submission (or the table): when `output.resume` is set, or
+    when `needed` (a mapped run's results travel through it; then it starts afresh unless
+    resuming). Dask workers write parquet partitions; everything else numpy files."""
+    if not (config.output.resume or needed):
         return None
     anchor = output or Path(config.output.windows)
-    return Journal.start(journal_path_for(anchor), fingerprint(pipeline), resume=True)
+    entry_format = "parquet" if config.executor.kind == "dask" else "npz"
+    return Journal.start(
+        journal_path_for(anchor), fingerprint(pipeline), config.output.resume, entry_format
+    )
+
+
+def map_files(
+    pipeline: Pipeline,
+    files: list[Path],
+    stems: list[str],
+    journal: Journal,
+    executor: Executor | None,
+) -> tuple[list[FileResult], list[FileFailure]]:
+    """Score files as tasks on `executor`, or on the one `config.executor` names."""
+    config = pipeline.config
+    if config.budget.enabled:
+        log.warning("the time guard runs with the streaming engine only: not on this executor")
+    progress = tqdm(total=len(files), unit="file", disable=not config.output.progress, leave=False)
+    try:
+        if executor is not None:
+            return score_on_executor(
+                pipeline, files, stems, executor, journal, on_task_done=progress.update
+            )
+        with open_executor(config) as (opened, runtime_threads):
+            return score_on_executor(
+                pipeline, files, stems, opened, journal, runtime_threads, progress.update
+            )
+    finally:
+        progress.close()
 
 
 def resume_results(

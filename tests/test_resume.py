@@ -92,7 +92,7 @@ def test_a_changed_or_damaged_entry_is_scored_again(short_folder, tiny_onnx, tmp
 
 def _entry_of(entry: Path) -> str:
     with np.load(entry) as data:
-        return str(data["path"])
+        return json.loads(str(data["facts"]))["path"]
 
 
 def test_journal_entries_are_named_by_hash_inside_the_journal(tiny_onnx, tmp_path):

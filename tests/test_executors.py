@@ -1,0 +1,188 @@
+"""Files mapped over an executor: a thread pool, and a Dask LocalCluster on loopback."""
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import make_config, write_tone
+
+from birdinfer import executors
+from birdinfer.config import ConfigError
+from birdinfer.journal import journal_path_for
+from birdinfer.run import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    """Sixteen 5-15 s recordings, each with its own tone."""
+    folder = tmp_path_factory.mktemp("archive")
+    for i in range(16):
+        write_tone(folder / f"rec{i:02d}.flac", 5.0 + (i % 3) * 5.0, freq=300.0 + 200 * i)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(archive, tiny_onnx, tmp_path_factory) -> bytes:
+    """The streaming engine's submission: what every executor must reproduce byte for byte."""
+    out = tmp_path_factory.mktemp("reference") / "submission.csv"
+    run(make_config(archive, tiny_onnx, out))
+    return out.read_bytes()
+
+
+def mapped_config(archive, model, out, **executor):
+    return make_config(archive, model, out, executor={"files_per_task": 3, **executor})
+
+
+def test_thread_pool_file_map_matches_the_engine(archive, tiny_onnx, reference, tmp_path):
+    out = tmp_path / "submission.csv"
+    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"))
+    assert result.failures == [] and out.read_bytes() == reference
+    entries = list((journal_path_for(out) / "files").glob("*.npz"))
+    assert len(entries) == 16
+
+
+def test_any_executor_can_be_passed_in(archive, tiny_onnx, reference, tmp_path):
+    out = tmp_path / "submission.csv"
+    with ThreadPoolExecutor(3) as pool:
+        run(mapped_config(archive, tiny_onnx, out), executor=pool)
+    assert out.read_bytes() == reference
+
+
+def test_a_task_that_fails_for_good_costs_only_its_files(archive, tiny_onnx, tmp_path, monkeypatch):
+    real = executors.score_task
+
+    def flaky(task):
+        if task.files[0].endswith("rec03.flac"):  # the second task: rec03, rec04, rec05
+            raise OSError("worker lost")
+        return real(task)
+
+    monkeypatch.setattr(executors, "score_task", flaky)
+    result = run(mapped_config(archive, tiny_onnx, tmp_path / "s.csv", kind="threads"))
+    assert sorted(Path(f.path).name for f in result.failures) == [
+        "rec03.flac",
+        "rec04.flac",
+        "rec05.flac",
+    ]
+    assert all(f.reason == "its task failed (OSError: worker lost)" for f in result.failures)
+    assert len(result.files) == 13
+
+
+def test_dask_without_dask_installed_is_a_config_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.startswith("distributed"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(ConfigError, match=r"birdinfer\[dask\]"), executors.dask_executor(None, 1):
+        pass
+
+
+# --- Dask: a LocalCluster of two worker processes on loopback -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield client
+
+
+def test_dask_cluster_matches_the_local_run_and_loads_models_once_per_worker(
+    cluster, archive, tiny_onnx, reference, tmp_path
+):
+    out = tmp_path / "submission.csv"
+    config = mapped_config(
+        archive, tiny_onnx, out, kind="dask", scheduler=cluster.scheduler.address
+    )
+    result = run(config)
+    assert result.failures == [] and out.read_bytes() == reference
+    # Six tasks of up to three files went to two processes, each of which loaded the model once.
+    loads = cluster.run(executors.pipelines_built)
+    assert sorted(loads.values()) == [1, 1]
+    partitions = sorted((journal_path_for(out) / "files").glob("*.parquet"))
+    assert len(partitions) == 16
+    pandas = pytest.importorskip("pandas")
+    table = pandas.concat(pandas.read_parquet(p) for p in partitions)
+    assert len(table) == len(result.submission)
+
+
+def test_dask_resume_skips_what_the_workers_journaled(cluster, archive, tiny_onnx, tmp_path):
+    out = tmp_path / "submission.csv"
+    config = mapped_config(
+        archive, tiny_onnx, out, kind="dask", scheduler=cluster.scheduler.address
+    )
+    first = run(config)
+    again = make_config(
+        archive, tiny_onnx, out, output={"resume": True}, executor=config.executor.__dict__
+    )
+    resumed = run(again)
+    assert resumed.resumed == 16
+    assert resumed.submission.equals(first.submission)
+
+
+def _slow_models(seconds: float):
+    """Run inside each worker process: slow its model calls so a test can act mid-run."""
+    from birdinfer import pipeline
+
+    original = pipeline.Pipeline.member_scores
+
+    def slow(self, *args, **kwargs):
+        time.sleep(seconds)
+        return original(self, *args, **kwargs)
+
+    pipeline.Pipeline.member_scores = slow
+
+
+def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "submission.csv"
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        client.run(_slow_models, 0.3)
+        pids = client.run(os.getpid)
+        config = make_config(
+            archive,
+            tiny_onnx,
+            out,
+            executor={"kind": "dask", "scheduler": local.scheduler_address, "files_per_task": 2},
+        )
+        outcome: dict = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=run(config)))
+        runner.start()
+        entries = journal_path_for(out) / "files"
+        deadline = time.monotonic() + 120
+        while len(list(entries.glob("*.parquet"))) < 3:
+            assert runner.is_alive() and time.monotonic() < deadline, "no progress to interrupt"
+            time.sleep(0.05)
+        os.kill(sorted(pids.values())[0], signal.SIGKILL)
+        done_at_kill = len(list(entries.glob("*.parquet")))
+        runner.join(timeout=300)
+        assert not runner.is_alive()
+    assert done_at_kill < 16, "the run had finished before the worker was killed"
+    result = outcome["result"]
+    assert result.failures == [] and len(result.files) == 16
+    assert out.read_bytes() == reference
