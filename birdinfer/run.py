@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -17,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from birdinfer import __version__
-from birdinfer.audio import AudioError, probe
+from birdinfer.audio import AudioError, n_windows_for, probe, row_ids
 from birdinfer.budget import TimeGuard
 from birdinfer.config import Config, to_dict
 from birdinfer.engine import Engine
@@ -105,6 +106,7 @@ def run(
             stems=todo_stems,
             on_result=_each(journal.record if journal is not None else None, on_file),
         )
+    scored += placeholder_results(config, pipeline, scored_failures, files, stems)
     results = merge_in_order(files, resumed, scored)
     failures = sorted(failures + scored_failures, key=lambda f: f.path)
     if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
@@ -202,6 +204,43 @@ def resume_results(
     return found
 
 
+def placeholder_results(
+    config: Config,
+    pipeline: Pipeline,
+    failures: list[FileFailure],
+    files: list[Path],
+    stems: list[str],
+) -> list[FileResult]:
+    """Placeholder rows for files that could not be scored, when the config asks for them:
+    over the length the header declares, else `output.skipped_file_seconds`, else none."""
+    if not config.output.placeholder_rows_for_skipped:
+        return []
+    stem_of = {str(path): stem for path, stem in zip(files, stems, strict=True)}
+    window = config.audio.window_seconds
+    placeholders = []
+    for failure in failures:
+        try:
+            info = probe(Path(failure.path))
+            n = n_windows_for(info.frames, info.sample_rate, window)
+        except AudioError:
+            n = 0
+        if n == 0 and config.output.skipped_file_seconds:
+            n = math.ceil(config.output.skipped_file_seconds / window - 1e-9)
+        if n == 0:
+            log.warning("%s: no length known, so no placeholder rows", failure.path)
+            continue
+        score = config.budget.placeholder_score
+        placeholders.append(
+            FileResult(
+                path=Path(failure.path),
+                row_ids=row_ids(stem_of[failure.path], n, window),
+                scores=np.full((n, len(pipeline.columns)), score, np.float32),
+                warnings=[f"placeholder rows ({score}): not scored ({failure.reason})"],
+            )
+        )
+    return placeholders
+
+
 def merge_in_order(
     files: list[Path], resumed: dict[int, FileResult], scored: list[FileResult]
 ) -> list[FileResult]:
@@ -289,6 +328,8 @@ def rank_blend(pipeline: Pipeline, results: list[FileResult]) -> None:
             ranked[member] = percentile_ranks(np.concatenate(rows))
     offsets = dict.fromkeys(ranked, 0)
     for result in results:
+        if not result.member_scores:  # placeholder rows: nothing to rank
+            continue
         per_member = {}
         for member in sorted(result.member_scores):
             n = len(result.row_ids)

@@ -1,6 +1,7 @@
 """Bad model files, duplicate stems, a failing runtime, determinism and configs as data."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,36 @@ def _unsafe(node, ast) -> str | None:
         safe = isinstance(node.value, ast.Constant) and node.value.value is False
         return None if safe else "allow_pickle"
     return None
+
+
+# --- placeholder rows for files that cannot be scored ---------------------------------------------
+
+
+def test_skipped_files_get_placeholder_rows_when_configured(soundscape_dir, tiny_onnx, tmp_path):
+    """A file whose decode fails after its header was read keeps its header's rows; one whose
+    header is unreadable gets the nominal length's; both are still reported as skipped."""
+    folder = tmp_path / "in"
+    shutil.copytree(soundscape_dir, folder)
+    (folder / "garbage.ogg").write_text("not audio at all")
+    from test_bad_input import corrupted  # a 12 s FLAC whose damaged frame fails its CRC
+
+    (folder / "crc.flac").write_bytes(corrupted("flac", "middle"))
+    config = make_config(
+        folder,
+        tiny_onnx,
+        tmp_path / "s.csv",
+        output={"placeholder_rows_for_skipped": True, "skipped_file_seconds": 10},
+        budget={"placeholder_score": 0.25},
+    )
+    result = run(config)
+    assert sorted(Path(f.path).name for f in result.failures) == ["crc.flac", "garbage.ogg"]
+    rows = result.submission.set_index("row_id")
+    assert (rows.loc[["garbage_5", "garbage_10"]].to_numpy() == 0.25).all()
+    assert "garbage_15" not in rows.index
+    # The FLAC's header was readable: 12 s, so three rows.
+    assert [r for r in rows.index if r.startswith("crc_")] == ["crc_5", "crc_10", "crc_15"]
+    assert (rows.loc[["crc_5", "crc_10", "crc_15"]].to_numpy() == 0.25).all()
+    plain = run(make_config(folder, tiny_onnx, tmp_path / "t.csv")).submission
+    assert not any(r.startswith(("garbage_", "crc_")) for r in plain["row_id"])
+    scored = plain.set_index("row_id")
+    np.testing.assert_array_equal(rows.loc[scored.index].to_numpy(), scored.to_numpy())

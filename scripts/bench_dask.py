@@ -1,0 +1,21 @@
+"""Dask scaling: 1 vs 2 worker processes against the in-process engine (reports/dask/)."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from birdinfer.dask_bench import DaskBenchSettings, main
+
+if __name__ == "__main__":  # Dask's worker processes re-import this file: start nothing then
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=40, help="synthetic 60 s soundscapes")
+    parser.add_argument("--model", default="builtin:demo", help="model file or builtin:demo")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("reports/dask"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    main(
+        DaskBenchSettings(
+            files=args.files, model=args.model, rounds=args.rounds, report_dir=args.out
+        )
+    )
