@@ -186,3 +186,29 @@ def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tm
     result = outcome["result"]
     assert result.failures == [] and len(result.files) == 16
     assert out.read_bytes() == reference
+
+
+def test_runtime_threads_times_task_threads_fit_the_workers_cores(cluster, monkeypatch):
+    # On the loopback cluster: 1 task thread per worker, so 1 runtime thread.
+    assert cluster.submit(executors.dask_runtime_threads, pure=False).result() == 1
+    distributed = pytest.importorskip("distributed")
+
+    class FakeWorker:
+        class state:
+            nthreads = 2
+
+    monkeypatch.setattr(distributed, "get_worker", lambda: FakeWorker)
+    assert executors.dask_runtime_threads() == 1  # cores default to the task threads
+    monkeypatch.setenv("BIRDINFER_WORKER_CORES", "8")
+    assert executors.dask_runtime_threads() == 4  # 2 task threads x 4 runtime threads = 8
+    monkeypatch.setenv("BIRDINFER_WORKER_CORES", "1")
+    assert executors.dask_runtime_threads() == 1
+
+
+def test_cli_local_workers_starts_its_own_cluster(archive, tiny_onnx, reference, tmp_path):
+    from birdinfer.cli import main
+
+    out = tmp_path / "submission.csv"
+    args = ["--input", str(archive), "--model", str(tiny_onnx), "--output", str(out)]
+    code = main([*args, "--executor", "dask", "--local-workers", "2", "--no-progress", "-q"])
+    assert code == 0 and out.read_bytes() == reference
