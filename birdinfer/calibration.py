@@ -191,7 +191,8 @@ def _read_picked(path: Path, audio: AudioConfig, wanted: set[int]) -> dict[int, 
 # --- the demo's data ----------------------------------------------------------------------------
 
 # Synthetic soundscape ids are seed * 1000 + i: calibration (30,000,000+), the guard's held-out set
-# (20,260,000+, the demo's own held-out seed) and training (900,000-1,000,900) never overlap.
+# (20,260,000+, the demo's own held-out seed) and the demo model's validation and training
+# (900,000-1,001,000, fine-tune included) never overlap.
 DEMO_CALIBRATION_SEED = 30000
 DEMO_HELDOUT_SEED = 20260
 

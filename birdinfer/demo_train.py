@@ -3,6 +3,10 @@
 Needs the `[export]` extra. Run through `scripts/make_demo.py`; the result ships as
 `birdinfer/assets/demo_model.onnx`. Every epoch draws fresh soundscapes (seeds never reused and
 disjoint from the demo's held-out seeds), so the model learns the call families, not the clips.
+
+After the one-cycle schedule, a short fine-tune (BatchNorm statistics frozen) adds a penalty on
+each window's peak activation in the last stages, so that no window drives them tens of times
+above the others: per-tensor INT8 ranges then fit every window (docs/quantization.md).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class TrainSettings:
     seed: int = 0
     validation_soundscapes: int = 16
     validation_seed: int = 900_000
+    # The quantization-friendly fine-tune after the one-cycle schedule (0 epochs: none).
+    finetune_epochs: int = 1
+    finetune_learning_rate: float = 3e-4
+    # Weight of the mean squared per-window peak |activation| of the last stages (PEAK_STAGES).
+    peak_penalty: float = 1e-4
 
 
 def make_windows(
@@ -68,20 +77,19 @@ def make_windows(
 
 
 def train(settings: TrainSettings = TrainSettings()):
-    """Train from scratch and return the model (eval mode) and the validation macro ROC-AUC."""
+    """Train from scratch, fine-tune with the peak-activation penalty, and return the model (eval
+    mode) and the validation macro ROC-AUC."""
     import torch
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     mel = LogMel(DEMO_MEL)
     model = build_model(DEMO_ARCH, num_classes=len(DEMO_SPECIES), drop_rate=0.2)
-    steps_per_epoch = settings.soundscapes_per_epoch * n_windows_for(settings.soundscape_seconds)
-    steps_per_epoch //= settings.batch_size
+    steps = _steps_per_epoch(settings)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, settings.learning_rate, total_steps=settings.epochs * steps_per_epoch
+        optimizer, settings.learning_rate, total_steps=settings.epochs * steps
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     val_x, val_y = make_windows(
         range(settings.validation_seed, settings.validation_seed + settings.validation_soundscapes),
         settings.soundscape_seconds,
@@ -91,32 +99,102 @@ def train(settings: TrainSettings = TrainSettings()):
     auc = float("nan")
     for epoch in range(settings.epochs):
         started = time.perf_counter()
-        first = TRAIN_SEED_BASE + epoch * settings.soundscapes_per_epoch
-        x, y = make_windows(
-            range(first, first + settings.soundscapes_per_epoch), settings.soundscape_seconds, mel
-        )
-        order = rng.permutation(len(x))
-        model.train()
-        losses = []
-        for step in range(steps_per_epoch):
-            idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
-            batch = torch.from_numpy(_augment(x[idx], rng))
-            loss = loss_fn(model(batch), torch.from_numpy(y[idx]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
+        loss = _epoch(model, epoch, optimizer, schedule, mel, rng, settings)
         auc = evaluate(model, val_x, val_y)
-        log.info(
-            "epoch %d/%d: loss %.4f, validation macro ROC-AUC %.4f (%.0f s)",
-            epoch + 1,
-            settings.epochs,
-            np.mean(losses),
-            auc,
-            time.perf_counter() - started,
-        )
+        _log_epoch("epoch", epoch, settings.epochs, loss, auc, started)
+    if settings.finetune_epochs:
+        auc = _finetune(model, mel, rng, settings, val_x, val_y)
     return model.eval(), auc
+
+
+# The outputs whose per-window peaks the fine-tune penalises: efficientnet_b0's last three stages
+# and the features before the global pool, where the peaks were 30-100x a median window's.
+PEAK_STAGES = ("blocks.4", "blocks.5", "blocks.6", "bn2")
+
+
+def _finetune(model, mel: LogMel, rng, settings: TrainSettings, val_x, val_y) -> float:
+    """Fresh soundscapes, a cosine-decayed learning rate, BatchNorm statistics frozen, and the
+    loss plus `peak_penalty` x the mean squared per-window peak |activation| of PEAK_STAGES."""
+    import torch
+
+    steps = _steps_per_epoch(settings)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.finetune_learning_rate, weight_decay=1e-2
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, settings.finetune_epochs * steps
+    )
+    peaks: list = []
+    modules = dict(model.named_modules())
+    hooks = [
+        modules[name].register_forward_hook(
+            lambda _m, _i, out: peaks.append(out.abs().amax(dim=(1, 2, 3)).pow(2).mean())
+        )
+        for name in PEAK_STAGES
+    ]
+    penalty = (peaks, settings.peak_penalty)
+    auc = float("nan")
+    try:
+        for epoch in range(settings.finetune_epochs):
+            started = time.perf_counter()
+            index = settings.epochs + epoch  # soundscape seeds continue after training's
+            loss = _epoch(model, index, optimizer, schedule, mel, rng, settings, penalty)
+            auc = evaluate(model, val_x, val_y)
+            _log_epoch("fine-tune epoch", epoch, settings.finetune_epochs, loss, auc, started)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return auc
+
+
+def _steps_per_epoch(settings: TrainSettings) -> int:
+    windows = settings.soundscapes_per_epoch * n_windows_for(settings.soundscape_seconds)
+    return windows // settings.batch_size
+
+
+def _epoch(model, index, optimizer, schedule, mel, rng, settings, penalty=None) -> float:
+    """One epoch on fresh soundscapes (seeds from `index`); returns the mean loss. With
+    `penalty` = (list the hooks fill, weight), BatchNorm keeps its running statistics."""
+    import torch
+
+    first = TRAIN_SEED_BASE + index * settings.soundscapes_per_epoch
+    x, y = make_windows(
+        range(first, first + settings.soundscapes_per_epoch), settings.soundscape_seconds, mel
+    )
+    order = rng.permutation(len(x))
+    model.train()
+    if penalty is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    losses = []
+    for step in range(_steps_per_epoch(settings)):
+        idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+        batch = torch.from_numpy(_augment(x[idx], rng))
+        if penalty is not None:
+            penalty[0].clear()
+        loss = loss_fn(model(batch), torch.from_numpy(y[idx]))
+        if penalty is not None:
+            loss = loss + penalty[1] * torch.stack(penalty[0]).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def _log_epoch(what: str, epoch: int, total: int, loss: float, auc: float, started: float) -> None:
+    log.info(
+        "%s %d/%d: loss %.4f, validation macro ROC-AUC %.4f (%.0f s)",
+        what,
+        epoch + 1,
+        total,
+        loss,
+        auc,
+        time.perf_counter() - started,
+    )
 
 
 def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -139,7 +139,8 @@ def openvino_fp16(onnx_path: Path) -> Variant:
 def openvino_int8(onnx_path: Path, windows: np.ndarray, scope: ScopeSettings) -> Variant:
     """NNCF post-training quantization over the calibration windows (one window per sample,
     subset_size = all of them), with the head and the given scope kept in float; weights PTQ
-    leaves in float outside that scope are then stored as INT8 (weight-only compression)."""
+    leaves in float outside that scope are then stored as INT8 (weight-only compression), and
+    the INT8 weights' scales as FP16 (`store_scales_fp16`)."""
     import nncf
 
     model = _openvino_model(onnx_path)
@@ -158,6 +159,11 @@ def openvino_int8(onnx_path: Path, windows: np.ndarray, scope: ScopeSettings) ->
             dataset,
             subset_size=len(windows),
             target_device=nncf.TargetDevice.CPU,
+            # Symmetric INT8 weights, asymmetric activations: SiLU outputs and residual sums are
+            # lopsided around zero, and a zero point spends all 256 levels on their range. On the
+            # demo model top-1 agreement with FP32 rose from 0.948 to 0.969 for ~4% of the
+            # speed-up (docs/quantization.md).
+            preset=nncf.QuantizationPreset.MIXED,
             ignored_scope=scope_float,
         )
     # NNCF's PTQ leaves some weights in FP32 (the squeeze-excite convs of EfficientNet, ~2 MB of
@@ -167,7 +173,60 @@ def openvino_int8(onnx_path: Path, windows: np.ndarray, scope: ScopeSettings) ->
         quantized = nncf.compress_weights(
             quantized, mode=nncf.CompressWeightsMode.INT8_SYM, ignored_scope=scope_float
         )
+    with _step(onnx_path, "FP16 dequantization scales"):
+        store_scales_fp16(quantized)
     return Variant(KINDS["ov-int8"], ignored, _ov_saver(quantized, compress_to_fp16=False))
+
+
+# A scale is stored in FP16 only when every element keeps this relative precision (FP16 normals
+# are exact to 2^-11; tiny subnormal scales would lose more, and stay FP32).
+SCALE_FP16_TOLERANCE = 1e-3
+
+
+def store_scales_fp16(model) -> int:
+    """Store the per-channel dequantization scales of the INT8 weights (i8 -> Convert ->
+    Multiply by an FP32 constant) as FP16 constants with a Convert to FP32, as NNCF's weight
+    compression already stores its own scales. The CPU plugin folds the Convert when it compiles
+    the model: the compiled graph is the same (the same u8 convolutions), each scale moves by at
+    most 2^-11 of itself, and the .bin loses 2 bytes per output channel (42 KB on efficientnet_b0,
+    18 KB net of the larger graph). OpenVINO's `compress_to_fp16` leaves quantized models alone,
+    hence this pass. Returns the number of scales converted."""
+    import openvino as ov
+    from openvino import opset13
+
+    converted = 0
+    for op in model.get_ordered_ops():
+        if not _is_weight_scale(op, ov):
+            continue
+        values = op.get_data()
+        half = values.astype(np.float16)
+        error = np.abs(half.astype(np.float32) - values) / np.maximum(np.abs(values), 1e-30)
+        if not (np.all(np.isfinite(half)) and error.max() <= SCALE_FP16_TOLERANCE):
+            continue
+        decompressed = opset13.convert(opset13.constant(half), ov.Type.f32)
+        next(iter(op.output(0).get_target_inputs())).replace_source_output(decompressed.output(0))
+        converted += 1
+    model.validate_nodes_and_infer_types()
+    return converted
+
+
+def _is_weight_scale(op, ov) -> bool:
+    """An FP32 constant whose only consumer is a Multiply by an INT8 constant's Convert."""
+    if op.get_type_name() != "Constant" or op.get_output_element_type(0) != ov.Type.f32:
+        return False
+    users = list(op.output(0).get_target_inputs())
+    if len(users) != 1 or users[0].get_node().get_type_name() != "Multiply":
+        return False
+    for value in users[0].get_node().input_values():
+        source = value.get_node()
+        if source.get_type_name() == "Convert":
+            raw = source.input_value(0)
+            if raw.get_node().get_type_name() == "Constant" and raw.get_element_type() in (
+                ov.Type.i8,
+                ov.Type.u8,
+            ):
+                return True
+    return False
 
 
 def _ov_saver(model, compress_to_fp16: bool) -> Callable[[ModelCard, Path], None]:

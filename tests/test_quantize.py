@@ -224,6 +224,53 @@ def test_int8_keeps_the_head_in_float_unless_told_otherwise(quantized, tmp_path)
     assert before_pool == "FakeQuantize"
 
 
+def _weight_scales(model) -> list:
+    """The scale input of each Multiply that dequantizes an INT8 weight constant."""
+    scales = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "Multiply":
+            continue
+        sources = [v.get_node() for v in op.input_values()]
+        if any(
+            s.get_type_name() == "Convert"
+            and s.input_value(0).get_node().get_type_name() == "Constant"
+            and s.input_value(0).get_element_type().get_type_name() == "i8"
+            for s in sources
+        ):
+            scales.extend(
+                s
+                for s in sources
+                if s.get_type_name() != "Convert"
+                or s.input_value(0).get_element_type().get_type_name() != "i8"
+            )
+    return scales
+
+
+def test_int8_weight_scales_are_fp16_and_compile_to_the_same_int8_model(quantized, tmp_path):
+    path = quantized.row("ov-int8").path
+    model = ov.Core().read_model(str(path))
+    scales = _weight_scales(model)
+    stored = [s if s.get_type_name() == "Constant" else s.input_value(0).get_node() for s in scales]
+    assert scales and {s.get_output_element_type(0).get_type_name() for s in stored} == {"f16"}
+    # The same file with the FP16 values as FP32 constants: the CPU plugin's decompression is
+    # exact, and the convolutions still run in INT8.
+    for scale in (s for s in scales if s.get_type_name() == "Convert"):
+        values = scale.input_value(0).get_node().get_data().astype(np.float32)
+        target = next(iter(scale.output(0).get_target_inputs()))
+        target.replace_source_output(ov.opset13.constant(values).output(0))
+    ov.save_model(model, str(tmp_path / "f32-scales.xml"), compress_to_fp16=False)
+    features = quantized.heldout.windows.features[:8]
+    fp16_scales = open_backend(path)(features)
+    fp32_scales = open_backend(tmp_path / "f32-scales.xml")(features)
+    np.testing.assert_allclose(fp16_scales, fp32_scales, atol=1e-5)
+    compiled = ov.Core().compile_model(str(path), "CPU")
+    kinds = [
+        (o.get_rt_info()["layerType"].astype(str), o.get_rt_info()["runtimePrecision"].astype(str))
+        for o in compiled.get_runtime_model().get_ordered_ops()
+    ]
+    assert ("Convolution", "u8") in kinds
+
+
 # --- variants, report, pipeline --------------------------------------------------------------------
 
 
