@@ -1,6 +1,6 @@
 """Train and export the demo model shipped as birdinfer/assets/demo_model.onnx.
 
-    python scripts/make_demo.py                 # the shipped model: seeded, ~15 minutes on 2 cores
+    python scripts/make_demo.py                 # the shipped model: seeded, ~14 minutes on 2 cores
     python scripts/make_demo.py --epochs 1 --soundscapes 4 --out /tmp/tiny.onnx   # a smoke run
 
 Nine one-cycle epochs, then one fine-tune epoch that penalises peak activations of the last stages
