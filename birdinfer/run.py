@@ -89,10 +89,10 @@ def run(
         log.warning("no audio files in %s: writing a header-only submission", input_dir)
     resumed = resume_results(journal, files, stems)
     todo = [i for i in range(len(files)) if i not in resumed]
+    from_journal = f" ({len(resumed)} already in the journal)" if journal is not None else ""
     log.info(
-        "%d files from %s (%d already in the journal); %s",
-        len(files), input_dir, len(resumed), pipeline.plan.describe(),
-    )  # fmt: skip
+        "%d files from %s%s; %s", len(files), input_dir, from_journal, pipeline.plan.describe()
+    )
     todo_files, todo_stems = [files[i] for i in todo], [stems[i] for i in todo]
     guard = None
     if mapped:
