@@ -276,12 +276,20 @@ def peak_rss_mb(
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def proc_status_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status (VmRSS: now, VmHWM: peak), in MB; None off Linux."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+
 def vm_hwm_mb() -> float:
     """This process's peak resident memory since it started (Linux), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- projections ----------------------------------------------------------------------------

@@ -520,7 +520,9 @@ def quantize_summary(data: dict) -> str:
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=int, default=40, help="synthetic 60 s OGG soundscapes")
     parser.add_argument("--input", type=Path, help="a folder of recordings instead")
-    parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="report folder")
+    parser.add_argument(
+        "--out", type=Path, help="report folder (default: reports/bench, or reports/soak)"
+    )
     parser.add_argument("--threads", type=int, help="cores to use (default: all available)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
@@ -546,10 +548,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.soak is not None:
         return _soak(args)
+    out = args.out or Path("reports/bench")
     settings = BenchSettings(
         files=args.files,
         input_dir=args.input,
-        report_dir=args.out,
+        report_dir=out,
         threads=args.threads,
         batch_size=args.batch_size,
         kaggle_scale=args.kaggle_scale,
@@ -557,7 +560,7 @@ def _bench(args: argparse.Namespace) -> int:
         baseline=not args.no_baseline,
     )
     data = run_benchmark(settings)
-    paths = write_report(data, args.out)
+    paths = write_report(data, out)
     print(summary(data))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -566,7 +569,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _soak(args: argparse.Namespace) -> int:
     from birdinfer.soak import SoakSettings, run_soak, summary, write_soak_report
 
-    out = args.out if args.out != Path("reports/bench") else Path("reports/soak")
+    out = args.out or Path("reports/soak")
     settings = SoakSettings(files=args.soak, report_dir=out, work_dir=out / f"audio_{args.soak}")
     data = run_soak(settings)
     paths = write_soak_report(data, out)

@@ -7,6 +7,7 @@ on each cluster first): an archive run lasts hours, start-up seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from birdinfer.audio import probe
 from birdinfer.bench import synthetic_folder
-from birdinfer.config import from_dict
+from birdinfer.config import ExecutorConfig, from_dict
 from birdinfer.run import run
+from birdinfer.soak import rss_mb
 from birdinfer.submission import write_atomic, write_json_atomic
 from birdinfer.threads import available_cores
 
@@ -45,13 +48,6 @@ def _cluster(workers: int, threads: int):
     return cluster, Client(cluster)
 
 
-def _worker_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
     audio = settings.report_dir / "audio"
     files = synthetic_folder(audio, settings.files, settings.seconds)
@@ -77,7 +73,7 @@ def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
                 "scheduler": client.scheduler.address,
                 "files_per_task": settings.files_per_task,
             }
-            configs[name] = from_dict(_with(base, executor=executor))
+            configs[name] = dataclasses.replace(base, executor=ExecutorConfig(**executor))
         for config in configs.values():
             run(config)  # warm-up: workers load their models
         seconds: dict[str, list[float]] = {name: [] for name in layouts}
@@ -88,14 +84,12 @@ def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
                 result = run(configs[name])
                 seconds[name].append(time.perf_counter() - started)
                 assert not result.failures, result.failures
-        rss = {
-            name: sum(client.run(_worker_rss_mb).values()) for name, (_, client) in clusters.items()
-        }
+        rss = {name: sum(client.run(rss_mb).values()) for name, (_, client) in clusters.items()}
     finally:
         for cluster, client in clusters.values():
             client.close()
             cluster.close()
-    audio_seconds = sum(_seconds(p) for p in files)
+    audio_seconds = sum(probe(p).seconds for p in files)
     rows = []
     for name in layouts:
         best = min(seconds[name])
@@ -122,21 +116,6 @@ def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
         "engine_vs_best_dask": round(min(one, two) / rows[0]["seconds_best"], 3),
         "cpu": os.uname().machine,
     }
-
-
-def _with(config, **sections) -> dict[str, Any]:
-    from birdinfer.config import to_dict
-
-    data = to_dict(config)
-    data.update(sections)
-    return data
-
-
-def _seconds(path: Path) -> float:
-    import soundfile as sf
-
-    info = sf.info(str(path))
-    return info.frames / info.samplerate
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -58,8 +58,8 @@ class TaskOutcome:
 
 # --- the worker side ------------------------------------------------------------------------------
 
-_pipelines: dict[str, Pipeline] = {}
-_stamps: dict[str, dict[str, Any]] = {}
+# This process's pipelines with their fingerprints, keyed by config and model file identity.
+_pipelines: dict[str, tuple[Pipeline, dict[str, Any]]] = {}
 _lock = threading.Lock()
 
 
@@ -80,18 +80,17 @@ def worker_pipeline(config: Config, runtime_threads: int | None) -> tuple[Pipeli
             threads = runtime_threads or dask_runtime_threads()
             # One feature worker per task: the worker's task threads are its file parallelism.
             plan = ThreadPlan(cores=available_cores(), workers=1, threads=threads)
-            _pipelines[key] = Pipeline(config, plan)
-            _stamps[key] = fingerprint(_pipelines[key])
+            pipeline = Pipeline(config, plan)
+            _pipelines[key] = (pipeline, fingerprint(pipeline))
             log.info("%s: models loaded, %s", worker_name(), plan.describe())
-        return _pipelines[key], _stamps[key]
+        return _pipelines[key]
 
 
 def _identity(model: str) -> list:
-    from birdinfer.backends import resolve_model_path
+    from birdinfer.backends.base import model_files, resolve_model_path
 
-    path = resolve_model_path(model)
-    parts = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
-    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts if p.exists()]
+    parts = [p for p in model_files(resolve_model_path(model)) if p.exists()]
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]
 
 
 def tune_malloc() -> bool:

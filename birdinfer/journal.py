@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from birdinfer.backends.base import model_files
 from birdinfer.config import to_dict
 from birdinfer.submission import write_atomic, write_json_atomic
 
@@ -237,8 +238,7 @@ def _read_parquet(entry: Path):
 def _model_digest(path: Path) -> str:
     """sha256 of a model file, and of its weights file for an OpenVINO IR."""
     digest = hashlib.sha256()
-    parts = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
-    for part in parts:
+    for part in model_files(path):
         with open(part, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

@@ -20,6 +20,7 @@ import numpy as np
 
 from birdinfer import variants as V
 from birdinfer.backends import open_backend, resolve_model_path
+from birdinfer.backends.base import model_files
 from birdinfer.calibration import WindowSet
 from birdinfer.guard import GuardResult, GuardSettings, HeldOut, compare, outputs
 from birdinfer.latency import Timing, time_side_by_side
@@ -146,10 +147,7 @@ def quantize(
 
 def file_size(path: Path) -> int:
     """Bytes on disk: an OpenVINO IR counts its .xml and .bin."""
-    size = path.stat().st_size
-    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
-        size += path.with_suffix(".bin").stat().st_size
-    return size
+    return sum(part.stat().st_size for part in model_files(path) if part.is_file())
 
 
 def _openvino_reference(parent_path: Path, card: ModelCard, out_dir: Path) -> Row:

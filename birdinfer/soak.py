@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from birdinfer.bench import proc_status_mb
 from birdinfer.config import from_dict
 from birdinfer.run import run
 from birdinfer.submission import write_atomic, write_json_atomic
@@ -41,10 +42,10 @@ class SoakSettings:
 
 def rss_mb() -> float:
     """This process's resident set size now (VmRSS), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status (not Linux?)")
+    now = proc_status_mb("VmRSS")
+    if now is None:
+        raise RuntimeError("no VmRSS in /proc/self/status (not Linux?)")
+    return now
 
 
 def write_short_files(folder: Path, settings: SoakSettings, sample_rate: int = 32000) -> int:

@@ -37,6 +37,12 @@ def resolve_model_path(path: str | Path) -> Path:
     return Path(text).expanduser()
 
 
+def model_files(path: Path) -> list[Path]:
+    """The files a model consists of: an OpenVINO IR is its .xml and the .bin beside it."""
+    path = Path(path)
+    return [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+
+
 def check_input_shape(path: Path, card: ModelCard, dims: list[object]) -> None:
     """The file's declared input (batch, c, h, w) must fit the card; a dynamic dim fits anything."""
     expected = (None, *card.input_shape)
