@@ -8,12 +8,11 @@ pipeline = birdinfer.Pipeline(config)   # models loaded once
 birdinfer.predict_frame(pipeline, "soundscape_1.ogg")  # file, start/end seconds, class scores
 """
 
-__version__ = "0.1.0"
-
 from birdinfer.config import Config, ConfigError, load_config  # noqa: E402
-from birdinfer.pipeline import Pipeline  # noqa: E402
-from birdinfer.run import RunResult, run  # noqa: E402
-from birdinfer.windows_table import predict_frame, windows_frame, write_windows  # noqa: E402
+from birdinfer.inference.ensemble import Pipeline  # noqa: E402
+from birdinfer.inference.run import RunResult, run  # noqa: E402
+from birdinfer.output.windows_table import predict_frame, windows_frame, write_windows  # noqa: E402
+from birdinfer.version import __version__  # noqa: E402
 
 __all__ = [
     "Config",

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from birdinfer.modelcard import ModelFileError
-        from birdinfer.submission import SubmissionError
+        from birdinfer.models.card import ModelFileError
+        from birdinfer.output.submission import SubmissionError
 
         if isinstance(exc, (ModelFileError, SubmissionError)) or type(exc).__name__ in USER_ERRORS:
             print(f"error: {exc}", file=sys.stderr)
@@ -155,8 +155,8 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from birdinfer import demo
-    from birdinfer.run import run
+    from birdinfer.demo import heldout as demo
+    from birdinfer.inference.run import run
 
     config = load_config(args.config, infer_overrides(args))
     if config.demo is not None:
@@ -222,8 +222,13 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from birdinfer.score import read_table, score_submission, validate_solution, validate_submission
-    from birdinfer.submission import read_class_columns
+    from birdinfer.output.submission import read_class_columns
+    from birdinfer.scoring.evaluate import (
+        read_table,
+        score_submission,
+        validate_solution,
+        validate_submission,
+    )
 
     metric = args.metric
     if metric is None:
@@ -289,7 +294,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from birdinfer.config import MelConfig
-    from birdinfer.export import build_model, export, load_checkpoint, make_card, read_class_names
+    from birdinfer.models.export import (
+        build_model,
+        export,
+        load_checkpoint,
+        make_card,
+        read_class_names,
+    )
 
     config = load_config(args.config, dict(parse_override(item) for item in args.set))
     mel = config.mel or MelConfig(sample_rate=config.audio.sample_rate)
@@ -310,7 +321,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
-    from birdinfer.variants import DEFAULT_VARIANTS, QUANTIZED
+    from birdinfer.quantize.variants import DEFAULT_VARIANTS, QUANTIZED
 
     parser.add_argument(
         "--model", default="builtin:demo", help="exported FP32 .onnx (default: the demo model)"
@@ -400,18 +411,18 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from birdinfer import quantize_report
-    from birdinfer.backends import open_backend
-    from birdinfer.backends.base import BUILTIN_PREFIX, resolve_model_path
-    from birdinfer.calibration import (
+    from birdinfer.inference.threads import available_cores
+    from birdinfer.models.backends import open_backend
+    from birdinfer.models.backends.base import BUILTIN_PREFIX, resolve_model_path
+    from birdinfer.quantize import report as quantize_report
+    from birdinfer.quantize.accuracy_guard import GuardSettings
+    from birdinfer.quantize.calibration import (
         DEMO_CALIBRATION_SEED,
         demo_soundscapes,
         sample_windows,
     )
-    from birdinfer.guard import GuardSettings
-    from birdinfer.quantize import QuantizeSettings, quantize
-    from birdinfer.threads import available_cores
-    from birdinfer.variants import ScopeSettings
+    from birdinfer.quantize.runner import QuantizeSettings, quantize
+    from birdinfer.quantize.variants import ScopeSettings
 
     if args.quiet:
         _quiet_nncf()
@@ -471,15 +482,15 @@ def _quiet_nncf() -> None:
 
 
 def _heldout(args: argparse.Namespace, card):
-    from birdinfer.calibration import DEMO_HELDOUT_SEED, demo_soundscapes
-    from birdinfer.guard import load_heldout
+    from birdinfer.quantize.accuracy_guard import load_heldout
+    from birdinfer.quantize.calibration import DEMO_HELDOUT_SEED, demo_soundscapes
 
     if args.heldout is not None:
         return load_heldout(args.heldout, card, args.labels)
     folder, labels = demo_soundscapes(
         args.demo_data / "heldout", args.heldout_files, DEMO_HELDOUT_SEED
     )
-    from birdinfer.synth import DEMO_SPECIES
+    from birdinfer.demo.synth import DEMO_SPECIES
 
     if not {s.code for s in DEMO_SPECIES} <= set(card.class_names):
         log.warning(
@@ -492,7 +503,7 @@ def _heldout(args: argparse.Namespace, card):
 
 def quantize_summary(data: dict) -> str:
     """The report's table in a terminal: one line per model, then the three headline figures."""
-    from birdinfer.quantize_report import headline_lines
+    from birdinfer.quantize.report import headline_lines
 
     t = data["timing"]
     lines = [
@@ -543,8 +554,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from birdinfer.bench import BenchSettings, run_benchmark, summary
-    from birdinfer.bench_report import write_report
+    from birdinfer.bench.benchmark import BenchSettings, run_benchmark, summary
+    from birdinfer.bench.report import write_report
 
     if args.soak is not None:
         return _soak(args)
@@ -567,7 +578,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _soak(args: argparse.Namespace) -> int:
-    from birdinfer.soak import SoakSettings, run_soak, summary, write_soak_report
+    from birdinfer.bench.soak import SoakSettings, run_soak, summary, write_soak_report
 
     out = args.out or Path("reports/soak")
     settings = SoakSettings(files=args.soak, report_dir=out, work_dir=out / f"audio_{args.soak}")

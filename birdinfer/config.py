@@ -281,7 +281,7 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """The time guard (birdinfer.budget): fit the ensemble into the CPU budget, finish in time."""
+    """The time guard (birdinfer.inference.time_guard): fit the ensemble into the CPU budget, finish in time."""
 
     enabled: bool = False
     minutes: float | None = None  # null: competition.budget_minutes

@@ -20,18 +20,18 @@ import logging
 import time
 from pathlib import Path
 
-from birdinfer import quantize_report
-from birdinfer.calibration import (
+from birdinfer.config import MelConfig
+from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.output.submission import write_json_atomic
+from birdinfer.quantize import report as quantize_report
+from birdinfer.quantize.accuracy_guard import GuardSettings, load_heldout
+from birdinfer.quantize.calibration import (
     DEMO_CALIBRATION_SEED,
     DEMO_HELDOUT_SEED,
     demo_soundscapes,
     sample_windows,
 )
-from birdinfer.config import MelConfig
-from birdinfer.guard import GuardSettings, load_heldout
-from birdinfer.quantize import QuantizeSettings, quantize
-from birdinfer.submission import write_json_atomic
-from birdinfer.synth import DEMO_SPECIES
+from birdinfer.quantize.runner import QuantizeSettings, quantize
 
 ARCHS = ("efficientnet_b0", "tf_efficientnetv2_s", "eca_nfnet_l0", "regnety_008", "convnext_tiny")
 
@@ -40,7 +40,7 @@ def loud_random_model(arch: str, classes: int, seed: int = 0):
     """timm model with random weights whose logits spread over several units."""
     import torch
 
-    from birdinfer.export import build_model
+    from birdinfer.models.export import build_model
 
     torch.manual_seed(seed)
     model = build_model(arch, num_classes=classes)
@@ -50,7 +50,7 @@ def loud_random_model(arch: str, classes: int, seed: int = 0):
 
 
 def bench(arch: str, args: argparse.Namespace, calibration_dir: Path, heldout_dir: Path) -> dict:
-    from birdinfer.export import export, make_card
+    from birdinfer.models.export import export, make_card
 
     folder = args.out / arch
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from birdinfer.dask_bench import DaskBenchSettings, main
+from birdinfer.bench.dask_scaling import DaskBenchSettings, main
 
 if __name__ == "__main__":  # Dask's worker processes re-import this file: start nothing then
     parser = argparse.ArgumentParser(description=__doc__)

@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from birdinfer.wheelhouse import (
+from birdinfer.kaggle.wheelhouse import (
     KAGGLE_HAS,
     KAGGLE_PLATFORMS,
     KAGGLE_PYTHON,

@@ -17,8 +17,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from birdinfer.backends.base import BUILTIN_MODELS
-from birdinfer.demo_train import TrainSettings, make_demo_model
+from birdinfer.demo.train import TrainSettings, make_demo_model
+from birdinfer.models.backends.base import BUILTIN_MODELS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ import logging
 
 import birdinfer
 from birdinfer.cli import summary
-from birdinfer.kaggle import fallback_folder, find_models
+from birdinfer.kaggle.paths import fallback_folder, find_models
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 fallback = fallback_folder(COMPETITION / "unlabeled_soundscapes", FALLBACK_FILES)

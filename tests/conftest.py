@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import MelConfig, from_dict
-from birdinfer.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 DEMO_CODES = [s.code for s in DEMO_SPECIES]
@@ -39,7 +39,7 @@ def loud_model(arch: str, num_classes: int, seed: int = 0):
     (a freshly initialised net outputs values near zero, where any exporter looks exact)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("timm")
-    from birdinfer.export import build_model
+    from birdinfer.models.export import build_model
 
     torch.manual_seed(seed)
     model = build_model(arch, num_classes=num_classes)
@@ -60,7 +60,7 @@ def export_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Export a tiny timm model (ONNX and OpenVINO IR side by side); returns the .onnx path."""
-    from birdinfer.export import export, make_card
+    from birdinfer.models.export import export, make_card
 
     model = loud_model(arch, len(classes), seed)
     card = make_card(arch, list(classes), mel, 5.0)

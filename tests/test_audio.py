@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 from conftest import write_tone
 
-from birdinfer.audio import AudioError, WindowReader, list_audio_files, read_windows, row_ids
+from birdinfer.audio.decode import AudioError, WindowReader, list_audio_files, read_windows, row_ids
 from birdinfer.config import AudioConfig
 
 CFG = AudioConfig()

@@ -24,11 +24,11 @@ import pytest
 import soundfile as sf
 from conftest import DEMO_CODES, make_config, write_tone
 
-import birdinfer.audio as audio
-import birdinfer.engine as engine
-from birdinfer.audio import read_windows
+import birdinfer.audio.decode as audio
+import birdinfer.inference.streaming as engine
+from birdinfer.audio.decode import read_windows
 from birdinfer.config import AudioConfig, MelConfig
-from birdinfer.run import run
+from birdinfer.inference.run import run
 
 pytestmark = pytest.mark.slow  # the tiny exported model needs torch/timm
 TIGHT = 1e-6
@@ -375,7 +375,7 @@ CHILD = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from conftest import make_config
-from birdinfer.run import run
+from birdinfer.inference.run import run
 result = run(make_config({folder!r}, {model!r}, {out!r}))
 status = open("/proc/self/status").read()
 peak_kb = int(status.split("VmHWM:")[1].split()[0])
@@ -390,7 +390,7 @@ def pooled_onnx(tmp_path_factory) -> Path:
     than the test preset), its mean and one linear layer. 2,160 windows through the tiny CNN and
     the test mel take ~20 s here, and this test is about decoding."""
     torch = pytest.importorskip("torch")
-    from birdinfer.export import export_onnx, make_card
+    from birdinfer.models.export import export_onnx, make_card
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(

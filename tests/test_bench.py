@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from birdinfer.bench import EDITIONS, BenchSettings, Measurement, assemble, project
-from birdinfer.bench_report import write_report
+from birdinfer.bench.benchmark import EDITIONS, BenchSettings, Measurement, assemble, project
+from birdinfer.bench.report import write_report
 
 
 def fake_run():

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from conftest import DEMO_CODES
 
-from birdinfer.backends.base import BUILTIN_MODELS
 from birdinfer.cli import main
+from birdinfer.models.backends.base import BUILTIN_MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 

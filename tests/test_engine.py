@@ -9,10 +9,10 @@ import pytest
 from conftest import make_config
 
 from birdinfer.config import BudgetConfig
-from birdinfer.pipeline import Pipeline
-from birdinfer.postprocess import percentile_ranks
-from birdinfer.run import run
-from birdinfer.synth import write_soundscapes
+from birdinfer.demo.synth import write_soundscapes
+from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.postprocess import percentile_ranks
+from birdinfer.inference.run import run
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import make_config, write_tone
 
-from birdinfer import executors
 from birdinfer.config import ConfigError
-from birdinfer.journal import journal_path_for
-from birdinfer.run import run
+from birdinfer.inference import executors as executors
+from birdinfer.inference.journal import journal_path_for
+from birdinfer.inference.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +142,7 @@ def test_dask_resume_skips_what_the_workers_journaled(cluster, archive, tiny_onn
 
 def _slow_models(seconds: float):
     """Run inside each worker process: slow its model calls so a test can act mid-run."""
-    from birdinfer import pipeline
+    from birdinfer.inference import ensemble as pipeline
 
     original = pipeline.Pipeline.member_scores
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from conftest import DEMO_CODES, TEST_MEL, export_tiny_model, loud_model
 
-from birdinfer.backends import open_backend
 from birdinfer.cli import main
-from birdinfer.modelcard import CARD_KEY, ModelCard
+from birdinfer.models.backends import open_backend
+from birdinfer.models.card import CARD_KEY, ModelCard
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
-from birdinfer.export import (  # noqa: E402
+from birdinfer.models.export import (  # noqa: E402
     ExportError,
     build_model,
     export,

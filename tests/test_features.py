@@ -3,8 +3,8 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import MelConfig
-from birdinfer.features import LogMel, mel_filterbank, normalize, power_to_db
-from birdinfer.synth import make_soundscape
+from birdinfer.demo.synth import make_soundscape
+from birdinfer.frontend.logmel import LogMel, mel_filterbank, normalize, power_to_db
 
 librosa = pytest.importorskip("librosa")
 
@@ -113,7 +113,7 @@ def test_silence_gives_finite_features():
 
 @pytest.mark.parametrize("n_fft, n_mels", [(2048, 128), (512, 256), (256, 128)])
 def test_sparse_filterbank_equals_the_dense_product(n_fft, n_mels):
-    from birdinfer.features import SparseFilterbank
+    from birdinfer.frontend.logmel import SparseFilterbank
 
     with pytest.warns(UserWarning) if n_fft <= 512 else _no_warning():
         fb = librosa.filters.mel(sr=32000, n_fft=n_fft, n_mels=n_mels, fmin=0, fmax=16000)

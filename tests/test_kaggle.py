@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdinfer.backends.base import BUILTIN_MODELS
-from birdinfer.kaggle import fallback_folder, find_models
-from birdinfer.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.kaggle.paths import fallback_folder, find_models
+from birdinfer.models.backends.base import BUILTIN_MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "submission" / "kaggle_notebook.py"

@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 from conftest import DEMO_CODES, make_config, write_tone
 
-from birdinfer.modelcard import ModelFileError
-from birdinfer.pipeline import Pipeline
-from birdinfer.run import run
-from birdinfer.submission import SubmissionError
+from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.run import run
+from birdinfer.models.card import ModelFileError
+from birdinfer.output.submission import SubmissionError
 
 pytestmark = pytest.mark.slow
 FLOAT_NOISE = 1e-5  # different batch/thread splits change float summation order, nothing more

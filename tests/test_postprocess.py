@@ -5,12 +5,18 @@ import pytest
 import soundfile as sf
 from conftest import TEST_MEL, make_config
 
-from birdinfer.audio import read_windows
+from birdinfer.audio.decode import read_windows
 from birdinfer.config import AudioConfig, ConfigError, PostprocessConfig, from_dict
-from birdinfer.modelcard import ModelFileError
-from birdinfer.pipeline import Pipeline
-from birdinfer.postprocess import activate, average_views, file_boost, postprocess_file, smooth
-from birdinfer.run import run
+from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.postprocess import (
+    activate,
+    average_views,
+    file_boost,
+    postprocess_file,
+    smooth,
+)
+from birdinfer.inference.run import run
+from birdinfer.models.card import ModelFileError
 
 
 def test_sigmoid_and_softmax_by_hand():
@@ -122,7 +128,7 @@ def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny
 def test_context_model_runs_with_context_and_is_refused_without(soundscape_dir, tmp_path):
     from conftest import DEMO_CODES, loud_model
 
-    from birdinfer.export import export, make_card
+    from birdinfer.models.export import export, make_card
 
     card = make_card("test_efficientnet", DEMO_CODES, TEST_MEL, 10.0)  # hears 10 s per window
     model = export(

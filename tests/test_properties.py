@@ -20,7 +20,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from birdinfer.audio import WindowReader, n_windows_for, row_ids
+from birdinfer.audio.decode import WindowReader, n_windows_for, row_ids
 from birdinfer.config import AudioConfig
 
 BOUNDED = settings(
@@ -119,7 +119,7 @@ import io, json, signal, sys, traceback
 from pathlib import Path
 import numpy as np
 import soundfile as sf
-from birdinfer.audio import AudioError, WindowReader
+from birdinfer.audio.decode import AudioError, WindowReader
 from birdinfer.config import AudioConfig
 
 folder, cases = Path(sys.argv[1]), int(sys.argv[2])

@@ -8,21 +8,17 @@ import numpy as np
 import pytest
 from conftest import DEMO_CODES, export_tiny_model, make_config
 
-from birdinfer import quantize_report
-from birdinfer import variants as V
-from birdinfer.audio import read_windows
-from birdinfer.backends import open_backend
-from birdinfer.backends.base import BUILTIN_MODELS
-from birdinfer.calibration import (
-    CalibrationError,
-    WindowSet,
-    audio_config_for,
-    plan_picks,
-    sample_windows,
-)
+from birdinfer.audio.decode import read_windows
 from birdinfer.cli import main
-from birdinfer.features import LogMel
-from birdinfer.guard import (
+from birdinfer.demo.synth import write_soundscapes
+from birdinfer.frontend.logmel import LogMel
+from birdinfer.inference.run import run
+from birdinfer.models.backends import open_backend
+from birdinfer.models.backends.base import BUILTIN_MODELS
+from birdinfer.models.card import CARD_KEY, ModelCard, ModelFileError
+from birdinfer.quantize import report as quantize_report
+from birdinfer.quantize import variants as V
+from birdinfer.quantize.accuracy_guard import (
     GuardError,
     GuardSettings,
     HeldOut,
@@ -31,13 +27,17 @@ from birdinfer.guard import (
     outputs,
     probabilities,
 )
-from birdinfer.headscope import onnx_head_nodes, openvino_head_nodes
-from birdinfer.latency import time_side_by_side
-from birdinfer.metrics import macro_roc_auc_arrays
-from birdinfer.modelcard import CARD_KEY, ModelCard, ModelFileError
-from birdinfer.quantize import QuantizeSettings, file_size, guard_variant, publish, quantize
-from birdinfer.run import run
-from birdinfer.synth import write_soundscapes
+from birdinfer.quantize.calibration import (
+    CalibrationError,
+    WindowSet,
+    audio_config_for,
+    plan_picks,
+    sample_windows,
+)
+from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
+from birdinfer.quantize.latency import time_side_by_side
+from birdinfer.quantize.runner import QuantizeSettings, file_size, guard_variant, publish, quantize
+from birdinfer.scoring.metrics import macro_roc_auc_arrays
 
 pytest.importorskip("nncf")
 pytest.importorskip("torch")

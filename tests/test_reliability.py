@@ -9,14 +9,14 @@ import pytest
 import yaml
 from conftest import make_config, write_tone
 
-from birdinfer import audio
+from birdinfer.audio import decode as audio
 from birdinfer.cli import main
 from birdinfer.config import ConfigError, load_config
-from birdinfer.engine import Engine
-from birdinfer.modelcard import CARD_KEY, ModelCard, ModelFileError
-from birdinfer.pipeline import Pipeline
-from birdinfer.run import run
-from birdinfer.submission import SubmissionError
+from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.run import run
+from birdinfer.inference.streaming import Engine
+from birdinfer.models.card import CARD_KEY, ModelCard, ModelFileError
+from birdinfer.output.submission import SubmissionError
 
 pytestmark = pytest.mark.slow
 # The stated tolerance: the same input and config give probabilities within this, whatever the

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from conftest import make_config, write_tone
 
-from birdinfer import audio
+from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
-from birdinfer.journal import JournalError, journal_path_for
-from birdinfer.run import run
+from birdinfer.inference.journal import JournalError, journal_path_for
+from birdinfer.inference.run import run
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def _cli_config(folder: Path, model: Path, out: Path, tmp_path: Path) -> Path:
 # The child slows its model calls down so that the test can kill it between files.
 SLOW_CLI = """
 import sys, time
-from birdinfer import pipeline
+from birdinfer.inference import ensemble as pipeline
 original = pipeline.Pipeline.member_scores
 def slow(self, *args, **kwargs):
     time.sleep(0.15)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from birdinfer.soak import SoakSettings, growth, run_soak, write_soak_report
+from birdinfer.bench.soak import SoakSettings, growth, run_soak, write_soak_report
 
 
 def _series(per_file_mb: float, files: int = 1000) -> list[tuple[int, float, float]]:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdinfer.submission import (
+from birdinfer.output.submission import (
     SubmissionError,
     build_submission,
     column_order,

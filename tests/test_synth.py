@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdinfer.synth import (
+from birdinfer.demo.synth import (
     DEMO_SPECIES,
     SAMPLE_RATE,
     CallEvent,

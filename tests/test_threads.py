@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from birdinfer.threads import cgroup_cpu_quota, plan_threads
+from birdinfer.inference.threads import cgroup_cpu_quota, plan_threads
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_explicit_values_are_kept():
 
 
 def test_a_plan_above_the_cores_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="birdinfer.threads"):
+    with caplog.at_level(logging.WARNING, logger="birdinfer.inference.threads"):
         plan = plan_threads(workers=2, threads=8, cores=2)
     assert plan.threads == 8
     assert "8 runtime threads exceed the 2 available cores" in caplog.text

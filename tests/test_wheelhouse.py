@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from birdinfer.backends.base import BUILTIN_MODELS
-from birdinfer.wheelhouse import (
+from birdinfer.kaggle.wheelhouse import (
     KAGGLE_HAS,
     WheelhouseSettings,
     build_wheelhouse,
     canonical,
     runtime_requirements,
 )
+from birdinfer.models.backends.base import BUILTIN_MODELS
 
 pytestmark = pytest.mark.slow
 RUNTIME = {"numpy", "scipy", "threadpoolctl", "soundfile", "soxr", "onnxruntime", "openvino"}

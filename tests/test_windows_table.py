@@ -11,10 +11,10 @@ from conftest import DEMO_CODES
 from birdinfer import predict_frame, windows_frame, write_windows
 from birdinfer.cli import main
 from birdinfer.config import ConfigError, from_dict
-from birdinfer.pipeline import FileResult, Pipeline
-from birdinfer.run import run
-from birdinfer.synth import write_soundscapes
-from birdinfer.windows_table import read_windows, write_run_windows
+from birdinfer.demo.synth import write_soundscapes
+from birdinfer.inference.ensemble import FileResult, Pipeline
+from birdinfer.inference.run import run
+from birdinfer.output.windows_table import read_windows, write_run_windows
 
 KEYS = ["file", "stem", "row_id", "start_seconds", "end_seconds"]
 

@@ -1,0 +1,161 @@
+"""Dask scaling benchmark: the same folder scored by this process's engine and by LocalClusters
+of 1 and 2 worker processes, interleaved in rounds so that machine noise hits every row alike.
+
+Cluster start-up and each worker's first model load are outside the timings (a warm-up run
+on each cluster first): an archive run lasts hours, start-up seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from birdinfer.audio.decode import probe
+from birdinfer.bench.benchmark import synthetic_folder
+from birdinfer.bench.soak import rss_mb
+from birdinfer.config import ExecutorConfig, from_dict
+from birdinfer.inference.run import run
+from birdinfer.inference.threads import available_cores
+from birdinfer.output.submission import write_atomic, write_json_atomic
+
+
+@dataclass(frozen=True)
+class DaskBenchSettings:
+    files: int = 40
+    seconds: float = 60.0
+    model: str = "builtin:demo"
+    rounds: int = 3
+    files_per_task: int = 4
+    report_dir: Path = Path("reports/dask")
+
+
+def _cluster(workers: int, threads: int):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return cluster, Client(cluster)
+
+
+def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
+    audio = settings.report_dir / "audio"
+    files = synthetic_folder(audio, settings.files, settings.seconds)
+    base = from_dict(
+        {
+            "input_dir": str(audio),
+            "models": [settings.model],
+            "output": {"submission": str(settings.report_dir / "out" / "s.csv"), "progress": False},
+        }
+    )
+    cores = available_cores()
+    layouts = {
+        "engine (this process)": None,
+        f"Dask: 1 process x {cores} task threads": (1, cores),
+        f"Dask: {cores} processes x 1 task thread": (cores, 1),
+    }
+    clusters = {name: _cluster(*shape) for name, shape in layouts.items() if shape}
+    try:
+        configs = {name: base for name in layouts}
+        for name, (_, client) in clusters.items():
+            executor = {
+                "kind": "dask",
+                "scheduler": client.scheduler.address,
+                "files_per_task": settings.files_per_task,
+            }
+            configs[name] = dataclasses.replace(base, executor=ExecutorConfig(**executor))
+        for config in configs.values():
+            run(config)  # warm-up: workers load their models
+        seconds: dict[str, list[float]] = {name: [] for name in layouts}
+        for round_ in range(settings.rounds):
+            order = list(layouts)[round_ % len(layouts) :] + list(layouts)[: round_ % len(layouts)]
+            for name in order:
+                started = time.perf_counter()
+                result = run(configs[name])
+                seconds[name].append(time.perf_counter() - started)
+                assert not result.failures, result.failures
+        rss = {name: sum(client.run(rss_mb).values()) for name, (_, client) in clusters.items()}
+    finally:
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
+    audio_seconds = sum(probe(p).seconds for p in files)
+    rows = []
+    for name in layouts:
+        best = min(seconds[name])
+        rows.append(
+            {
+                "layout": name,
+                "seconds_best": round(best, 2),
+                "seconds_median": round(float(np.median(seconds[name])), 2),
+                "files_per_second": round(len(files) / best, 2),
+                "x_real_time": round(audio_seconds / best),
+                "worker_rss_mb": round(rss[name]) if name in rss else None,
+            }
+        )
+    one, two = rows[1]["seconds_best"], rows[2]["seconds_best"]
+    return {
+        "cores": cores,
+        "files": len(files),
+        "audio_minutes": round(audio_seconds / 60, 1),
+        "model": settings.model,
+        "rounds": settings.rounds,
+        "files_per_task": settings.files_per_task,
+        "rows": rows,
+        "two_vs_one_process": round(one / two, 3),
+        "engine_vs_best_dask": round(min(one, two) / rows[0]["seconds_best"], 3),
+        "cpu": os.uname().machine,
+    }
+
+
+def markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "# Dask scaling on this machine",
+        "",
+        f"{data['files']} synthetic soundscapes ({data['audio_minutes']} min of audio), "
+        f"{data['model']}, {data['cores']} cores, tasks of {data['files_per_task']} files; "
+        f"best of {data['rounds']} interleaved rounds, cluster start-up excluded.",
+        "",
+        "| layout | s (best) | s (median) | files/s | x real time | workers' RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in data["rows"]:
+        rss = row["worker_rss_mb"] if row["worker_rss_mb"] is not None else "-"
+        lines.append(
+            f"| {row['layout']} | {row['seconds_best']} | {row['seconds_median']} | "
+            f"{row['files_per_second']} | {row['x_real_time']} | {rss} |"
+        )
+    lines += [
+        "",
+        f"- {data['cores']} processes vs 1 process: {data['two_vs_one_process']}x",
+        f"- the best Dask layout vs the engine in one process: "
+        f"{data['engine_vs_best_dask']}x the time",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_dask_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
+    paths = {"json": folder / "dask_scaling.json", "md": folder / "dask_scaling.md"}
+    write_json_atomic(data, paths["json"])
+    text = markdown(data)
+    write_atomic(paths["md"], lambda handle: handle.write(text))
+    return paths
+
+
+def main(settings: DaskBenchSettings | None = None) -> dict[str, Any]:
+    settings = settings or DaskBenchSettings()
+    data = run_dask_bench(settings)
+    paths = write_dask_report(data, settings.report_dir)
+    print(markdown(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return data

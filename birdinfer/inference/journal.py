@@ -1,0 +1,268 @@
+"""Per-file results on disk, so an interrupted run (`--resume`) scores only what is left.
+
+The journal is a folder beside the output (`submission.csv` -> `submission.journal/`):
+
+    manifest.json             what the stored scores depend on (audio, mel, models, activation,
+                              columns)
+    files/<key>.npz|.parquet  one finished file: its path, size and mtime, row ids, each member's
+                              activated scores, the combined scores and its warnings
+
+Each entry is written atomically when its file is finished, so a SIGKILL loses at most the files
+in flight. Entries hold scores before post-processing and rank blending (those need every file
+and run again at the end), so a resumed run writes the same submission as an uninterrupted one.
+An entry is used only when the recording's size and mtime still match; the file name on disk is
+a hash of the recording's path, so no recording name can steer where the journal writes.
+
+Two entry formats hold the same thing: `.npz` (numpy only: the default) and `.parquet` (one row
+per window, as the per-window table, with member scores as `member<i>:<class>` columns and the
+file facts in the schema metadata): what distributed workers write, readable as one dataset by
+pandas, pyarrow or dask.dataframe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from birdinfer.config import to_dict
+from birdinfer.models.backends.base import model_files
+from birdinfer.output.submission import write_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from birdinfer.inference.ensemble import FileResult, Pipeline
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+ENTRY_SUFFIXES = (".npz", ".parquet")
+PARQUET_KEY = b"birdinfer.entry"
+
+
+class JournalError(Exception):
+    """A journal that cannot be resumed from; the message says why and what to do."""
+
+
+def journal_path_for(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.journal")
+
+
+def fingerprint(pipeline: Pipeline) -> dict[str, Any]:
+    """Everything the journal's stored scores depend on; a resumed run must match it exactly."""
+    config = pipeline.config
+    return {
+        "format": FORMAT,
+        "audio": to_dict(config)["audio"],
+        "models": [
+            {
+                "file": str(member.backend.path.resolve()),
+                "sha256": _model_digest(member.backend.path),
+                "weight": member.weight,
+                "mel": to_dict(member.mel),
+            }
+            for member in pipeline.members
+        ],
+        "activation": config.inference.activation,
+        "columns": list(pipeline.columns),
+    }
+
+
+class Journal:
+    def __init__(self, folder: Path, stamp: dict[str, Any], entry_format: str = "npz") -> None:
+        if entry_format not in ("npz", "parquet"):
+            raise ValueError(f"journal entry format {entry_format!r}: 'npz' or 'parquet'")
+        self.folder = Path(folder)
+        self.entries = self.folder / "files"
+        self.stamp = stamp
+        self.entry_format = entry_format
+
+    @classmethod
+    def start(
+        cls, folder: Path, stamp: dict[str, Any], resume: bool, entry_format: str = "npz"
+    ) -> Journal:
+        """Open the journal for this run: resume from it (it must match) or start it afresh."""
+        journal = cls(folder, stamp, entry_format)
+        manifest = journal.folder / MANIFEST
+        if resume and manifest.exists():
+            journal._check_manifest(manifest)
+        else:
+            journal.clear()
+        journal.entries.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(stamp, manifest)
+        return journal
+
+    def _check_manifest(self, manifest: Path) -> None:
+        try:
+            stored = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise JournalError(f"{manifest}: unreadable journal manifest ({exc})") from exc
+        differences = _differences(stored, self.stamp)
+        if differences:
+            raise JournalError(
+                f"{self.folder}: the journal was written by a run with other settings, so its "
+                "scores cannot be reused:\n  "
+                + "\n  ".join(differences)
+                + f"\ndelete {self.folder} or run without --resume"
+            )
+
+    def clear(self) -> None:
+        if self.entries.is_dir():
+            for entry in self.entries.iterdir():
+                if entry.is_file():
+                    entry.unlink()
+
+    def key(self, recording: Path) -> str:
+        return hashlib.sha256(str(Path(recording).resolve()).encode("utf-8")).hexdigest()[:32]
+
+    def entry_path(self, recording: Path) -> Path:
+        return self.entries / f"{self.key(recording)}.{self.entry_format}"
+
+    def record(self, result: FileResult) -> None:
+        """Store one finished file (not placeholder rows: a resumed run scores those)."""
+        if not result.member_scores:
+            return
+        stat = Path(result.path).stat()
+        facts = {
+            "path": str(result.path),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "warnings": list(result.warnings),
+            "members": sorted(result.member_scores),
+            "classes": len(self.stamp["columns"]),
+        }
+        dump = _parquet_bytes if self.entry_format == "parquet" else _npz_bytes
+        data = dump(result, facts, self.stamp)
+        write_atomic(self.entry_path(result.path), lambda handle: handle.write(data), True)
+
+    def load(self, recording: Path) -> FileResult | None:
+        """The stored result of `recording`, or None when absent, stale or unreadable."""
+        from birdinfer.inference.ensemble import FileResult
+
+        key = self.key(recording)
+        for suffix in ENTRY_SUFFIXES:
+            entry = self.entries / f"{key}{suffix}"
+            if not entry.is_file():
+                continue
+            try:
+                read = _read_parquet if suffix == ".parquet" else _read_npz
+                facts, row_ids, scores, member_scores = read(entry)
+                stat = Path(recording).stat()
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                log.warning("%s: unreadable journal entry for %s (%s)", entry, recording, exc)
+                continue  # a damaged entry: score the file again
+            if facts["path"] != str(recording):
+                continue
+            if facts["size"] != stat.st_size or facts["mtime_ns"] != stat.st_mtime_ns:
+                log.info("%s changed since it was journaled: scoring it again", recording)
+                continue
+            return FileResult(
+                path=Path(recording),
+                row_ids=row_ids,
+                scores=scores,
+                warnings=list(facts["warnings"]),
+                member_scores=member_scores,
+            )
+        return None
+
+
+def _npz_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any]) -> bytes:
+    arrays = {
+        "facts": np.array(json.dumps(facts)),
+        "row_ids": np.array(result.row_ids, dtype=str),
+        "scores": np.asarray(result.scores, dtype=np.float32),
+    }
+    for member, scores in result.member_scores.items():
+        arrays[f"member_{member}"] = np.asarray(scores, dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _read_npz(entry: Path):
+    with np.load(entry, allow_pickle=False) as data:
+        facts = json.loads(str(data["facts"]))
+        members = {m: data[f"member_{m}"] for m in facts["members"]}
+        return facts, [str(r) for r in data["row_ids"]], data["scores"], members
+
+
+def _parquet_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from birdinfer.output.windows_table import windows_frame
+
+    columns = stamp["columns"]
+    frame = windows_frame([result], columns, stamp["audio"]["window_seconds"])
+    if len(stamp["models"]) > 1:  # one member: its scores are the combined ones
+        members = {
+            f"member{m}:{column}": result.member_scores[m][:, j]
+            for m in facts["members"]
+            for j, column in enumerate(columns)
+        }
+        frame = pd.concat([frame, pd.DataFrame(members)], axis=1)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps(facts).encode()}
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(metadata), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _read_parquet(entry: Path):
+    import pyarrow.parquet as pq
+
+    from birdinfer.output.windows_table import KEYS
+
+    table = pq.read_table(entry)
+    facts = json.loads(table.schema.metadata[PARQUET_KEY])
+    frame = table.to_pandas()
+    classes = list(frame.columns[len(KEYS) : len(KEYS) + facts["classes"]])
+    scores = frame[classes].to_numpy(np.float32)
+    if frame.shape[1] > len(KEYS) + len(classes):  # member columns follow the classes
+        members = {
+            m: frame[[f"member{m}:{c}" for c in classes]].to_numpy(np.float32)
+            for m in facts["members"]
+        }
+    else:
+        members = {m: scores for m in facts["members"]}
+    return facts, [str(r) for r in frame["row_id"]], scores, members
+
+
+def _model_digest(path: Path) -> str:
+    """sha256 of a model file, and of its weights file for an OpenVINO IR."""
+    digest = hashlib.sha256()
+    for part in model_files(path):
+        with open(part, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _differences(stored: Any, current: Any, key: str = "") -> list[str]:
+    if isinstance(stored, dict) and isinstance(current, dict):
+        found = []
+        for name in sorted(set(stored) | set(current)):
+            where = f"{key}.{name}" if key else name
+            if name not in stored or name not in current:
+                found.append(f"{where}: present in only one of the journal and this run")
+            else:
+                found += _differences(stored[name], current[name], where)
+        return found
+    if isinstance(stored, list) and isinstance(current, list) and len(stored) == len(current):
+        pairs = enumerate(zip(stored, current, strict=True))
+        return [d for i, (s, c) in pairs for d in _differences(s, c, f"{key}[{i}]")]
+    if stored != current:
+        return [f"{key}: journal {_shown(stored)}, this run {_shown(current)}"]
+    return []
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,271 @@
+"""The streaming engine: decode and mel of upcoming files overlap model work on current ones.
+
+    feature workers (threads)            bounded queue            model lane (calling thread)
+    decode -> windows -> log-mel  ---->  [chunk chunk ...]  ---->  batches across files -> members
+
+Producers block when the queue is full, so memory stays flat however many files there are, and
+the model lane batches windows of several files together. Which members score a file is decided
+when its decoding starts (the time guard may drop members for the files that remain).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from birdinfer.audio.decode import AudioError, WindowReader, n_windows_for, probe, row_ids
+from birdinfer.config import MelConfig
+from birdinfer.inference.ensemble import FileFailure, FileResult, Pipeline
+from birdinfer.inference.postprocess import average_views
+
+log = logging.getLogger(__name__)
+
+MembersFor = Callable[[int], tuple[int, ...]]
+
+
+@dataclass
+class Chunk:
+    file: int
+    start: int  # index of the chunk's first window within its file
+    features: dict[MelConfig, np.ndarray]
+    members: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return next(iter(self.features.values())).shape[0]
+
+    def split(self, n: int) -> tuple[Chunk, Chunk]:
+        head = {k: v[:n] for k, v in self.features.items()}
+        tail = {k: v[n:] for k, v in self.features.items()}
+        return (
+            Chunk(self.file, self.start, head, self.members),
+            Chunk(self.file, self.start + n, tail, self.members),
+        )
+
+
+@dataclass
+class FileEnd:
+    file: int
+    n_windows: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    members: tuple[int, ...] = ()
+    views: int = 1  # model inputs per window (TTA shifts)
+
+
+@dataclass
+class _FileScores:
+    """Per-member scores of one file, filled batch by batch."""
+
+    members: tuple[int, ...]
+    scores: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    scored: int = 0
+    end: FileEnd | None = None
+    error: str | None = None  # a model call failed on some of this file's windows
+
+    def complete(self) -> bool:
+        if self.end is None:
+            return False
+        unscored = not self.end.members  # placeholder rows: nothing to wait for
+        inputs = self.end.n_windows * self.end.views
+        return self.end.error is not None or unscored or self.scored >= inputs
+
+
+class Engine:
+    """Runs files through a Pipeline with overlapped stages; results in file order."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        feature_workers: int,
+        queue_windows: int = 256,
+        members_for: MembersFor | None = None,
+        on_file_done: Callable[[int, FileResult | None], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.feature_workers = feature_workers
+        self.batch_size = pipeline.config.inference.batch_size
+        # The queue is counted in chunks of at most batch_size windows.
+        self.queue_chunks = max(2, queue_windows // self.batch_size)
+        everyone = tuple(range(len(pipeline.members)))
+        self.members_for = members_for or (lambda _index: everyone)
+        self.on_file_done = on_file_done or (lambda _index, _result: None)
+        self._stop = threading.Event()
+
+    # --- producers --------------------------------------------------------------------------
+
+    def _produce(self, index: int, path: Path, out: queue.Queue) -> None:
+        members = self.members_for(index)
+        try:
+            if not members:  # the time guard has no time left for this file: rows, no scores
+                info = probe(path)
+                n = n_windows_for(
+                    info.frames, info.sample_rate, self.pipeline.config.audio.window_seconds
+                )
+                if n == 0:
+                    raise AudioError(path, "holds no audio frames (empty or header-only file)")
+                self._put(out, FileEnd(index, n, ["not scored: time budget exhausted"], None, ()))
+                return
+            reader = WindowReader(path, self.pipeline.config.audio)
+            start = 0
+            for group in self.pipeline.timed(reader, "decode"):
+                if self._stop.is_set():  # the run is over (a fatal error): stop decoding
+                    return
+                for offset in range(0, group.shape[0], self.batch_size):
+                    windows = group[offset : offset + self.batch_size]
+                    self._put(out, Chunk(index, start, self.pipeline.features(windows), members))
+                    start += windows.shape[0]
+            views = self.pipeline.config.audio.views
+            end = FileEnd(index, reader.n_windows, list(reader.warnings), None, members, views)
+            self._put(out, end)
+        except AudioError as exc:
+            self._put(out, FileEnd(index, error=exc.reason, members=members))
+        except Exception as exc:  # one file's surprise must not cost the others
+            self._put(out, FileEnd(index, error=f"{type(exc).__name__}: {exc}", members=members))
+
+    def _put(self, out: queue.Queue, item) -> None:
+        while not self._stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    # --- the model lane -----------------------------------------------------------------------
+
+    def run(
+        self, files: list[Path], stems: list[str] | None = None
+    ) -> tuple[list[FileResult], list[FileFailure]]:
+        """Score `files`; row ids start with `stems` (default: each file's own stem)."""
+        self._stems = stems if stems is not None else [path.stem for path in files]
+        out: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
+        state: dict[int, _FileScores] = {}
+        results: dict[int, FileResult] = {}
+        failures: dict[int, FileFailure] = {}
+        pool = ThreadPoolExecutor(self.feature_workers, thread_name_prefix="birdinfer-features")
+        try:
+            for i, path in enumerate(files):
+                pool.submit(self._produce, i, path, out)
+            self._consume(files, out, state, results, failures)
+        finally:
+            self._stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+        ordered = [results[i] for i in sorted(results)]
+        return ordered, [failures[i] for i in sorted(failures)]
+
+    def _consume(self, files, out, state, results, failures) -> None:
+        pending: list[Chunk] = []
+        finished = 0
+        while finished < len(files):
+            try:
+                item = out.get(timeout=0.05) if not pending else out.get_nowait()
+            except queue.Empty:
+                if pending:  # the producers are behind: score what is here rather than wait
+                    pending, touched = self._score(pending, state)
+                    finished += self._finish(touched, files, state, results, failures)
+                continue
+            touched: set[int] = set()
+            if isinstance(item, FileEnd):
+                state.setdefault(item.file, _FileScores(item.members)).end = item
+                touched.add(item.file)
+            else:
+                pending.append(item)
+                if sum(c.size for c in pending) >= self.batch_size:
+                    pending, touched = self._score(pending, state)
+            finished += self._finish(touched, files, state, results, failures)
+
+    def _score(self, pending: list[Chunk], state: dict) -> tuple[list[Chunk], set[int]]:
+        """Score up to one batch of windows from the front of `pending`; return what is left."""
+        batch, rest, taken = [], [], 0
+        for chunk in pending:
+            if taken >= self.batch_size:
+                rest.append(chunk)
+            elif taken + chunk.size > self.batch_size:
+                head, tail = chunk.split(self.batch_size - taken)
+                batch += [head]
+                rest += [tail]
+                taken = self.batch_size
+            else:
+                batch.append(chunk)
+                taken += chunk.size
+        stacked: dict[tuple[int, ...], dict] = {}  # members scoring the same rows share one copy
+        for member in sorted({m for c in batch for m in c.members}):
+            rows = [c for c in batch if member in c.members]
+            key = tuple(i for i, c in enumerate(batch) if member in c.members)
+            if key not in stacked:
+                stacked[key] = {
+                    mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
+                }
+            try:
+                scores = self.pipeline.member_scores(member, stacked[key])
+            except Exception as exc:  # the runtime failed on these windows: fail their files only
+                reason = f"model {self.pipeline.members[member].name} failed: {exc}"
+                log.error("%s (files %s)", reason, sorted({c.file for c in rows}))
+                for c in rows:
+                    state.setdefault(c.file, _FileScores(c.members)).error = reason
+                scores = np.zeros((sum(c.size for c in rows), len(self.pipeline.columns)))
+            offset = 0
+            for c in rows:
+                entry = state.setdefault(c.file, _FileScores(c.members))
+                entry.scores.setdefault(member, []).append(
+                    (c.start, scores[offset : offset + c.size])
+                )
+                offset += c.size
+        for c in batch:
+            state[c.file].scored += c.size
+        return rest, {c.file for c in batch}
+
+    def _finish(self, touched: set[int], files, state, results, failures) -> int:
+        """Turn the touched files that are complete into results or failures."""
+        done = 0
+        for index in sorted(touched):
+            entry = state.get(index)
+            if entry is None or not entry.complete():
+                continue
+            end = entry.end
+            error = end.error or entry.error
+            if error is not None:
+                failures[index] = FileFailure(str(files[index]), error)
+                log.warning("skipped %s: %s", files[index], error)
+                self.on_file_done(index, None)
+            else:
+                views = self.pipeline.config.audio.views
+                per_member = {
+                    m: average_views(_assemble(p, end.n_windows * views), views)
+                    for m, p in entry.scores.items()
+                }
+                window_seconds = self.pipeline.config.audio.window_seconds
+                results[index] = FileResult(
+                    path=files[index],
+                    row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
+                    scores=self._combine(per_member, end.n_windows),
+                    warnings=end.warnings,
+                    member_scores=per_member,
+                )
+                self.on_file_done(index, results[index])
+            # Chunks of a failed file may still be queued: they get scored into a fresh entry
+            # that never completes, and are dropped with it.
+            del state[index]
+            done += 1
+        return done
+
+    def _combine(self, per_member: dict[int, np.ndarray], n_windows: int) -> np.ndarray:
+        if per_member:
+            return self.pipeline.combine(per_member)
+        placeholder = self.pipeline.config.budget.placeholder_score
+        return np.full((n_windows, len(self.pipeline.columns)), placeholder, np.float32)
+
+
+def _assemble(parts: list[tuple[int, np.ndarray]], n_windows: int) -> np.ndarray:
+    parts = sorted(parts, key=lambda p: p[0])
+    scores = np.concatenate([p[1] for p in parts])
+    if scores.shape[0] != n_windows:
+        raise RuntimeError(f"assembled {scores.shape[0]} windows, expected {n_windows}")
+    return scores

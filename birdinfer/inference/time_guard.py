@@ -1,0 +1,150 @@
+"""The time guard: fit an ensemble into a CPU budget, and always finish before the deadline.
+
+Members are given in priority order. After a few calibration files the guard projects the rest
+of the run from what it measured (wall seconds per second of audio, and each stage's share of the
+work) and drops the lowest-priority members for the files not yet started until the projection,
+times a safety factor, fits the time left. If even the first member alone does not fit, it falls
+back to the fastest member. If the deadline comes anyway, files not yet started are written with
+a placeholder score, so a complete, valid submission still exists in time. Every decision is kept
+for the run report.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from birdinfer.config import BudgetConfig
+from birdinfer.inference.ensemble import FileResult, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    at_seconds: float  # since the run started
+    files_done: int
+    action: str  # "plan", "drop", "fallback", "deadline"
+    members: tuple[str, ...]  # the members used from here on
+    projected_seconds: float
+    seconds_left: float
+    note: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class TimeGuard:
+    """Chooses the members for each file as it starts; watches the clock as files finish."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        audio_seconds: Sequence[float],
+        config: BudgetConfig,
+        budget_minutes: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pipeline = pipeline
+        self.config = config
+        self.clock = clock
+        self.started = clock()
+        self.deadline = self.started + 60.0 * (budget_minutes - config.reserve_minutes)
+        self.audio_seconds = list(audio_seconds)
+        self.total_audio = sum(self.audio_seconds)
+        self.done_audio = 0.0
+        self.files_done = 0
+        self.active: tuple[int, ...] = tuple(range(len(pipeline.members)))
+        self.decisions: list[Decision] = []
+        self.expired = False
+        self._planned = False
+        self._lock = threading.Lock()
+
+    # --- called by the engine ---------------------------------------------------------------
+
+    def members_for(self, index: int) -> tuple[int, ...]:
+        """Members for file `index`; () once the deadline has passed (placeholder rows)."""
+        with self._lock:
+            if not self.expired and self.clock() >= self.deadline:
+                self.expired = True
+                self._decide(
+                    "deadline", (), 0.0, "deadline reached: the files left get placeholder rows"
+                )
+            return () if self.expired else self.active
+
+    def on_file_done(self, index: int, result: FileResult | None) -> None:
+        with self._lock:
+            self.files_done += 1
+            self.done_audio += self.audio_seconds[index]
+            if self.expired or self.done_audio <= 0:
+                return
+            if (
+                self.files_done >= self.config.calibration_files
+                or self.done_audio >= self.total_audio
+            ):
+                self._replan()
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def _costs(self) -> tuple[float, dict[int, float]]:
+        """Seconds per window of the shared front end (decode + mel) and of each member."""
+        seconds = self.pipeline.timer.seconds
+        windows = max(self.pipeline.timer.windows, 1)
+        member_windows = self.pipeline.timer.member_windows
+        front = (seconds.get("decode", 0.0) + seconds.get("mel", 0.0)) / windows
+        members = {}
+        for i, member in enumerate(self.pipeline.members):
+            scored = member_windows.get(i, 0)
+            members[i] = seconds.get(f"model {member.name}", 0.0) / scored if scored else 0.0
+        return front, members
+
+    def _replan(self) -> None:
+        now = self.clock()
+        left = self.deadline - now
+        remaining_audio = self.total_audio - self.done_audio
+        wall_per_audio = (now - self.started) / self.done_audio
+        front, member_cost = self._costs()
+        measured_cost = front + sum(member_cost[m] for m in self.active) or 1e-12
+
+        def projected(members: tuple[int, ...]) -> float:
+            cost = front + sum(member_cost[m] for m in members)
+            return self.config.safety * remaining_audio * wall_per_audio * cost / measured_cost
+
+        action = "plan" if not self._planned else "drop"
+        self._planned = True
+        chosen = self.active
+        while len(chosen) > 1 and projected(chosen) > left:
+            chosen = chosen[:-1]
+        if projected(chosen) > left and len(self.pipeline.members) > 1:
+            fastest = min(member_cost, key=member_cost.get)
+            if (fastest,) != chosen and projected((fastest,)) < projected(chosen):
+                chosen, action = (fastest,), "fallback"
+        if chosen != self.active or len(self.decisions) == 0:
+            note = (
+                f"projected {projected(chosen):.1f} s for {remaining_audio:.0f} s of audio left, "
+                f"{left:.1f} s before the deadline (safety x{self.config.safety})"
+            )
+            if chosen != self.active:
+                log.warning("time guard: %s -> %s; %s", action, self._names(chosen), note)
+            self.active = chosen
+            self._decide(action, chosen, projected(chosen), note)
+
+    def _decide(self, action: str, members: tuple[int, ...], projected: float, note: str) -> None:
+        now = self.clock()
+        self.decisions.append(
+            Decision(
+                at_seconds=round(now - self.started, 3),
+                files_done=self.files_done,
+                action=action,
+                members=self._names(members),
+                projected_seconds=round(projected, 3),
+                seconds_left=round(self.deadline - now, 3),
+                note=note,
+            )
+        )
+
+    def _names(self, members: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(self.pipeline.members[m].name for m in members)

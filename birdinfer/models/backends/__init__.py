@@ -1,0 +1,33 @@
+"""Model runtimes behind one small interface: `backend(batch) -> scores`, plus the model's card.
+
+The runtime is chosen from the file: `.onnx` runs on ONNX Runtime, `.xml` (an OpenVINO IR) on
+OpenVINO. Every backend takes an explicit thread count and is safe to call from many threads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from birdinfer.models.backends.base import Backend, resolve_model_path
+from birdinfer.models.card import ModelFileError
+
+__all__ = ["Backend", "open_backend", "resolve_model_path"]
+
+
+def open_backend(path: str | Path, threads: int = 1) -> Backend:
+    """Load a model file with the runtime its suffix names, using `threads` intra-op threads."""
+    resolved = resolve_model_path(path)
+    if not resolved.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    suffix = resolved.suffix.lower()
+    if suffix == ".onnx":
+        from birdinfer.models.backends.onnxruntime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(resolved, threads)
+    if suffix == ".xml":
+        from birdinfer.models.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(resolved, threads)
+    raise ModelFileError(
+        f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)"
+    )

@@ -1,0 +1,109 @@
+"""Per-window outputs: one row per 5 s window with its file, time span and every class's score.
+
+For pseudo-labelling large unlabelled archives, next to or instead of the submission. Written
+atomically as parquet (with pyarrow) or CSV, chosen by the path's suffix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from birdinfer.output.submission import ROW_ID, SubmissionError, write_atomic, write_csv_atomic
+
+if TYPE_CHECKING:
+    from birdinfer.config import Config
+    from birdinfer.inference.ensemble import FileResult, Pipeline
+
+log = logging.getLogger(__name__)
+
+# The leading columns; the class columns follow in submission order.
+KEYS = ("file", "stem", ROW_ID, "start_seconds", "end_seconds")
+
+
+def windows_frame(
+    files: Sequence[FileResult], columns: Sequence[str], window_seconds: float
+) -> pd.DataFrame:
+    """A table of every window of `files` (FileResults, as `RunResult.files`).
+
+    `start_seconds`/`end_seconds` are the window's nominal span: a file's last window may reach
+    past its end (it was zero-padded), exactly as its row id's end second does.
+    """
+    clash = sorted(set(KEYS) & set(columns))
+    if clash:
+        raise SubmissionError(f"class columns {clash} clash with the window table's own columns")
+    starts = np.concatenate(
+        [np.arange(len(f.row_ids), dtype=np.float64) * window_seconds for f in files] or [[]]
+    )
+    keys = pd.DataFrame(
+        {
+            "file": [str(f.path) for f in files for _ in f.row_ids],
+            "stem": [Path(f.path).stem for f in files for _ in f.row_ids],
+            ROW_ID: [row for f in files for row in f.row_ids],
+            "start_seconds": starts,
+            "end_seconds": starts + window_seconds,
+        }
+    )
+    if files:
+        scores = np.concatenate([np.asarray(f.scores, dtype=np.float32) for f in files])
+    else:
+        scores = np.zeros((0, len(columns)), np.float32)
+    return pd.concat([keys, pd.DataFrame(scores, columns=list(columns))], axis=1)
+
+
+def predict_frame(pipeline: Pipeline, path: str | Path) -> pd.DataFrame:
+    """`pipeline.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
+    result = pipeline.predict_file(path)
+    return windows_frame([result], pipeline.columns, pipeline.config.audio.window_seconds)
+
+
+def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write atomically: parquet when `path` ends in .parquet (needs pyarrow), else CSV."""
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        return write_csv_atomic(frame, path)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise SubmissionError(
+            f"{path}: writing parquet needs pyarrow (pip install 'birdinfer[parquet]'), "
+            "or give a .csv path"
+        ) from exc
+    return write_atomic(
+        path, lambda handle: frame.to_parquet(handle, index=False, engine="pyarrow"), binary=True
+    )
+
+
+def read_windows(path: str | Path) -> pd.DataFrame:
+    """Read a table written by `write_windows` (class codes stay strings, row ids too)."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    frame = pd.read_csv(path, dtype={"file": str, "stem": str, ROW_ID: str})
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def write_run_windows(
+    config: Config, files: Sequence[FileResult], columns: Sequence[str]
+) -> Path | None:
+    """The run's per-window table, when `output.windows` asks for one.
+
+    Files the time guard's deadline left unscored (placeholder rows in the submission, no member
+    scores) are left out: a pseudo-label table must not hold made-up scores.
+    """
+    if not config.output.windows:
+        return None
+    scored = [f for f in files if f.member_scores]
+    if len(scored) < len(files):
+        log.warning(
+            "per-window table: %d files left out, not scored before the deadline",
+            len(files) - len(scored),
+        )
+    frame = windows_frame(scored, columns, config.audio.window_seconds)
+    return write_windows(frame, config.output.windows)
