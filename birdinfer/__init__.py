@@ -4,12 +4,13 @@ import birdinfer
 config = birdinfer.load_config("birdclef2025", {"models": ["model.onnx"]})
 result = birdinfer.run(config)          # writes submission.csv and its run report
 result.submission                       # the same rows as a pandas DataFrame
-pipeline = birdinfer.Pipeline(config)   # models loaded once
-birdinfer.predict_frame(pipeline, "soundscape_1.ogg")  # file, start/end seconds, class scores
+ensemble = birdinfer.Ensemble(config)   # models loaded once
+birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds, class scores
 """
 
-from birdinfer.config import Config, ConfigError, load_config  # noqa: E402
-from birdinfer.inference.ensemble import Pipeline  # noqa: E402
+from birdinfer.config import Config, load_config  # noqa: E402
+from birdinfer.errors import ConfigError
+from birdinfer.inference.ensemble import Ensemble  # noqa: E402
 from birdinfer.inference.run import RunResult, run  # noqa: E402
 from birdinfer.output.windows_table import predict_frame, windows_frame, write_windows  # noqa: E402
 from birdinfer.version import __version__  # noqa: E402
@@ -17,7 +18,7 @@ from birdinfer.version import __version__  # noqa: E402
 __all__ = [
     "Config",
     "ConfigError",
-    "Pipeline",
+    "Ensemble",
     "RunResult",
     "__version__",
     "load_config",

@@ -9,13 +9,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from birdinfer.config import ConfigError, load_config, parse_override
+from birdinfer.config import load_config, parse_override
+from birdinfer.errors import (
+    AudioError,
+    BirdinferError,
+    ConfigError,
+    JournalError,
+    ModelError,
+    SubmissionError,
+)
 
 log = logging.getLogger("birdinfer")
 
 COMMANDS = ("infer", "score", "export", "quantize", "bench")
-# Errors of modules imported lazily (they need optional packages), matched by name.
-USER_ERRORS = ("ExportError", "QuantizeError", "CalibrationError", "GuardError", "JournalError")
+# A problem the user can fix ends the command with exit code 2 and one "error:" line; any other
+# exception is a bug and keeps its traceback. Subclasses (ExportError is a ModelError) follow
+# their base's entry.
+EXIT_CODES: dict[type[BaseException], int] = {
+    ConfigError: 2,
+    AudioError: 2,
+    ModelError: 2,
+    SubmissionError: 2,
+    JournalError: 2,
+    BirdinferError: 2,
+    FileNotFoundError: 2,
+}
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of the nearest class in `exc`'s ancestry that EXIT_CODES names."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,17 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (BirdinferError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        from birdinfer.models.card import ModelFileError
-        from birdinfer.output.submission import SubmissionError
-
-        if isinstance(exc, (ModelFileError, SubmissionError)) or type(exc).__name__ in USER_ERRORS:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
+        return exit_code(exc)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,14 +17,12 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from birdinfer.errors import ConfigError
+
 Normalization = Literal["none", "standardize", "scale80", "minmax"]
 Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
-
-
-class ConfigError(ValueError):
-    """A config value a user must fix; the message names the key."""
 
 
 def _check(ok: bool, key: str, problem: str) -> None:

@@ -3,8 +3,11 @@ import pytest
 import soundfile as sf
 from conftest import write_tone
 
-from birdinfer.audio.decode import AudioError, WindowReader, list_audio_files, read_windows, row_ids
+from birdinfer.audio.decode import WindowReader, decode_windows
+from birdinfer.audio.inputs import list_audio_files
+from birdinfer.audio.rows import row_ids
 from birdinfer.config import AudioConfig
+from birdinfer.errors import AudioError
 
 CFG = AudioConfig()
 
@@ -23,7 +26,7 @@ CFG = AudioConfig()
 def test_window_count_and_row_ids(tmp_path, seconds, expected_ends):
     path = tmp_path / "soundscape_123.wav"
     write_tone(path, seconds)
-    windows = read_windows(path, CFG)
+    windows = decode_windows(path, CFG)
     assert windows.shape == (len(expected_ends), 160000)
     assert row_ids("soundscape_123", len(windows), 5.0) == [
         f"soundscape_123_{e}" for e in expected_ends
@@ -33,7 +36,7 @@ def test_window_count_and_row_ids(tmp_path, seconds, expected_ends):
 def test_partial_window_is_zero_padded_and_samples_stay_in_place(tmp_path):
     path = tmp_path / "a.wav"
     mono = write_tone(path, 7.0, subtype="FLOAT")
-    windows = read_windows(path, CFG)
+    windows = decode_windows(path, CFG)
     flat = windows.reshape(-1)
     np.testing.assert_array_equal(flat[: mono.size], mono)
     assert not flat[mono.size :].any()
@@ -47,9 +50,9 @@ def test_row_ids_for_fractional_windows():
 def test_block_size_does_not_change_windows(tmp_path, block_seconds):
     path = tmp_path / "a.wav"
     write_tone(path, 23.3, subtype="FLOAT")
-    reference = read_windows(path, AudioConfig(block_seconds=300.0))
+    reference = decode_windows(path, AudioConfig(block_seconds=300.0))
     np.testing.assert_array_equal(
-        read_windows(path, AudioConfig(block_seconds=block_seconds)), reference
+        decode_windows(path, AudioConfig(block_seconds=block_seconds)), reference
     )
 
 
@@ -57,7 +60,7 @@ def test_block_size_does_not_change_windows(tmp_path, block_seconds):
 def test_resampling_keeps_length_and_pitch(tmp_path, source_rate):
     path = tmp_path / "tone.wav"
     write_tone(path, 10.0, sample_rate=source_rate, freq=1500.0, subtype="FLOAT")
-    windows = read_windows(path, AudioConfig(block_seconds=5.0))  # streaming across blocks
+    windows = decode_windows(path, AudioConfig(block_seconds=5.0))  # streaming across blocks
     assert windows.shape == (2, 160000)
     signal = windows.reshape(-1)[16000:-16000]  # away from the resampler's edges
     spectrum = np.abs(np.fft.rfft(signal))
@@ -79,7 +82,7 @@ def test_stereo_is_mixed_to_mono(tmp_path):
     left = np.full(32000, 0.5, np.float32)
     right = np.full(32000, -0.1, np.float32)
     sf.write(str(path), np.stack([left, right], axis=1), 32000, subtype="FLOAT")
-    windows = read_windows(path, CFG)
+    windows = decode_windows(path, CFG)
     np.testing.assert_allclose(windows[0, :32000], 0.2, atol=1e-7)
 
 
@@ -100,7 +103,7 @@ def test_header_only_file_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "empty.wav"
     sf.write(str(path), np.zeros((0, 2), np.float32), 44100)
     with pytest.raises(AudioError, match="empty.wav.*no audio frames"):
-        read_windows(path, CFG)
+        decode_windows(path, CFG)
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not audio at all" * 10, b"OggS" + bytes(200)])
@@ -108,15 +111,15 @@ def test_non_audio_bytes_are_an_error_naming_the_file(tmp_path, content):
     path = tmp_path / "bad.ogg"
     path.write_bytes(content)
     with pytest.raises(AudioError, match="bad.ogg"):
-        read_windows(path, CFG)
+        decode_windows(path, CFG)
 
 
 def test_ogg_and_mp3_decode(tmp_path, shared_audio):
-    windows = read_windows(shared_audio / "silence_10s.mp3", CFG)
+    windows = decode_windows(shared_audio / "silence_10s.mp3", CFG)
     assert windows.shape == (2, 160000)
     path = tmp_path / "a.ogg"
     write_tone(path, 6.0)
-    assert read_windows(path, CFG).shape == (2, 160000)
+    assert decode_windows(path, CFG).shape == (2, 160000)
 
 
 def test_list_audio_files_separates_non_audio(tmp_path):
@@ -145,6 +148,6 @@ def test_missing_folder_gives_no_files(tmp_path):
     ],
 )
 def test_real_recordings(shared_audio, name, windows):
-    result = read_windows(shared_audio / name, CFG)
+    result = decode_windows(shared_audio / name, CFG)
     assert result.shape == (windows, 160000)
     assert np.isfinite(result).all() and np.abs(result).max() > 0

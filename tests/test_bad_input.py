@@ -26,7 +26,7 @@ from conftest import DEMO_CODES, make_config, write_tone
 
 import birdinfer.audio.decode as audio
 import birdinfer.inference.streaming as engine
-from birdinfer.audio.decode import read_windows
+from birdinfer.audio.decode import decode_windows
 from birdinfer.config import AudioConfig, MelConfig
 from birdinfer.inference.run import run
 
@@ -316,7 +316,7 @@ RATES = [8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000]
 def test_sample_rates(inputs, tiny_onnx, tmp_path, reference, rate):
     path = inputs / f"rate_{rate}.flac"
     write_tone(path, 10.3, sample_rate=rate, freq=1500.0)  # 3 windows, the last partial
-    windows = read_windows(path, AudioConfig())
+    windows = decode_windows(path, AudioConfig())
     assert windows.shape == (3, 160000)
     signal_ = windows.reshape(-1)[16000 : round(10.3 * 32000) - 16000]  # away from the edges
     peak_hz = np.argmax(np.abs(np.fft.rfft(signal_))) * 32000 / signal_.size
@@ -344,7 +344,7 @@ def test_sample_formats(inputs, tiny_onnx, tmp_path, reference):
         path = inputs / f"{subtype.lower()}_{ext}.{ext}"  # stems must differ: row ids
         written = write_tone(path, 5.5, subtype=subtype)
         step = 2.0 ** (1 - bits) if bits else 1e-7  # float32 samples come back exact
-        decoded = read_windows(path, AudioConfig()).reshape(-1)[: written.size]
+        decoded = decode_windows(path, AudioConfig()).reshape(-1)[: written.size]
         assert np.abs(decoded - written).max() <= step, subtype
         paths[subtype, ext] = path
     result = run_folder(inputs, tiny_onnx, tmp_path)

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from birdinfer.cli import _parser, infer_overrides
-from birdinfer.config import ConfigError, bundled_config_dir, from_dict, load_config, parse_override
+from birdinfer.config import bundled_config_dir, from_dict, load_config, parse_override
+from birdinfer.errors import ConfigError
 
 EDITIONS = ["birdclef2023", "birdclef2024", "birdclef2025", "birdclef2026"]
 

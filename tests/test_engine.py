@@ -10,7 +10,7 @@ from conftest import make_config
 
 from birdinfer.config import BudgetConfig
 from birdinfer.demo.synth import write_soundscapes
-from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.postprocess import percentile_ranks
 from birdinfer.inference.run import run
 
@@ -42,20 +42,20 @@ def short_files(tmp_path_factory):
 
 
 def spied_pipeline(config, delays=(0.0,)):
-    pipeline = Pipeline(config)
-    for member, delay in zip(pipeline.members, delays, strict=False):
+    ensemble = Ensemble(config)
+    for member, delay in zip(ensemble.members, delays, strict=False):
         member.backend = SpyBackend(member.backend, delay)
-    return pipeline
+    return ensemble
 
 
 def test_windows_of_several_files_share_a_batch(short_files, tiny_onnx, tmp_path):
     config = make_config(
         short_files, tiny_onnx, tmp_path / "s.csv", inference={"batch_size": 4, "workers": 2}
     )
-    pipeline = spied_pipeline(config, delays=(0.05,))  # a slow model lets the queue fill up
-    result = run(config, pipeline)
+    ensemble = spied_pipeline(config, delays=(0.05,))  # a slow model lets the queue fill up
+    result = run(config, ensemble)
     assert len(result.submission) == 12
-    assert max(pipeline.members[0].backend.batches) == 4  # 4 one-window files in one call
+    assert max(ensemble.members[0].backend.batches) == 4  # 4 one-window files in one call
 
 
 def test_queue_bounds_how_far_decoding_runs_ahead(short_files, tiny_onnx, tmp_path):
@@ -65,17 +65,17 @@ def test_queue_bounds_how_far_decoding_runs_ahead(short_files, tiny_onnx, tmp_pa
         tmp_path / "s.csv",
         inference={"batch_size": 1, "workers": 2, "queue_windows": 2},
     )
-    pipeline = spied_pipeline(config, delays=(0.03,))
-    featurized, scored, peak = [0], pipeline.members[0].backend.batches, [0]
-    features = pipeline.features
+    ensemble = spied_pipeline(config, delays=(0.03,))
+    featurized, scored, peak = [0], ensemble.members[0].backend.batches, [0]
+    features = ensemble.features
 
     def counting_features(windows):
         featurized[0] += len(windows)
         peak[0] = max(peak[0], featurized[0] - len(scored))
         return features(windows)
 
-    pipeline.features = counting_features
-    run(config, pipeline)
+    ensemble.features = counting_features
+    run(config, ensemble)
     # in flight at most: the queue (2 chunks) + one chunk per feature worker + the one being scored
     assert peak[0] <= 2 + 2 + 1
 
@@ -125,11 +125,11 @@ class FakeClock:
     """Budget time advances 10 s per window the first member has scored (one per file here),
     however fast or slow the machine really is."""
 
-    def __init__(self, pipeline):
-        self.pipeline = pipeline
+    def __init__(self, ensemble):
+        self.ensemble = ensemble
 
     def __call__(self):
-        return 1000.0 + 10.0 * self.pipeline.timer.member_windows[0]
+        return 1000.0 + 10.0 * self.ensemble.timer.member_windows[0]
 
 
 def test_time_guard_drops_members_then_fills_the_rest_in_time(short_files, tiny_onnx, tmp_path):
@@ -149,14 +149,14 @@ def test_time_guard_drops_members_then_fills_the_rest_in_time(short_files, tiny_
             ),
         }
     )
-    pipeline = spied_pipeline(config, delays=(0.0, 0.05))  # member 2 is the slow, low-priority one
-    result = run(config, pipeline, clock=FakeClock(pipeline))
+    ensemble = spied_pipeline(config, delays=(0.0, 0.05))  # member 2 is the slow, low-priority one
+    result = run(config, ensemble, clock=FakeClock(ensemble))
 
     assert len(result.submission) == 12  # complete: every file has its row
     report = json.loads(result.report_path.read_text())["time_guard"]
     actions = [d["action"] for d in report["decisions"]]
     assert actions[0] == "plan" and report["decisions"][0]["files_done"] == 3
-    assert report["decisions"][0]["members"] == [pipeline.members[0].name]
+    assert report["decisions"][0]["members"] == [ensemble.members[0].name]
     assert "deadline" in actions
     members_used = [tuple(sorted(r.member_scores)) for r in result.files]
     assert members_used[0] == (0, 1)  # calibration files: the whole ensemble

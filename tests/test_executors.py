@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config, write_tone
 
-from birdinfer.config import ConfigError
+from birdinfer.errors import ConfigError
 from birdinfer.inference import executors as executors
 from birdinfer.inference.journal import journal_path_for
 from birdinfer.inference.run import run
@@ -117,7 +117,7 @@ def test_dask_cluster_matches_the_local_run_and_loads_models_once_per_worker(
     result = run(config)
     assert result.failures == [] and out.read_bytes() == reference
     # Six tasks of up to three files went to two processes, each of which loaded the model once.
-    loads = cluster.run(executors.pipelines_built)
+    loads = cluster.run(executors.ensembles_built)
     assert sorted(loads.values()) == [1, 1]
     partitions = sorted((journal_path_for(out) / "files").glob("*.parquet"))
     assert len(partitions) == 16
@@ -142,15 +142,15 @@ def test_dask_resume_skips_what_the_workers_journaled(cluster, archive, tiny_onn
 
 def _slow_models(seconds: float):
     """Run inside each worker process: slow its model calls so a test can act mid-run."""
-    from birdinfer.inference import ensemble as pipeline
+    from birdinfer.inference import ensemble
 
-    original = pipeline.Pipeline.member_scores
+    original = ensemble.Ensemble.member_scores
 
     def slow(self, *args, **kwargs):
         time.sleep(seconds)
         return original(self, *args, **kwargs)
 
-    pipeline.Pipeline.member_scores = slow
+    ensemble.Ensemble.member_scores = slow
 
 
 def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tmp_path):

@@ -9,10 +9,9 @@ import pytest
 import soundfile as sf
 from conftest import DEMO_CODES, make_config, write_tone
 
-from birdinfer.inference.ensemble import Pipeline
+from birdinfer.errors import ModelError, SubmissionError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
-from birdinfer.models.card import ModelFileError
-from birdinfer.output.submission import SubmissionError
 
 pytestmark = pytest.mark.slow
 FLOAT_NOISE = 1e-5  # different batch/thread splits change float summation order, nothing more
@@ -131,7 +130,7 @@ def test_sample_submission_with_unknown_classes_is_refused(soundscape_dir, tiny_
         soundscape_dir, tiny_onnx, tmp_path / "s.csv", output={"sample_submission": str(sample)}
     )
     with pytest.raises(SubmissionError, match="nosuchbird"):
-        Pipeline(config)
+        Ensemble(config)
 
 
 def test_model_that_contradicts_the_config_is_refused_naming_each_key(
@@ -143,8 +142,8 @@ def test_model_that_contradicts_the_config_is_refused_naming_each_key(
         tmp_path / "s.csv",
         mel={"n_mels": 128, "n_fft": 1024, "hop_length": 320},
     )
-    with pytest.raises(ModelFileError, match=r"mel\.n_mels: config 128, model 64"):
-        Pipeline(config)
+    with pytest.raises(ModelError, match=r"mel\.n_mels: config 128, model 64"):
+        Ensemble(config)
 
 
 def test_model_without_metadata_is_refused(tmp_path, soundscape_dir):
@@ -160,8 +159,8 @@ def test_model_without_metadata_is_refused(tmp_path, soundscape_dir):
     )
     path = tmp_path / "bare.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    with pytest.raises(ModelFileError, match=r"bare\.onnx.*birdinfer\.card"):
-        Pipeline(make_config(soundscape_dir, path, tmp_path / "s.csv"))
+    with pytest.raises(ModelError, match=r"bare\.onnx.*birdinfer\.card"):
+        Ensemble(make_config(soundscape_dir, path, tmp_path / "s.csv"))
 
 
 def test_bad_files_are_skipped_reported_and_cost_nothing_else(
@@ -221,9 +220,9 @@ def test_empty_folder_falls_back_to_the_configured_folder(tmp_path, tiny_onnx, s
 
 
 def test_predict_file_matches_the_run(reference, soundscape_dir, tiny_onnx, tmp_path):
-    pipeline = Pipeline(make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv"))
+    ensemble = Ensemble(make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv"))
     path = sorted(soundscape_dir.iterdir())[1]
-    result = pipeline.predict_file(path)
+    result = ensemble.predict_file(path)
     rows = reference.submission.set_index("row_id").loc[result.row_ids]
     np.testing.assert_allclose(result.scores, rows.to_numpy(), atol=FLOAT_NOISE)
 
@@ -239,8 +238,8 @@ def test_resampled_input_scores_close_to_native(tmp_path, tiny_onnx):
 
 def test_a_reused_pipeline_reports_each_runs_own_stage_times(soundscape_dir, tiny_onnx, tmp_path):
     config = make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv")
-    pipeline = Pipeline(config)
-    first = run(config, pipeline)
-    second = run(config, pipeline)
-    assert pipeline.timer.windows == 16  # this run's windows, not 32
+    ensemble = Ensemble(config)
+    first = run(config, ensemble)
+    second = run(config, ensemble)
+    assert ensemble.timer.windows == 16  # this run's windows, not 32
     assert set(second.stage_seconds) == set(first.stage_seconds)

@@ -5,9 +5,10 @@ import pytest
 import soundfile as sf
 from conftest import TEST_MEL, make_config
 
-from birdinfer.audio.decode import read_windows
-from birdinfer.config import AudioConfig, ConfigError, PostprocessConfig, from_dict
-from birdinfer.inference.ensemble import Pipeline
+from birdinfer.audio.decode import decode_windows
+from birdinfer.config import AudioConfig, PostprocessConfig, from_dict
+from birdinfer.errors import ConfigError, ModelError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.postprocess import (
     activate,
     average_views,
@@ -16,7 +17,6 @@ from birdinfer.inference.postprocess import (
     smooth,
 )
 from birdinfer.inference.run import run
-from birdinfer.models.card import ModelFileError
 
 
 def test_sigmoid_and_softmax_by_hand():
@@ -78,7 +78,7 @@ def test_context_windows_carry_the_neighbours_audio(tmp_path):
     config = AudioConfig(
         sample_rate=1000, window_seconds=1.0, context_seconds=0.5, block_seconds=1.0
     )
-    inputs = read_windows(tmp_path / "r.wav", config)
+    inputs = decode_windows(tmp_path / "r.wav", config)
     assert inputs.shape == (3, 2000)  # 3 rows, each 0.5 s + 1 s + 0.5 s
     padded = np.concatenate([np.zeros(500), data, np.zeros(1500)])
     for row in range(3):
@@ -94,7 +94,7 @@ def test_tta_views_are_shifted_windows(tmp_path, block_seconds):
         tta_shifts=(-0.5, 0.0, 0.5),
         block_seconds=block_seconds,
     )
-    inputs = read_windows(tmp_path / "r.wav", config)
+    inputs = decode_windows(tmp_path / "r.wav", config)
     assert inputs.shape == (4 * 3, 1000)  # 4 rows (3.2 s) x 3 views
     padded = np.concatenate([np.zeros(500), data, np.zeros(2000)])
     for row in range(4):
@@ -109,8 +109,8 @@ def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny
     config = make_config(
         soundscape_dir, tiny_onnx, tmp_path / "s.csv", audio={"tta_shifts": [-2.5, 0.0, 2.5]}
     )
-    pipeline = Pipeline(config)
-    tta = run(config, pipeline).submission.set_index("row_id")
+    ensemble = Ensemble(config)
+    tta = run(config, ensemble).submission.set_index("row_id")
     audio, rate = sf.read(str(path), dtype="float32")
     padded = np.concatenate([np.zeros(80000, np.float32), audio, np.zeros(240000, np.float32)])
     for row in range(3):
@@ -120,7 +120,7 @@ def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny
                 for s in (-80000, 0, 80000)
             ]
         )
-        expected = pipeline.predict_windows(cuts).mean(axis=0)
+        expected = ensemble.predict_windows(cuts).mean(axis=0)
         np.testing.assert_allclose(tta.loc[f"{path.stem}_{5 * (row + 1)}"], expected, atol=1e-5)
 
 
@@ -135,9 +135,9 @@ def test_context_model_runs_with_context_and_is_refused_without(soundscape_dir, 
         loud_model("test_efficientnet", len(DEMO_CODES)), card, tmp_path / "ctx.onnx"
     ).onnx_path
     with pytest.raises(
-        ModelFileError, match=r"audio.window_seconds: config 5.0 = 5.0 s of input, model 10.0 s"
+        ModelError, match=r"audio.window_seconds: config 5.0 = 5.0 s of input, model 10.0 s"
     ):
-        Pipeline(make_config(soundscape_dir, model, tmp_path / "a.csv"))
+        Ensemble(make_config(soundscape_dir, model, tmp_path / "a.csv"))
     config = make_config(soundscape_dir, model, tmp_path / "b.csv", audio={"context_seconds": 2.5})
     frame = run(config).submission
     assert len(frame) == 16  # rows stay one per 5 s window

@@ -20,7 +20,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from birdinfer.audio.decode import WindowReader, n_windows_for, row_ids
+from birdinfer.audio.decode import WindowReader
+from birdinfer.audio.rows import count_windows, row_ids
 from birdinfer.config import AudioConfig
 
 BOUNDED = settings(
@@ -33,7 +34,7 @@ RATES = st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000, 
 @BOUNDED
 @given(frames=st.integers(0, 10**8), rate=RATES, window=WINDOW_SECONDS)
 def test_window_count_covers_the_audio_exactly(frames, rate, window):
-    n = n_windows_for(frames, rate, window)
+    n = count_windows(frames, rate, window)
     per_window = Fraction(rate) * Fraction(window)
     if frames == 0:
         assert n == 0
@@ -83,7 +84,7 @@ def test_window_reader_length_for_any_length_and_block_size(
     sf.write(str(path), signal, 1000, subtype="FLOAT")
     reader = WindowReader(path, config)
     inputs = np.concatenate(list(reader))
-    n = n_windows_for(frames, 1000, 1.0)
+    n = count_windows(frames, 1000, 1.0)
     assert reader.n_windows == n
     assert inputs.shape == (n * config.views, config.input_samples)
     if config.views == 1 and context == 0:  # plain windows: the samples, zero-padded
@@ -107,7 +108,7 @@ def test_resampled_window_count_follows_the_source(scratch, rate, windows, delta
     sf.write(str(path), np.full(frames, 0.1, np.float32), rate, subtype="FLOAT")
     reader = WindowReader(path, config)
     inputs = np.concatenate(list(reader))
-    assert inputs.shape == (n_windows_for(frames, rate, 1.0), 8000)
+    assert inputs.shape == (count_windows(frames, rate, 1.0), 8000)
     assert reader.n_windows == inputs.shape[0]
 
 
@@ -119,7 +120,8 @@ import io, json, signal, sys, traceback
 from pathlib import Path
 import numpy as np
 import soundfile as sf
-from birdinfer.audio.decode import AudioError, WindowReader
+from birdinfer.audio.decode import WindowReader
+from birdinfer.errors import AudioError
 from birdinfer.config import AudioConfig
 
 folder, cases = Path(sys.argv[1]), int(sys.argv[2])

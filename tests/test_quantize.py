@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from conftest import DEMO_CODES, export_tiny_model, make_config
 
-from birdinfer.audio.decode import read_windows
+from birdinfer.audio.decode import decode_windows
 from birdinfer.cli import main
 from birdinfer.demo.synth import write_soundscapes
+from birdinfer.errors import ModelError
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.inference.run import run
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY, ModelCard, ModelFileError
+from birdinfer.models.backends.base import BUILTIN_MODELS, files_sha256
+from birdinfer.models.card import CARD_KEY, ModelCard
 from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import (
@@ -113,7 +114,7 @@ def test_calibration_windows_come_through_the_pipeline_front_end(audio, card):
     for row, features in zip(sampled.row_ids, sampled.features, strict=True):
         stem, end = row.rsplit("_", 1)
         path = next((audio / "cal").glob(f"{stem}.*"))
-        windows = read_windows(path, audio_config_for(card))
+        windows = decode_windows(path, audio_config_for(card))
         expected = frontend(windows[int(end) // 5 - 1 : int(end) // 5])[0]
         np.testing.assert_allclose(features, expected, atol=1e-5)
 
@@ -275,7 +276,7 @@ def test_int8_weight_scales_are_fp16_and_compile_to_the_same_int8_model(quantize
 
 
 def test_variant_files_describe_themselves(quantized, tiny_onnx):
-    parent_sha = V.sha256(tiny_onnx)
+    parent_sha = files_sha256(tiny_onnx)
     for key in V.QUANTIZED:
         row = quantized.row(key)
         card = open_backend(row.path).card
@@ -379,7 +380,7 @@ def test_ort_dynamic_is_opt_in_and_warns_with_its_measured_slowdown(quantized):
 
 
 def test_a_variant_is_not_quantized_again(quantized, tmp_path):
-    with pytest.raises(ModelFileError, match="already a quantized variant"):
+    with pytest.raises(ModelError, match="already a quantized variant"):
         quantize(
             quantized.row("ort-int8").path,
             quantized.calibration,
@@ -487,7 +488,7 @@ def test_pipeline_refuses_a_rejected_variant_unless_allowed(
     props = {p.key: p.value for p in onnx.load(str(published)).metadata_props}
     assert json.loads(props[CARD_KEY])["extra"]["accepted"] is False
     config = make_config(soundscape_dir, published, tmp_path / "s.csv")
-    with pytest.raises(ModelFileError) as info:
+    with pytest.raises(ModelError) as info:
         run(config)
     message = str(info.value)
     assert "v.onnx" in message and "inference.allow_rejected_models" in message

@@ -11,12 +11,12 @@ from conftest import make_config, write_tone
 
 from birdinfer.audio import decode as audio
 from birdinfer.cli import main
-from birdinfer.config import ConfigError, load_config
-from birdinfer.inference.ensemble import Pipeline
+from birdinfer.config import load_config
+from birdinfer.errors import ConfigError, ModelError, SubmissionError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
-from birdinfer.inference.streaming import Engine
-from birdinfer.models.card import CARD_KEY, ModelCard, ModelFileError
-from birdinfer.output.submission import SubmissionError
+from birdinfer.inference.streaming import StreamingEngine
+from birdinfer.models.card import CARD_KEY, ModelCard
 
 pytestmark = pytest.mark.slow
 # The stated tolerance: the same input and config give probabilities within this, whatever the
@@ -54,7 +54,7 @@ def test_truncated_model_file_is_refused_before_audio(
     damaged = model.with_suffix(suffix)
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
     path = model.with_suffix(".onnx" if suffix == ".onnx" else ".xml")
-    with pytest.raises(ModelFileError, match=rf"{path.name}: "):
+    with pytest.raises(ModelError, match=rf"{path.name}: "):
         run(make_config(soundscape_dir, path, tmp_path / "s.csv"))
 
 
@@ -78,7 +78,7 @@ def test_wrong_input_shape_is_refused_before_audio(
     wrong = _with_card(tiny_onnx, tmp_path / "wrong.onnx", input_shape=(1, 64, 400))
     config = make_config(soundscape_dir, wrong, tmp_path / "s.csv")
     assert card.input_shape == (1, 64, 501)
-    with pytest.raises(ModelFileError, match=r"wrong\.onnx: model input axis 3 is 501.*says 400"):
+    with pytest.raises(ModelError, match=r"wrong\.onnx: model input axis 3 is 501.*says 400"):
         run(config)
 
 
@@ -122,8 +122,8 @@ def test_a_runtime_error_fails_only_the_files_it_hit(soundscape_dir, tiny_onnx, 
     config = make_config(
         soundscape_dir, tiny_onnx, tmp_path / "s.csv", inference={"workers": 1, "batch_size": 1}
     )
-    pipeline = Pipeline(config)
-    original = pipeline.member_scores
+    ensemble = Ensemble(config)
+    original = ensemble.member_scores
     calls = []
 
     def fail_once(index, features):
@@ -132,10 +132,10 @@ def test_a_runtime_error_fails_only_the_files_it_hit(soundscape_dir, tiny_onnx, 
             raise RuntimeError("simulated runtime failure")
         return original(index, features)
 
-    pipeline.member_scores = fail_once
-    result = run(config, pipeline)
+    ensemble.member_scores = fail_once
+    result = run(config, ensemble)
     assert [f.reason for f in result.failures] == [
-        f"model {pipeline.members[0].name} failed: simulated runtime failure"
+        f"model {ensemble.members[0].name} failed: simulated runtime failure"
     ]
     assert len(result.files) == 2 and result.windows == 4  # the 12 s and 3 s files are intact
 
@@ -209,10 +209,10 @@ def test_same_results_whatever_the_file_order(reference_run, soundscape_dir, tin
     """The engine given the files in reverse order scores each file exactly as before, and a
     folder whose files were written in another order gives the same submission."""
     config = make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv", inference={"workers": 2})
-    pipeline = Pipeline(config)
+    ensemble = Ensemble(config)
     files = sorted(soundscape_dir.iterdir())
-    results, _ = Engine(pipeline, feature_workers=2).run(files[::-1])
-    frame = pipeline.submission(results).set_index("row_id").sort_index()
+    results, _ = StreamingEngine(ensemble, feature_workers=2).run(files[::-1])
+    frame = ensemble.submission(results).set_index("row_id").sort_index()
     expected = reference_run.set_index("row_id").sort_index()
     np.testing.assert_allclose(frame.to_numpy(), expected.to_numpy(), atol=DETERMINISM_ATOL)
 

@@ -15,7 +15,8 @@ from conftest import make_config, write_tone
 
 from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
-from birdinfer.inference.journal import JournalError, journal_path_for
+from birdinfer.errors import JournalError
+from birdinfer.inference.journal import journal_path_for
 from birdinfer.inference.run import run
 
 pytestmark = pytest.mark.slow
@@ -125,12 +126,12 @@ def _cli_config(folder: Path, model: Path, out: Path, tmp_path: Path) -> Path:
 # The child slows its model calls down so that the test can kill it between files.
 SLOW_CLI = """
 import sys, time
-from birdinfer.inference import ensemble as pipeline
-original = pipeline.Pipeline.member_scores
+from birdinfer.inference import ensemble
+original = ensemble.Ensemble.member_scores
 def slow(self, *args, **kwargs):
     time.sleep(0.15)
     return original(self, *args, **kwargs)
-pipeline.Pipeline.member_scores = slow
+ensemble.Ensemble.member_scores = slow
 from birdinfer.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from birdinfer.errors import SubmissionError
 from birdinfer.output.submission import (
-    SubmissionError,
     build_submission,
     column_order,
     read_class_columns,

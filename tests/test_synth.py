@@ -13,9 +13,9 @@ from birdinfer.demo.synth import (
     CallEvent,
     Species,
     make_soundscape,
-    n_windows_for,
     render_call,
     window_labels,
+    windows_covering,
     write_soundscapes,
 )
 
@@ -81,8 +81,8 @@ def test_zero_call_rate_gives_no_events():
     ("seconds", "expected"),
     [(60.0, 12), (60.000000001, 12), (12.0, 3), (10.01, 3), (5.0, 1), (0.5, 1), (0.0, 1)],
 )
-def test_n_windows_for_counts_a_partial_final_window(seconds, expected):
-    assert n_windows_for(seconds) == expected
+def test_windows_covering_counts_a_partial_final_window(seconds, expected):
+    assert windows_covering(seconds) == expected
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_n_windows_for_counts_a_partial_final_window(seconds, expected):
     ],
 )
 def test_window_labels_of_single_calls(start, end, windows):
-    labels = window_labels([CallEvent("a", start, end)], n_windows_for(18.0), ["a"])
+    labels = window_labels([CallEvent("a", start, end)], windows_covering(18.0), ["a"])
     assert labels.shape == (4, 1)
     assert set(np.flatnonzero(labels[:, 0])) == windows
 

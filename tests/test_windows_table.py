@@ -10,11 +10,13 @@ from conftest import DEMO_CODES
 
 from birdinfer import predict_frame, windows_frame, write_windows
 from birdinfer.cli import main
-from birdinfer.config import ConfigError, from_dict
+from birdinfer.config import from_dict
 from birdinfer.demo.synth import write_soundscapes
-from birdinfer.inference.ensemble import FileResult, Pipeline
+from birdinfer.errors import ConfigError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
-from birdinfer.output.windows_table import read_windows, write_run_windows
+from birdinfer.output.windows_table import read_windows_table, write_run_windows
+from birdinfer.results import FileResult
 
 KEYS = ["file", "stem", "row_id", "start_seconds", "end_seconds"]
 
@@ -62,7 +64,7 @@ def test_the_table_sits_beside_the_submission_with_the_same_scores(short_files, 
         short_files, submission=str(tmp_path / "sub.csv"), windows=str(tmp_path / "w.csv")
     )
     result = run(config)
-    table = read_windows(tmp_path / "w.csv")
+    table = read_windows_table(tmp_path / "w.csv")
     assert result.windows_path == tmp_path / "w.csv"
     assert list(table.columns) == [*KEYS, *DEMO_CODES]
     assert table["row_id"].tolist() == result.submission["row_id"].tolist()
@@ -97,10 +99,10 @@ def test_parquet_table_instead_of_the_submission(short_files, tmp_path, capsys):
 
 def test_predict_frame_matches_the_run_table(short_files, tmp_path):
     config = demo_config(short_files, submission=None, windows=str(tmp_path / "w.csv"))
-    pipeline = Pipeline(config)
-    table = read_windows(run(config, pipeline=pipeline).windows_path)
+    ensemble = Ensemble(config)
+    table = read_windows_table(run(config, ensemble=ensemble).windows_path)
     first = sorted(short_files.glob("*.ogg"))[0]
-    frame = predict_frame(pipeline, first)
+    frame = predict_frame(ensemble, first)
     assert frame["file"].tolist() == [str(first)] * 3
     expected = table[table["stem"] == first.stem]
     assert frame["row_id"].tolist() == expected["row_id"].tolist()
@@ -114,7 +116,7 @@ def test_files_the_deadline_left_unscored_stay_out_of_the_run_table(tmp_path):
     scored = FileResult(Path("a.ogg"), ["a_5"], np.full((1, 1), 0.7), member_scores={0: None})
     placeholder = FileResult(Path("b.ogg"), ["b_5", "b_10"], np.zeros((2, 1)))
     write_run_windows(config, [scored, placeholder], ["k"])
-    table = read_windows(tmp_path / "w.csv")
+    table = read_windows_table(tmp_path / "w.csv")
     assert table["row_id"].tolist() == ["a_5"] and table["k"].tolist() == [0.7]
 
 

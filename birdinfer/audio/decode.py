@@ -7,7 +7,6 @@ long a recording is; windows come out in groups as soon as they are complete.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ import numpy as np
 import soundfile as sf
 
 from birdinfer.audio.mpeg import mpeg_seconds
+from birdinfer.audio.rows import count_windows
 from birdinfer.config import AudioConfig
+from birdinfer.errors import AudioError
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,6 @@ MAX_ABS_SAMPLE = 1e6
 # (reported); a smaller shortfall (a damaged OGG page or MP3 frame skipped) is a warning, and the
 # rows still follow the header's length.
 MAX_SHORTFALL_SECONDS = 1.0
-
-
-class AudioError(Exception):
-    """A recording that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -77,24 +69,6 @@ def probe(path: Path) -> AudioInfo:
     if info.format == "MP3" and frames > 0:
         frames = _mpeg_frames(path, frames, rate)
     return AudioInfo(path, rate, channels, frames)
-
-
-def window_end_label(index: int, window_seconds: float) -> str:
-    """End second of window `index` as it appears in a row id: 5, 10, ... (or 2.5, 5, ...)."""
-    end = (index + 1) * window_seconds
-    return str(int(round(end))) if abs(end - round(end)) < 1e-9 else f"{end:g}"
-
-
-def row_ids(stem: str, n_windows: int, window_seconds: float) -> list[str]:
-    """BirdCLEF row ids: `<file stem>_<end second>` for each window."""
-    return [f"{stem}_{window_end_label(i, window_seconds)}" for i in range(n_windows)]
-
-
-def n_windows_for(frames: int, sample_rate: int, window_seconds: float) -> int:
-    """Windows for a recording: a partial final window counts; a non-empty file gives at least 1."""
-    if frames <= 0:
-        return 0
-    return max(1, math.ceil(frames / (sample_rate * window_seconds) - 1e-9))
 
 
 class WindowReader:
@@ -176,7 +150,7 @@ class WindowReader:
             self.n_windows = total
 
     def _total_windows(self) -> int:
-        total = n_windows_for(
+        total = count_windows(
             self._source_frames, self.info.sample_rate, self.config.window_seconds
         )
         if total == 0:
@@ -275,22 +249,6 @@ def _mpeg_frames(path: Path, frames: int, rate: int) -> int:
     return frames
 
 
-def read_windows(path: Path, config: AudioConfig) -> np.ndarray:
+def decode_windows(path: Path, config: AudioConfig) -> np.ndarray:
     """All model inputs of one recording at once: (windows x views, input_samples)."""
     return np.concatenate(list(WindowReader(path, config)))
-
-
-def list_audio_files(folder: Path, extensions: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """Audio files under `folder` (recursive, sorted) and the other files that were ignored."""
-    folder = Path(folder)
-    if not folder.exists():
-        return [], []
-    if not folder.is_dir():
-        raise AudioError(folder, "is not a folder")
-    wanted = {e.lower() for e in extensions}
-    audio, ignored = [], []
-    for path in sorted(folder.rglob("*")):
-        if path.is_dir():
-            continue
-        (audio if path.suffix.lower() in wanted else ignored).append(path)
-    return audio, ignored

@@ -28,7 +28,7 @@ from birdinfer.audio.decode import WindowReader
 from birdinfer.config import AudioConfig, Config, from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.ensemble import Pipeline
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
@@ -206,8 +206,8 @@ def end_to_end(name: str, config: Config, repeats: int = 1) -> Measurement:
     of `repeats` runs, each with fresh stage timers."""
 
     def once() -> Measurement:
-        pipeline = Pipeline(config)
-        result = run(config, pipeline)
+        ensemble = Ensemble(config)
+        result = run(config, ensemble)
         return Measurement(
             name, result.wall_seconds, result.windows, stage_seconds=dict(result.stage_seconds)
         )

@@ -425,7 +425,7 @@ def make_soundscape(
     return Soundscape(audio.astype(np.float32), sample_rate, events)
 
 
-def n_windows_for(seconds: float, window_seconds: float = WINDOW_SECONDS) -> int:
+def windows_covering(seconds: float, window_seconds: float = WINDOW_SECONDS) -> int:
     """Number of windows covering `seconds`; a partial final window counts; at least 1."""
     if window_seconds <= 0:
         raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
@@ -525,7 +525,7 @@ def write_soundscapes(
         path = folder / f"soundscape_{file_id}.{fmt}"
         _write_audio(path, scape.audio, scape.sample_rate, fmt)
         paths.append(path)
-        n_win = n_windows_for(len(scape.audio) / scape.sample_rate)
+        n_win = windows_covering(len(scape.audio) / scape.sample_rate)
         labels = window_labels(scape.events, n_win, codes)
         for w in range(n_win):
             end = int(round((w + 1) * WINDOW_SECONDS))

@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birdinfer.config import AudioConfig, MelConfig
-from birdinfer.demo.synth import DEMO_SPECIES, make_soundscape, n_windows_for, window_labels
+from birdinfer.demo.synth import DEMO_SPECIES, make_soundscape, window_labels, windows_covering
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.models.export import ExportResult, build_model, export, make_card
 from birdinfer.scoring.metrics import macro_roc_auc_arrays
@@ -68,7 +68,7 @@ def make_windows(
 
     def one(seed: int) -> tuple[np.ndarray, np.ndarray]:
         scape = make_soundscape(seed=seed, seconds=seconds)
-        n = n_windows_for(seconds)
+        n = windows_covering(seconds)
         audio = np.zeros(n * window, np.float32)
         audio[: scape.audio.shape[0]] = scape.audio
         return mel(audio.reshape(n, window)), window_labels(scape.events, n, codes)
@@ -156,7 +156,7 @@ def _finetune(model, mel: LogMel, rng, settings: TrainSettings, val_x, val_y) ->
 
 
 def _steps_per_epoch(settings: TrainSettings) -> int:
-    windows = settings.soundscapes_per_epoch * n_windows_for(settings.soundscape_seconds)
+    windows = settings.soundscapes_per_epoch * windows_covering(settings.soundscape_seconds)
     return windows // settings.batch_size
 
 

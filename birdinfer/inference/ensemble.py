@@ -8,70 +8,27 @@ One bad file is reported and skipped; it never costs the other files' rows.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from birdinfer.audio.decode import WindowReader, list_audio_files, row_ids
+from birdinfer.audio.decode import WindowReader
+from birdinfer.audio.rows import row_ids
 from birdinfer.config import Config, MelConfig
+from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.inference.postprocess import activate, average_views, weighted_mean
+from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
-from birdinfer.models.card import ModelFileError, contradictions
+from birdinfer.models.card import contradictions
 from birdinfer.output.submission import build_submission, column_order, read_class_columns
+from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FileResult:
-    path: Path
-    row_ids: list[str]
-    scores: np.ndarray  # (windows, columns): probabilities in submission column order
-    warnings: list[str] = field(default_factory=list)
-    # Each member's own probabilities (the members that scored this file), for rank blending.
-    member_scores: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FileFailure:
-    path: str
-    reason: str
-
-
-class StageTimer:
-    """Seconds spent per stage, summed over worker threads (so shares add up to 100%)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.windows = 0  # windows through the front end
-        self.member_windows: dict[int, int] = defaultdict(int)  # windows scored, per member
-
-    def count(self, windows: int, member: int | None = None) -> None:
-        with self._lock:
-            if member is None:
-                self.windows += windows
-            else:
-                self.member_windows[member] += windows
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
-            with self._lock:
-                self.seconds[stage] += elapsed
 
 
 @dataclass
@@ -85,7 +42,7 @@ class Member:
     columns: np.ndarray  # model class index for each submission column
 
 
-class Pipeline:
+class Ensemble:
     """Loaded models and front ends for one config; reusable across folders and files."""
 
     def __init__(self, config: Config, plan: ThreadPlan | None = None) -> None:
@@ -113,7 +70,7 @@ class Pipeline:
         for backend in backends:
             problems += [f"{backend.path}: {p}" for p in contradictions(backend.card, self.config)]
         if problems:
-            raise ModelFileError("model and config disagree:\n  " + "\n  ".join(problems))
+            raise ModelError("model and config disagree:\n  " + "\n  ".join(problems))
         if not self.config.inference.allow_rejected_models:
             for backend in backends:
                 _refuse_rejected(backend)
@@ -121,13 +78,12 @@ class Pipeline:
         for backend in backends:
             try:
                 backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32))
-            except ModelFileError:
+            except ModelError:
                 raise
             except Exception as exc:  # runtimes raise their own types, with long texts
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ModelFileError(
+                raise ModelError(
                     f"{backend.path}: a test forward pass on its card's input shape "
-                    f"{backend.card.input_shape} failed ({first})"
+                    f"{backend.card.input_shape} failed ({first_line(exc)})"
                 ) from exc
 
     def _columns(self, backends: list[Backend]) -> list[str]:
@@ -207,56 +163,8 @@ def _refuse_rejected(backend: Backend) -> None:
         return
     guard = extra.get("guard") or {}
     reason = guard.get("reason") or "no reason recorded"
-    raise ModelFileError(
+    raise ModelError(
         f"{backend.path}: the quantization guard rejected this {extra.get('variant', 'variant')} "
         f"({reason}); set inference.allow_rejected_models: true (--set "
         "inference.allow_rejected_models=true) to run it anyway"
     )
-
-
-def find_input_files(config: Config, input_dir: Path) -> tuple[list[Path], list[Path], Path]:
-    """Audio files to score, ignored non-audio files, and the folder they came from.
-
-    An empty input folder (Kaggle while a notebook is being saved) falls back to the configured
-    folder, if any, so that the run still exercises and times the whole pipeline.
-    """
-    files, ignored = list_audio_files(input_dir, config.audio.extensions)
-    fallback = config.output.empty_input_fallback
-    if not files and fallback:
-        log.warning("no audio in %s; using the fallback folder %s", input_dir, fallback)
-        files, ignored = list_audio_files(Path(fallback), config.audio.extensions)
-        files = files[: config.output.empty_input_fallback_files]
-        input_dir = Path(fallback)
-    return files, ignored, input_dir
-
-
-def row_stems(
-    files: list[Path], input_dir: Path, mode: str
-) -> tuple[list[Path], list[str], list[FileFailure]]:
-    """Files to score, the stem each one's row ids start with, and the files skipped for it.
-
-    Row ids are `<stem>_<end second>`, so two recordings with one stem in different folders
-    would share row ids. "skip" reports and skips every such file; "path" uses each file's path
-    relative to the input folder (without the suffix, `/`-separated) as its stem.
-    """
-    if mode == "path":
-        stems = [path.relative_to(input_dir).with_suffix("").as_posix() for path in files]
-        return files, stems, []
-    by_stem: dict[str, list[Path]] = defaultdict(list)
-    for path in files:
-        by_stem[path.stem].append(path)
-    kept, failures = [], []
-    for path in files:
-        clash = by_stem[path.stem]
-        if len(clash) == 1:
-            kept.append(path)
-            continue
-        others = ", ".join(str(p) for p in clash if p != path)
-        failures.append(
-            FileFailure(
-                str(path),
-                f"its stem '{path.stem}' is also the stem of {others}: their row ids would "
-                "collide; rename one, or set output.duplicate_stems: path",
-            )
-        )
-    return kept, [path.stem for path in kept], failures

@@ -1,7 +1,7 @@
 """Scoring files on any `concurrent.futures.Executor`: a thread pool here, or a Dask cluster.
 
     client (run)                              executor workers (threads or Dask processes)
-    tasks of a few files  --- submit --->     score_task: the worker's cached Pipeline + Engine
+    tasks of a few files  --- submit --->     score_task: the worker's cached Ensemble + StreamingEngine
                                               -> one journal entry (parquet partition) per file
     assemble the submission from the journal  <--- outcome (files done, failures; no scores)
 
@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from birdinfer.config import Config, ConfigError, to_dict
-from birdinfer.inference.ensemble import FileFailure, FileResult, Pipeline
-from birdinfer.inference.journal import Journal, JournalError, fingerprint
+from birdinfer.config import Config, to_dict
+from birdinfer.errors import ConfigError, JournalError
+from birdinfer.inference.ensemble import Ensemble
+from birdinfer.inference.journal import Journal, fingerprint
 from birdinfer.inference.threads import ThreadPlan, available_cores
+from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
 
@@ -59,31 +61,31 @@ class TaskOutcome:
 # --- the worker side ------------------------------------------------------------------------------
 
 # This process's pipelines with their fingerprints, keyed by config and model file identity.
-_pipelines: dict[str, tuple[Pipeline, dict[str, Any]]] = {}
+_ensembles: dict[str, tuple[Ensemble, dict[str, Any]]] = {}
 _lock = threading.Lock()
 
 
-def pipelines_built() -> int:
+def ensembles_built() -> int:
     """How many pipelines (model loads) this process has built for tasks."""
-    return len(_pipelines)
+    return len(_ensembles)
 
 
-def worker_pipeline(config: Config, runtime_threads: int | None) -> tuple[Pipeline, dict]:
-    """This process's Pipeline for `config`, built (models loaded) once and reused by every
+def worker_ensemble(config: Config, runtime_threads: int | None) -> tuple[Ensemble, dict]:
+    """This process's Ensemble for `config`, built (models loaded) once and reused by every
     task; with its fingerprint, computed once too (model files are hashed)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
     files = [_identity(spec.path) for spec in config.models]
     key = json.dumps([to_dict(config), files], sort_keys=True)
     with _lock:
-        if key not in _pipelines:
+        if key not in _ensembles:
             tune_malloc()
             threads = runtime_threads or dask_runtime_threads()
             # One feature worker per task: the worker's task threads are its file parallelism.
             plan = ThreadPlan(cores=available_cores(), workers=1, threads=threads)
-            pipeline = Pipeline(config, plan)
-            _pipelines[key] = (pipeline, fingerprint(pipeline))
+            ensemble = Ensemble(config, plan)
+            _ensembles[key] = (ensemble, fingerprint(ensemble))
             log.info("%s: models loaded, %s", worker_name(), plan.describe())
-        return _pipelines[key]
+        return _ensembles[key]
 
 
 def _identity(model: str) -> list:
@@ -138,7 +140,7 @@ def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
     from birdinfer.inference.run import score_files
 
-    pipeline, stamp = worker_pipeline(task.config, task.runtime_threads)
+    ensemble, stamp = worker_ensemble(task.config, task.runtime_threads)
     if stamp != task.stamp:  # another model file at the same path on this node, say
         raise JournalError(
             f"{worker_name()}: this worker's models or settings differ from the run's"
@@ -152,7 +154,7 @@ def score_task(task: FileTask) -> TaskOutcome:
         else:
             todo.append(Path(path))
             stems.append(stem)
-    results, failures = score_files(pipeline, todo, None, stems, on_result=journal.record)
+    results, failures = score_files(ensemble, todo, None, stems, on_result=journal.record)
     outcome.scored = [str(r.path) for r in results]
     outcome.failures = failures
     return outcome
@@ -162,7 +164,7 @@ def score_task(task: FileTask) -> TaskOutcome:
 
 
 def score_on_executor(
-    pipeline: Pipeline,
+    ensemble: Ensemble,
     files: list[Path],
     stems: list[str],
     executor: Executor,
@@ -176,7 +178,7 @@ def score_on_executor(
     were not journaled yet, each reported with the reason; the other tasks' files are intact.
     """
     config = dataclasses.replace(
-        pipeline.config, output=dataclasses.replace(pipeline.config.output, progress=False)
+        ensemble.config, output=dataclasses.replace(ensemble.config.output, progress=False)
     )
     size = config.executor.files_per_task
     tasks = [

@@ -33,11 +33,13 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.config import to_dict
-from birdinfer.models.backends.base import model_files
+from birdinfer.errors import JournalError
+from birdinfer.models.backends.base import files_sha256, model_files
 from birdinfer.output.submission import write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
-    from birdinfer.inference.ensemble import FileResult, Pipeline
+    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +49,27 @@ ENTRY_SUFFIXES = (".npz", ".parquet")
 PARQUET_KEY = b"birdinfer.entry"
 
 
-class JournalError(Exception):
-    """A journal that cannot be resumed from; the message says why and what to do."""
-
-
 def journal_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.journal")
 
 
-def fingerprint(pipeline: Pipeline) -> dict[str, Any]:
+def fingerprint(ensemble: Ensemble) -> dict[str, Any]:
     """Everything the journal's stored scores depend on; a resumed run must match it exactly."""
-    config = pipeline.config
+    config = ensemble.config
     return {
         "format": FORMAT,
         "audio": to_dict(config)["audio"],
         "models": [
             {
                 "file": str(member.backend.path.resolve()),
-                "sha256": _model_digest(member.backend.path),
+                "sha256": files_sha256(*model_files(member.backend.path)),
                 "weight": member.weight,
                 "mel": to_dict(member.mel),
             }
-            for member in pipeline.members
+            for member in ensemble.members
         ],
         "activation": config.inference.activation,
-        "columns": list(pipeline.columns),
+        "columns": list(ensemble.columns),
     }
 
 
@@ -144,7 +142,7 @@ class Journal:
 
     def load(self, recording: Path) -> FileResult | None:
         """The stored result of `recording`, or None when absent, stale or unreadable."""
-        from birdinfer.inference.ensemble import FileResult
+        from birdinfer.results import FileResult
 
         key = self.key(recording)
         for suffix in ENTRY_SUFFIXES:
@@ -233,16 +231,6 @@ def _read_parquet(entry: Path):
     else:
         members = {m: scores for m in facts["members"]}
     return facts, [str(r) for r in frame["row_id"]], scores, members
-
-
-def _model_digest(path: Path) -> str:
-    """sha256 of a model file, and of its weights file for an OpenVINO IR."""
-    digest = hashlib.sha256()
-    for part in model_files(path):
-        with open(part, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _differences(stored: Any, current: Any, key: str = "") -> list[str]:

@@ -17,23 +17,21 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from birdinfer.audio.decode import AudioError, n_windows_for, probe, row_ids
+from birdinfer.audio.decode import probe
+from birdinfer.audio.inputs import find_input_files
+from birdinfer.audio.rows import count_windows, row_ids, row_stems
 from birdinfer.config import Config, to_dict
-from birdinfer.inference.ensemble import (
-    FileFailure,
-    FileResult,
-    Pipeline,
-    StageTimer,
-    find_input_files,
-    row_stems,
-)
+from birdinfer.errors import AudioError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.executors import open_executor, score_on_executor
 from birdinfer.inference.journal import Journal, fingerprint, journal_path_for
 from birdinfer.inference.postprocess import percentile_ranks, postprocess_file
-from birdinfer.inference.streaming import Engine
+from birdinfer.inference.stage_timer import StageTimer
+from birdinfer.inference.streaming import StreamingEngine
 from birdinfer.inference.time_guard import TimeGuard
 from birdinfer.output.submission import write_csv_atomic, write_json_atomic
 from birdinfer.output.windows_table import write_run_windows
+from birdinfer.results import FileFailure, FileResult
 from birdinfer.version import __version__
 
 log = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ def report_path_for(output: Path) -> Path:
 
 def run(
     config: Config,
-    pipeline: Pipeline | None = None,
+    ensemble: Ensemble | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_file: Callable[[FileResult], None] | None = None,
     executor: Executor | None = None,
@@ -78,11 +76,11 @@ def run(
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    pipeline = pipeline or Pipeline(config)
-    pipeline.timer = StageTimer()  # a reused pipeline: this run's stage times and costs only
+    ensemble = ensemble or Ensemble(config)
+    ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
     output = Path(config.output.submission) if config.output.submission else None
     mapped = executor is not None or config.executor.kind != "engine"
-    journal = open_journal(config, pipeline, output, needed=mapped)
+    journal = open_journal(config, ensemble, output, needed=mapped)
     listed, ignored, input_dir = find_input_files(config, Path(config.input_dir))
     files, stems, failures = row_stems(listed, input_dir, config.output.duplicate_stems)
     if not listed:
@@ -91,34 +89,34 @@ def run(
     todo = [i for i in range(len(files)) if i not in resumed]
     from_journal = f" ({len(resumed)} already in the journal)" if journal is not None else ""
     log.info(
-        "%d files from %s%s; %s", len(files), input_dir, from_journal, pipeline.plan.describe()
+        "%d files from %s%s; %s", len(files), input_dir, from_journal, ensemble.plan.describe()
     )
     todo_files, todo_stems = [files[i] for i in todo], [stems[i] for i in todo]
     guard = None
     if mapped:
-        scored, scored_failures = map_files(pipeline, todo_files, todo_stems, journal, executor)
+        scored, scored_failures = map_files(ensemble, todo_files, todo_stems, journal, executor)
     else:
-        guard = make_guard(config, pipeline, todo_files, clock)
+        guard = make_guard(config, ensemble, todo_files, clock)
         scored, scored_failures = score_files(
-            pipeline,
+            ensemble,
             todo_files,
             guard,
             stems=todo_stems,
             on_result=_each(journal.record if journal is not None else None, on_file),
         )
-    scored += placeholder_results(config, pipeline, scored_failures, files, stems)
+    scored += placeholder_results(config, ensemble, scored_failures, files, stems)
     results = merge_in_order(files, resumed, scored)
     failures = sorted(failures + scored_failures, key=lambda f: f.path)
-    if config.inference.combine == "rank_mean" and len(pipeline.members) > 1:
-        rank_blend(pipeline, results)
-    with pipeline.timer("postprocess"):
+    if config.inference.combine == "rank_mean" and len(ensemble.members) > 1:
+        rank_blend(ensemble, results)
+    with ensemble.timer("postprocess"):
         for result in results:
             result.scores = postprocess_file(result.scores, config.postprocess)
-    with pipeline.timer("write"):
-        frame = pipeline.submission(results)
+    with ensemble.timer("write"):
+        frame = ensemble.submission(results)
         if output is not None:
             write_csv_atomic(frame, output)
-        windows_path = write_run_windows(config, results, pipeline.columns)
+        windows_path = write_run_windows(config, results, ensemble.columns)
     wall = time.perf_counter() - started
     result = RunResult(
         submission=frame,
@@ -127,12 +125,12 @@ def run(
         files=results,
         failures=failures,
         ignored=ignored,
-        stage_seconds=dict(pipeline.timer.seconds),
+        stage_seconds=dict(ensemble.timer.seconds),
         wall_seconds=wall,
         windows_path=windows_path,
         resumed=len(resumed),
     )
-    report = build_report(config, pipeline, result, input_dir, started_at)
+    report = build_report(config, ensemble, result, input_dir, started_at)
     report["time_guard"] = guard_report(config, guard)
     report["journal"] = str(journal.folder) if journal is not None else None
     write_json_atomic(report, result.report_path)
@@ -151,7 +149,7 @@ def _each(*callbacks: Callable[[FileResult], None] | None) -> Callable[[FileResu
 
 
 def open_journal(
-    config: Config, pipeline: Pipeline, output: Path | None, needed: bool = False
+    config: Config, ensemble: Ensemble, output: Path | None, needed: bool = False
 ) -> Journal | None:
     """The run's journal, beside the submission (or the table): when `output.resume` is set, or
     when `needed` (a mapped run's results travel through it; then it starts afresh unless
@@ -161,30 +159,30 @@ def open_journal(
     anchor = output or Path(config.output.windows)
     entry_format = "parquet" if config.executor.kind == "dask" else "npz"
     return Journal.start(
-        journal_path_for(anchor), fingerprint(pipeline), config.output.resume, entry_format
+        journal_path_for(anchor), fingerprint(ensemble), config.output.resume, entry_format
     )
 
 
 def map_files(
-    pipeline: Pipeline,
+    ensemble: Ensemble,
     files: list[Path],
     stems: list[str],
     journal: Journal,
     executor: Executor | None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Score files as tasks on `executor`, or on the one `config.executor` names."""
-    config = pipeline.config
+    config = ensemble.config
     if config.budget.enabled:
         log.warning("the time guard runs with the streaming engine only: not on this executor")
     progress = tqdm(total=len(files), unit="file", disable=not config.output.progress, leave=False)
     try:
         if executor is not None:
             return score_on_executor(
-                pipeline, files, stems, executor, journal, on_task_done=progress.update
+                ensemble, files, stems, executor, journal, on_task_done=progress.update
             )
         with open_executor(config) as (opened, runtime_threads):
             return score_on_executor(
-                pipeline, files, stems, opened, journal, runtime_threads, progress.update
+                ensemble, files, stems, opened, journal, runtime_threads, progress.update
             )
     finally:
         progress.close()
@@ -206,7 +204,7 @@ def resume_results(
 
 def placeholder_results(
     config: Config,
-    pipeline: Pipeline,
+    ensemble: Ensemble,
     failures: list[FileFailure],
     files: list[Path],
     stems: list[str],
@@ -221,7 +219,7 @@ def placeholder_results(
     for failure in failures:
         try:
             info = probe(Path(failure.path))
-            n = n_windows_for(info.frames, info.sample_rate, window)
+            n = count_windows(info.frames, info.sample_rate, window)
         except AudioError:
             n = 0
         if n == 0 and config.output.skipped_file_seconds:
@@ -234,7 +232,7 @@ def placeholder_results(
             FileResult(
                 path=Path(failure.path),
                 row_ids=row_ids(stem_of[failure.path], n, window),
-                scores=np.full((n, len(pipeline.columns)), score, np.float32),
+                scores=np.full((n, len(ensemble.columns)), score, np.float32),
                 warnings=[f"placeholder rows ({score}): not scored ({failure.reason})"],
             )
         )
@@ -251,7 +249,7 @@ def merge_in_order(
 
 
 def make_guard(
-    config: Config, pipeline: Pipeline, files: list[Path], clock: Callable[[], float]
+    config: Config, ensemble: Ensemble, files: list[Path], clock: Callable[[], float]
 ) -> TimeGuard | None:
     """The time guard, when the config enables it; audio lengths come from the headers."""
     if not config.budget.enabled:
@@ -263,7 +261,7 @@ def make_guard(
         except AudioError:
             seconds.append(0.0)  # will be skipped with its reason when the engine reaches it
     minutes = config.budget.minutes or config.competition.budget_minutes
-    return TimeGuard(pipeline, seconds, config.budget, minutes, clock=clock)
+    return TimeGuard(ensemble, seconds, config.budget, minutes, clock=clock)
 
 
 def guard_report(config: Config, guard: TimeGuard | None) -> dict[str, Any]:
@@ -274,14 +272,14 @@ def guard_report(config: Config, guard: TimeGuard | None) -> dict[str, Any]:
         "budget_minutes": config.budget.minutes or config.competition.budget_minutes,
         "reserve_minutes": config.budget.reserve_minutes,
         "safety": config.budget.safety,
-        "members_at_end": [guard.pipeline.members[m].name for m in guard.active],
+        "members_at_end": [guard.ensemble.members[m].name for m in guard.active],
         "deadline_reached": guard.expired,
         "decisions": [d.as_dict() for d in guard.decisions],
     }
 
 
 def score_files(
-    pipeline: Pipeline,
+    ensemble: Ensemble,
     files: list[Path],
     guard: TimeGuard | None = None,
     stems: list[str] | None = None,
@@ -292,7 +290,7 @@ def score_files(
     `on_result` sees each finished file as soon as it is complete (the journal stores it).
     """
     progress = tqdm(
-        total=len(files), unit="file", disable=not pipeline.config.output.progress, leave=False
+        total=len(files), unit="file", disable=not ensemble.config.output.progress, leave=False
     )
 
     def file_done(index: int, result: FileResult | None) -> None:
@@ -302,10 +300,10 @@ def score_files(
         if guard is not None:
             guard.on_file_done(index, result)
 
-    engine = Engine(
-        pipeline,
-        feature_workers=pipeline.plan.workers,
-        queue_windows=pipeline.config.inference.queue_windows,
+    engine = StreamingEngine(
+        ensemble,
+        feature_workers=ensemble.plan.workers,
+        queue_windows=ensemble.config.inference.queue_windows,
         members_for=guard.members_for if guard is not None else None,
         on_file_done=file_done,
     )
@@ -318,11 +316,11 @@ def score_files(
         progress.close()
 
 
-def rank_blend(pipeline: Pipeline, results: list[FileResult]) -> None:
+def rank_blend(ensemble: Ensemble, results: list[FileResult]) -> None:
     """Replace each file's scores by the weighted mean of its members' percentile ranks,
     ranked per class over every row that member scored in this run."""
     ranked: dict[int, np.ndarray] = {}
-    for member in range(len(pipeline.members)):
+    for member in range(len(ensemble.members)):
         rows = [r.member_scores[member] for r in results if member in r.member_scores]
         if rows:
             ranked[member] = percentile_ranks(np.concatenate(rows))
@@ -335,11 +333,11 @@ def rank_blend(pipeline: Pipeline, results: list[FileResult]) -> None:
             n = len(result.row_ids)
             per_member[member] = ranked[member][offsets[member] : offsets[member] + n]
             offsets[member] += n
-        result.scores = pipeline.combine(per_member)
+        result.scores = ensemble.combine(per_member)
 
 
 def build_report(
-    config: Config, pipeline: Pipeline, result: RunResult, input_dir: Path, started_at: str
+    config: Config, ensemble: Ensemble, result: RunResult, input_dir: Path, started_at: str
 ) -> dict[str, Any]:
     windows = max(result.windows, 1)
     return {
@@ -350,9 +348,9 @@ def build_report(
         "windows_table": str(result.windows_path) if result.windows_path else None,
         "wall_seconds": round(result.wall_seconds, 3),
         "threads": {
-            "cores": pipeline.plan.cores,
-            "workers": pipeline.plan.workers,
-            "runtime_threads": pipeline.plan.threads,
+            "cores": ensemble.plan.cores,
+            "workers": ensemble.plan.workers,
+            "runtime_threads": ensemble.plan.threads,
         },
         "files_processed": len(result.files),
         "files_from_journal": result.resumed,
@@ -371,7 +369,7 @@ def build_report(
                 "classes": m.backend.card.num_classes,
                 "weight": m.weight,
             }
-            for m in pipeline.members
+            for m in ensemble.members
         ],
         "config": to_dict(config),
     }

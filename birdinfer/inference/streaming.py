@@ -20,10 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.audio.decode import AudioError, WindowReader, n_windows_for, probe, row_ids
+from birdinfer.audio.decode import WindowReader, probe
+from birdinfer.audio.rows import count_windows, row_ids
 from birdinfer.config import MelConfig
-from birdinfer.inference.ensemble import FileFailure, FileResult, Pipeline
+from birdinfer.errors import AudioError
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.postprocess import average_views
+from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +81,23 @@ class _FileScores:
         return self.end.error is not None or unscored or self.scored >= inputs
 
 
-class Engine:
-    """Runs files through a Pipeline with overlapped stages; results in file order."""
+class StreamingEngine:
+    """Runs files through a Ensemble with overlapped stages; results in file order."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        ensemble: Ensemble,
         feature_workers: int,
         queue_windows: int = 256,
         members_for: MembersFor | None = None,
         on_file_done: Callable[[int, FileResult | None], None] | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.ensemble = ensemble
         self.feature_workers = feature_workers
-        self.batch_size = pipeline.config.inference.batch_size
+        self.batch_size = ensemble.config.inference.batch_size
         # The queue is counted in chunks of at most batch_size windows.
         self.queue_chunks = max(2, queue_windows // self.batch_size)
-        everyone = tuple(range(len(pipeline.members)))
+        everyone = tuple(range(len(ensemble.members)))
         self.members_for = members_for or (lambda _index: everyone)
         self.on_file_done = on_file_done or (lambda _index, _result: None)
         self._stop = threading.Event()
@@ -106,23 +109,23 @@ class Engine:
         try:
             if not members:  # the time guard has no time left for this file: rows, no scores
                 info = probe(path)
-                n = n_windows_for(
-                    info.frames, info.sample_rate, self.pipeline.config.audio.window_seconds
+                n = count_windows(
+                    info.frames, info.sample_rate, self.ensemble.config.audio.window_seconds
                 )
                 if n == 0:
                     raise AudioError(path, "holds no audio frames (empty or header-only file)")
                 self._put(out, FileEnd(index, n, ["not scored: time budget exhausted"], None, ()))
                 return
-            reader = WindowReader(path, self.pipeline.config.audio)
+            reader = WindowReader(path, self.ensemble.config.audio)
             start = 0
-            for group in self.pipeline.timed(reader, "decode"):
+            for group in self.ensemble.timed(reader, "decode"):
                 if self._stop.is_set():  # the run is over (a fatal error): stop decoding
                     return
                 for offset in range(0, group.shape[0], self.batch_size):
                     windows = group[offset : offset + self.batch_size]
-                    self._put(out, Chunk(index, start, self.pipeline.features(windows), members))
+                    self._put(out, Chunk(index, start, self.ensemble.features(windows), members))
                     start += windows.shape[0]
-            views = self.pipeline.config.audio.views
+            views = self.ensemble.config.audio.views
             end = FileEnd(index, reader.n_windows, list(reader.warnings), None, members, views)
             self._put(out, end)
         except AudioError as exc:
@@ -204,13 +207,13 @@ class Engine:
                     mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
                 }
             try:
-                scores = self.pipeline.member_scores(member, stacked[key])
+                scores = self.ensemble.member_scores(member, stacked[key])
             except Exception as exc:  # the runtime failed on these windows: fail their files only
-                reason = f"model {self.pipeline.members[member].name} failed: {exc}"
+                reason = f"model {self.ensemble.members[member].name} failed: {exc}"
                 log.error("%s (files %s)", reason, sorted({c.file for c in rows}))
                 for c in rows:
                     state.setdefault(c.file, _FileScores(c.members)).error = reason
-                scores = np.zeros((sum(c.size for c in rows), len(self.pipeline.columns)))
+                scores = np.zeros((sum(c.size for c in rows), len(self.ensemble.columns)))
             offset = 0
             for c in rows:
                 entry = state.setdefault(c.file, _FileScores(c.members))
@@ -236,12 +239,12 @@ class Engine:
                 log.warning("skipped %s: %s", files[index], error)
                 self.on_file_done(index, None)
             else:
-                views = self.pipeline.config.audio.views
+                views = self.ensemble.config.audio.views
                 per_member = {
                     m: average_views(_assemble(p, end.n_windows * views), views)
                     for m, p in entry.scores.items()
                 }
-                window_seconds = self.pipeline.config.audio.window_seconds
+                window_seconds = self.ensemble.config.audio.window_seconds
                 results[index] = FileResult(
                     path=files[index],
                     row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
@@ -258,9 +261,9 @@ class Engine:
 
     def _combine(self, per_member: dict[int, np.ndarray], n_windows: int) -> np.ndarray:
         if per_member:
-            return self.pipeline.combine(per_member)
-        placeholder = self.pipeline.config.budget.placeholder_score
-        return np.full((n_windows, len(self.pipeline.columns)), placeholder, np.float32)
+            return self.ensemble.combine(per_member)
+        placeholder = self.ensemble.config.budget.placeholder_score
+        return np.full((n_windows, len(self.ensemble.columns)), placeholder, np.float32)
 
 
 def _assemble(parts: list[tuple[int, np.ndarray]], n_windows: int) -> np.ndarray:

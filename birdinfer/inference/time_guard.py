@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from birdinfer.config import BudgetConfig
-from birdinfer.inference.ensemble import FileResult, Pipeline
+from birdinfer.inference.ensemble import Ensemble
+from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,13 @@ class TimeGuard:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        ensemble: Ensemble,
         audio_seconds: Sequence[float],
         config: BudgetConfig,
         budget_minutes: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.pipeline = pipeline
+        self.ensemble = ensemble
         self.config = config
         self.clock = clock
         self.started = clock()
@@ -57,7 +58,7 @@ class TimeGuard:
         self.total_audio = sum(self.audio_seconds)
         self.done_audio = 0.0
         self.files_done = 0
-        self.active: tuple[int, ...] = tuple(range(len(pipeline.members)))
+        self.active: tuple[int, ...] = tuple(range(len(ensemble.members)))
         self.decisions: list[Decision] = []
         self.expired = False
         self._planned = False
@@ -91,12 +92,12 @@ class TimeGuard:
 
     def _costs(self) -> tuple[float, dict[int, float]]:
         """Seconds per window of the shared front end (decode + mel) and of each member."""
-        seconds = self.pipeline.timer.seconds
-        windows = max(self.pipeline.timer.windows, 1)
-        member_windows = self.pipeline.timer.member_windows
+        seconds = self.ensemble.timer.seconds
+        windows = max(self.ensemble.timer.windows, 1)
+        member_windows = self.ensemble.timer.member_windows
         front = (seconds.get("decode", 0.0) + seconds.get("mel", 0.0)) / windows
         members = {}
-        for i, member in enumerate(self.pipeline.members):
+        for i, member in enumerate(self.ensemble.members):
             scored = member_windows.get(i, 0)
             members[i] = seconds.get(f"model {member.name}", 0.0) / scored if scored else 0.0
         return front, members
@@ -118,7 +119,7 @@ class TimeGuard:
         chosen = self.active
         while len(chosen) > 1 and projected(chosen) > left:
             chosen = chosen[:-1]
-        if projected(chosen) > left and len(self.pipeline.members) > 1:
+        if projected(chosen) > left and len(self.ensemble.members) > 1:
             fastest = min(member_cost, key=member_cost.get)
             if (fastest,) != chosen and projected((fastest,)) < projected(chosen):
                 chosen, action = (fastest,), "fallback"
@@ -147,4 +148,4 @@ class TimeGuard:
         )
 
     def _names(self, members: tuple[int, ...]) -> tuple[str, ...]:
-        return tuple(self.pipeline.members[m].name for m in members)
+        return tuple(self.ensemble.members[m].name for m in members)

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from birdinfer.audio.decode import list_audio_files
+from birdinfer.audio.inputs import list_audio_files
 from birdinfer.config import AudioConfig
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from birdinfer.errors import BirdinferError
+
 log = logging.getLogger(__name__)
 
 # Kaggle's notebook image (2025-2026): CPython 3.11 on Ubuntu 22.04 (glibc 2.35), x86_64.
@@ -35,7 +37,7 @@ KAGGLE_PLATFORMS = (
 KAGGLE_HAS = ("numpy", "scipy", "pandas", "pyyaml", "tqdm", "soundfile", "torch", "timm")
 
 
-class WheelhouseError(RuntimeError):
+class WheelhouseError(BirdinferError, RuntimeError):
     """pip failed or the result is unusable; the message carries pip's own words."""
 
 

@@ -12,14 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from birdinfer.config import Config, ConfigError, MelConfig, from_dict
+from birdinfer.config import Config, MelConfig, from_dict
+from birdinfer.errors import ConfigError, ModelError
 
 CARD_KEY = "birdinfer.card"
 CARD_VERSION = 1
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +67,14 @@ def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
     """Parse the card out of a model file's key/value metadata."""
     text = metadata.get(CARD_KEY)
     if text is None:
-        raise ModelFileError(
+        raise ModelError(
             f"{path}: no '{CARD_KEY}' metadata; export the model with `birdinfer export` so the "
             "file carries its class names, sample rate and mel settings"
         )
     try:
         return ModelCard.from_json(text)
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
-        raise ModelFileError(f"{path}: unreadable '{CARD_KEY}' metadata ({exc})") from exc
+        raise ModelError(f"{path}: unreadable '{CARD_KEY}' metadata ({exc})") from exc
 
 
 def contradictions(card: ModelCard, config: Config) -> list[str]:

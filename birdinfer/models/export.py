@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from birdinfer.errors import ModelError
 from birdinfer.models.card import CARD_KEY, ModelCard
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ PARITY_TOLERANCE = 1e-4
 INPUT_NAME, OUTPUT_NAME = "mel", "logits"
 
 
-class ExportError(RuntimeError):
+class ExportError(ModelError):
     """Export could not produce a faithful model file; the message says why."""
 
 

@@ -12,14 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from birdinfer.errors import SubmissionError
+
 ROW_ID = "row_id"
 # Probabilities with 7 significant digits: a 2024-sized submission stays a few tens of MB, and
 # relative precision is kept for tiny scores (a fixed number of decimals would tie them at 0).
 FLOAT_FORMAT = "%.7g"
-
-
-class SubmissionError(ValueError):
-    """A submission that cannot be built as asked; the message says which columns or rows."""
 
 
 def read_class_columns(sample_submission: str | Path) -> list[str]:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from birdinfer.output.submission import ROW_ID, SubmissionError, write_atomic, write_csv_atomic
+from birdinfer.errors import SubmissionError
+from birdinfer.output.submission import ROW_ID, write_atomic, write_csv_atomic
 
 if TYPE_CHECKING:
     from birdinfer.config import Config
-    from birdinfer.inference.ensemble import FileResult, Pipeline
+    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ def windows_frame(
     return pd.concat([keys, pd.DataFrame(scores, columns=list(columns))], axis=1)
 
 
-def predict_frame(pipeline: Pipeline, path: str | Path) -> pd.DataFrame:
-    """`pipeline.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
-    result = pipeline.predict_file(path)
-    return windows_frame([result], pipeline.columns, pipeline.config.audio.window_seconds)
+def predict_frame(ensemble: Ensemble, path: str | Path) -> pd.DataFrame:
+    """`ensemble.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
+    result = ensemble.predict_file(path)
+    return windows_frame([result], ensemble.columns, ensemble.config.audio.window_seconds)
 
 
 def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -79,7 +81,7 @@ def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:
     )
 
 
-def read_windows(path: str | Path) -> pd.DataFrame:
+def read_windows_table(path: str | Path) -> pd.DataFrame:
     """Read a table written by `write_windows` (class codes stay strings, row ids too)."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":

@@ -20,12 +20,13 @@ from birdinfer.inference.postprocess import activate
 from birdinfer.models.card import ModelCard
 from birdinfer.output.submission import ROW_ID, column_order
 from birdinfer.quantize.calibration import WindowSet, read_all_windows
+from birdinfer.quantize.variants import QuantizeError
 from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays
 
 METRICS = {"macro_roc_auc": macro_roc_auc_arrays, "padded_cmap": padded_cmap_arrays}
 
 
-class GuardError(ValueError):
+class GuardError(QuantizeError, ValueError):
     """Held-out data that cannot be used; the message names the file and the problem."""
 
 

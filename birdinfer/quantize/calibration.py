@@ -19,25 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.audio.decode import (
-    AudioError,
-    WindowReader,
-    list_audio_files,
-    n_windows_for,
-    probe,
-    row_ids,
-    window_end_label,
-)
+from birdinfer.audio.decode import WindowReader, probe
+from birdinfer.audio.inputs import list_audio_files
+from birdinfer.audio.rows import count_windows, row_ids, window_end_label
 from birdinfer.config import AudioConfig
+from birdinfer.errors import AudioError
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.models.card import ModelCard
+from birdinfer.quantize.variants import QuantizeError
 
 log = logging.getLogger(__name__)
 
 MEL_CHUNK = 64  # windows per log-mel call: bounds the FFT's temporary memory
 
 
-class CalibrationError(ValueError):
+class CalibrationError(QuantizeError, ValueError):
     """No usable windows; the message names the folder and what was wrong."""
 
 
@@ -159,7 +155,7 @@ def _probe_files(folder: Path, audio: AudioConfig) -> tuple[list[Path], list[int
         except AudioError as exc:
             log.warning("skipped %s", exc)
             continue
-        n = n_windows_for(info.frames, info.sample_rate, audio.window_seconds)
+        n = count_windows(info.frames, info.sample_rate, audio.window_seconds)
         if n > 0:
             files.append(path)
             counts.append(n)

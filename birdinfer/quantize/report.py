@@ -14,9 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from birdinfer.models.backends.base import files_sha256
 from birdinfer.output.submission import write_json_atomic
 from birdinfer.quantize.runner import QuantizeResult, Row
-from birdinfer.quantize.variants import sha256
 from birdinfer.version import __version__
 
 BASELINE = {"onnxruntime": "ort-fp32", "openvino": "ov-fp32", "pytorch": "torch-fp32"}
@@ -39,7 +39,7 @@ def build(result: QuantizeResult) -> dict[str, Any]:
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": {
             "path": str(result.model),
-            "sha256": sha256(result.model),
+            "sha256": files_sha256(result.model),
             "arch": card.arch,
             "classes": card.num_classes,
             "input_shape": list(card.input_shape),

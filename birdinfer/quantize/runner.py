@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from birdinfer.errors import ModelError
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend, resolve_model_path
 from birdinfer.models.backends.base import model_files
-from birdinfer.models.card import ModelCard, ModelFileError
+from birdinfer.models.card import ModelCard
 from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import GuardResult, GuardSettings, HeldOut, compare, outputs
 from birdinfer.quantize.calibration import WindowSet
@@ -106,11 +107,11 @@ def quantize(
     """Build, guard, write and time every variant of the FP32 ONNX `model`."""
     parent_path = resolve_model_path(model)
     if parent_path.suffix.lower() != ".onnx":
-        raise ModelFileError(f"{model}: quantization starts from the exported FP32 .onnx file")
+        raise ModelError(f"{model}: quantization starts from the exported FP32 .onnx file")
     parent = open_backend(parent_path, settings.threads)
     card = parent.card
     if "variant" in card.extra:
-        raise ModelFileError(
+        raise ModelError(
             f"{parent_path}: already a quantized variant ({card.extra['variant']}); "
             f"quantize its FP32 parent {card.extra.get('parent', {}).get('file', '')}"
         )
@@ -158,7 +159,7 @@ def _openvino_reference(parent_path: Path, card: ModelCard, out_dir: Path) -> Ro
         try:
             if open_backend(beside).card == card:
                 return Row("ov-fp32", "openvino", "fp32", beside)
-        except ModelFileError as exc:
+        except ModelError as exc:
             log.warning("not using %s as the OpenVINO FP32 reference: %s", beside, exc)
     path = V.output_path(parent_path, out_dir, "ov-fp32")
     V.openvino_fp32(parent_path).save_to(card, path)
@@ -191,7 +192,7 @@ def _build(
         row.ignored = row.variant.ignored
         row.staged = work / f"staged{kind.suffix}"
         row.variant.save_to(V.variant_card(card, kind, parent_path), row.staged)
-    except (V.QuantizeError, ModelFileError) as exc:
+    except (V.QuantizeError, ModelError) as exc:
         row.error = str(exc)
         log.error("%s: %s", kind.label, exc)
     row.build_seconds = time.perf_counter() - started
@@ -247,7 +248,7 @@ def _guard(
     try:
         backend = open_backend(path, settings.threads)
         raw = outputs(backend, heldout.windows.features, settings.batch_size)
-    except ModelFileError as exc:
+    except ModelError as exc:
         row.error = str(exc)
         log.error("%s: %s", row.key, exc)
         return

@@ -14,7 +14,6 @@ written under a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from birdinfer.errors import ModelError, first_line
+from birdinfer.models.backends.base import files_sha256
 from birdinfer.models.card import CARD_KEY, ModelCard
 from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
 
@@ -62,7 +63,7 @@ QUANTIZED = ("ov-fp16", "ov-int8", "ort-int8", "ort-dynamic")
 DEFAULT_VARIANTS = ("ov-fp16", "ov-int8", "ort-int8")
 
 
-class QuantizeError(RuntimeError):
+class QuantizeError(ModelError):
     """A variant could not be built; the message names the model file and the step."""
 
 
@@ -90,14 +91,6 @@ def output_path(parent: Path, out_dir: Path, key: str) -> Path:
     return out_dir / f"{parent.stem}{KINDS[key].suffix}"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def scoped_names(
     names: Sequence[str], types: Sequence[str], head: list[str], scope: ScopeSettings
 ) -> list[str]:
@@ -119,9 +112,7 @@ def _openvino_model(onnx_path: Path):
     try:
         return ov.convert_model(str(onnx_path))
     except Exception as exc:  # OpenVINO's conversion errors are RuntimeError subclasses
-        raise QuantizeError(
-            f"{onnx_path}: OpenVINO cannot convert it ({_first_line(exc)})"
-        ) from exc
+        raise QuantizeError(f"{onnx_path}: OpenVINO cannot convert it ({first_line(exc)})") from exc
 
 
 def openvino_fp32(onnx_path: Path) -> Variant:
@@ -373,7 +364,7 @@ def variant_card(parent: ModelCard, kind: VariantKind, parent_path: Path, **extr
     """The parent's card, with what this variant is and where it came from in `extra`."""
     info = {
         "variant": kind.label,
-        "parent": {"file": parent_path.name, "sha256": sha256(parent_path)},
+        "parent": {"file": parent_path.name, "sha256": files_sha256(parent_path)},
         **extra,
     }
     return replace(parent, extra={**parent.extra, **info})
@@ -394,10 +385,6 @@ def _step(model: Path, what: str) -> Iterator[None]:
     except QuantizeError:
         raise
     except Exception as exc:  # runtimes and NNCF raise many types; the user needs file and step
-        raise QuantizeError(f"{model}: {what} failed ({_first_line(exc)})") from exc
+        raise QuantizeError(f"{model}: {what} failed ({first_line(exc)})") from exc
     finally:
         root.setLevel(level)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from birdinfer.output.submission import ROW_ID, SubmissionError
+from birdinfer.errors import SubmissionError
+from birdinfer.output.submission import ROW_ID
 from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays
 
 METRICS = ("macro_roc_auc", "padded_cmap")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import Backend, resolve_model_path
-from birdinfer.models.card import ModelFileError
 
 __all__ = ["Backend", "open_backend", "resolve_model_path"]
 
@@ -18,7 +18,7 @@ def open_backend(path: str | Path, threads: int = 1) -> Backend:
     """Load a model file with the runtime its suffix names, using `threads` intra-op threads."""
     resolved = resolve_model_path(path)
     if not resolved.is_file():
-        raise ModelFileError(f"{path}: model file not found")
+        raise ModelError(f"{path}: model file not found")
     suffix = resolved.suffix.lower()
     if suffix == ".onnx":
         from birdinfer.models.backends.onnxruntime import OnnxRuntimeBackend
@@ -28,6 +28,4 @@ def open_backend(path: str | Path, threads: int = 1) -> Backend:
         from birdinfer.models.backends.openvino import OpenVinoBackend
 
         return OpenVinoBackend(resolved, threads)
-    raise ModelFileError(
-        f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)"
-    )
+    raise ModelError(f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import check_input_shape, check_output
-from birdinfer.models.card import ModelFileError, card_from_metadata
+from birdinfer.models.card import card_from_metadata
 
 
 class OnnxRuntimeBackend:
@@ -31,7 +32,7 @@ class OnnxRuntimeBackend:
                 str(self.path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelFileError(f"{self.path}: ONNX Runtime cannot load it ({exc})") from exc
+            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({exc})") from exc
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.card = card_from_metadata(metadata, str(self.path))
         model_input = self.session.get_inputs()[0]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from birdinfer.errors import ModelError, first_line
 from birdinfer.models.backends.base import check_input_shape, check_output
-from birdinfer.models.card import CARD_KEY, ModelFileError, card_from_metadata
+from birdinfer.models.card import CARD_KEY, card_from_metadata
 
 
 class OpenVinoBackend:
@@ -23,9 +24,7 @@ class OpenVinoBackend:
         try:
             model = core.read_model(str(self.path))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long texts
-            raise ModelFileError(
-                f"{self.path}: OpenVINO cannot read it ({_first_line(exc)})"
-            ) from exc
+            raise ModelError(f"{self.path}: OpenVINO cannot read it ({first_line(exc)})") from exc
         metadata = {}
         if model.has_rt_info([CARD_KEY]):
             metadata[CARD_KEY] = model.get_rt_info([CARD_KEY]).astype(str)
@@ -43,8 +42,8 @@ class OpenVinoBackend:
         try:
             self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            raise ModelFileError(
-                f"{self.path}: OpenVINO cannot compile it ({_first_line(exc)})"
+            raise ModelError(
+                f"{self.path}: OpenVINO cannot compile it ({first_line(exc)})"
             ) from exc
         self._local = threading.local()
 
@@ -56,7 +55,3 @@ class OpenVinoBackend:
         result = request.infer({0: batch}, share_inputs=True)
         scores = np.array(result[self.compiled.outputs[0]], dtype=np.float32)
         return check_output(self.path, self.card, scores, batch.shape[0])
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

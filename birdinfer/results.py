@@ -1,0 +1,28 @@
+"""What scoring a recording gives: its rows and scores, or the reason it was skipped.
+
+These plain records pass between the stages (engine, journal, executors, placeholders, writers),
+so they live beside `config` and `errors` at the bottom of the package, importing nothing of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class FileResult:
+    path: Path
+    row_ids: list[str]
+    scores: np.ndarray  # (windows, columns): probabilities in submission column order
+    warnings: list[str] = field(default_factory=list)
+    # Each member's own probabilities (the members that scored this file), for rank blending.
+    member_scores: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    reason: str
