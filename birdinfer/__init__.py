@@ -10,9 +10,12 @@ birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds
 
 from birdinfer.config import Config, load_config  # noqa: E402
 from birdinfer.errors import ConfigError
-from birdinfer.inference.ensemble import Ensemble  # noqa: E402
+from birdinfer.inference.ensemble import (
+    Ensemble,  # noqa: E402
+    predict_frame,
+)
 from birdinfer.inference.run import RunResult, run  # noqa: E402
-from birdinfer.output.windows_table import predict_frame, windows_frame, write_windows  # noqa: E402
+from birdinfer.output.windows_table import windows_frame, write_windows  # noqa: E402
 from birdinfer.version import __version__  # noqa: E402
 
 __all__ = [

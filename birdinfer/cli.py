@@ -103,7 +103,11 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="also write a per-window table (file, start, end, scores): .parquet or .csv",
     )
-    parser.add_argument("--workers", type=int, help="files processed at once")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="files decoded at once (feature workers); with --executor threads, tasks at once",
+    )
     parser.add_argument("--threads", type=int, help="runtime threads per model call")
     parser.add_argument("--batch-size", type=int, help="windows per model call")
     parser.add_argument(
@@ -150,7 +154,8 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "output.sample_submission": args.sample_submission,
         "output.submission": args.output,
         "output.windows": args.windows,
-        "inference.workers": args.workers,
+        # --workers: the file map's pool size with --executor threads, else feature workers.
+        ("executor.workers" if args.executor == "threads" else "inference.workers"): args.workers,
         "inference.threads": args.threads,
         "inference.batch_size": args.batch_size,
         "executor.kind": args.executor,
@@ -175,6 +180,7 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _infer(args: argparse.Namespace) -> int:
     from birdinfer.demo import heldout as demo
     from birdinfer.inference.run import run
+    from birdinfer.output.report import summary
 
     config = load_config(args.config, infer_overrides(args))
     if config.demo is not None:
@@ -189,34 +195,6 @@ def _infer(args: argparse.Namespace) -> int:
             f"(labels: {solution})"
         )
     return 0
-
-
-def summary(result, window_seconds: float) -> str:
-    """What a user wants to see after a run: where, how much, how fast, what was skipped."""
-    windows = result.windows
-    audio_seconds = windows * window_seconds
-    shape = f"({windows} rows x {result.submission.shape[1] - 1} classes)"
-    lines = []
-    if result.output_path is not None:
-        lines.append(f"submission: {result.output_path} {shape}")
-    if result.windows_path is not None:
-        lines.append(f"windows: {result.windows_path} {shape}")
-    lines += [
-        f"files: {len(result.files)} processed ({windows} windows"
-        + (f", {result.resumed} files from the journal" if result.resumed else "")
-        + "), "
-        f"{len(result.failures)} skipped, {len(result.ignored)} non-audio ignored",
-        f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of audio "
-        f"({audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time)",
-    ]
-    total = sum(result.stage_seconds.values()) or 1.0
-    for stage, seconds in result.stage_seconds.items():
-        per_window = 1000 * seconds / max(windows, 1)
-        lines.append(f"  {stage:<40} {per_window:8.2f} ms/window {100 * seconds / total:5.1f}%")
-    for failure in result.failures:
-        lines.append(f"skipped: {failure.path}: {failure.reason}")
-    lines.append(f"run report: {result.report_path}")
-    return "\n".join(lines)
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
@@ -429,58 +407,19 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from birdinfer.inference.threads import available_cores
-    from birdinfer.models.backends import open_backend
-    from birdinfer.models.backends.base import BUILTIN_PREFIX, resolve_model_path
-    from birdinfer.quantize import report as quantize_report
-    from birdinfer.quantize.accuracy_guard import GuardSettings
-    from birdinfer.quantize.calibration import (
-        DEMO_CALIBRATION_SEED,
-        demo_soundscapes,
-        sample_windows,
-    )
-    from birdinfer.quantize.runner import QuantizeSettings, quantize
-    from birdinfer.quantize.variants import ScopeSettings
+    from birdinfer.quantize.job import QuantizeJob, run_job
 
     if args.quiet:
         _quiet_nncf()
-    config = load_config(args.config)
-    cores = available_cores()
-    if args.threads > cores:
-        log.warning("--threads %d is more than the %d cores available", args.threads, cores)
-    card = open_backend(args.model).card
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if args.ort_dynamic and "ort-dynamic" not in variants:
-        variants.append("ort-dynamic")
-    settings = QuantizeSettings(
-        variants=tuple(variants),
-        scope=ScopeSettings(not args.quantize_head, tuple(args.ignore), tuple(args.ignore_type)),
-        guard=GuardSettings(
-            metric=args.metric or config.competition.metric,
-            max_metric_drop=args.max_drop,
-            min_top1_agreement=args.min_agreement,
-            activation=config.inference.activation,
-        ),
-        calibration_seed=args.seed,
-        batch_size=args.batch_size,
-        threads=args.threads,
-        rounds=args.rounds,
-        torch_reference=not args.no_torch,
-        checkpoint=str(args.checkpoint) if args.checkpoint else None,
+    job = QuantizeJob(
+        **{
+            name: getattr(args, name)
+            for name in QuantizeJob.__dataclass_fields__
+            if name != "variants"
+        },
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
     )
-    calibration_dir = args.calibration
-    if calibration_dir is None:
-        calibration_dir, _ = demo_soundscapes(
-            args.demo_data / "calibration", args.calibration_files, DEMO_CALIBRATION_SEED
-        )
-    calibration = sample_windows(calibration_dir, card, args.calibration_count, args.seed)
-    heldout = _heldout(args, card)
-    out_dir = args.out_dir
-    if out_dir is None:
-        builtin = str(args.model).startswith(BUILTIN_PREFIX)
-        out_dir = args.report_dir if builtin else resolve_model_path(args.model).parent
-    result = quantize(args.model, calibration, heldout, out_dir, settings)
-    json_path, md_path, data = quantize_report.write(result, args.report_dir)
+    result, json_path, md_path, data = run_job(job)
     print(quantize_summary(data))
     print(f"report: {md_path} and {json_path}")
     bad = [r for r in result.rows if r.is_variant and not r.accepted]
@@ -497,26 +436,6 @@ def _quiet_nncf() -> None:
     except ImportError:
         return
     nncf.set_log_level(logging.WARNING)
-
-
-def _heldout(args: argparse.Namespace, card):
-    from birdinfer.quantize.accuracy_guard import load_heldout
-    from birdinfer.quantize.calibration import DEMO_HELDOUT_SEED, demo_soundscapes
-
-    if args.heldout is not None:
-        return load_heldout(args.heldout, card, args.labels)
-    folder, labels = demo_soundscapes(
-        args.demo_data / "heldout", args.heldout_files, DEMO_HELDOUT_SEED
-    )
-    from birdinfer.demo.synth import DEMO_SPECIES
-
-    if not {s.code for s in DEMO_SPECIES} <= set(card.class_names):
-        log.warning(
-            "the model does not score the demo species: the demo held-out set is used without "
-            "labels (give --heldout and --labels to measure the metric)"
-        )
-        labels = None
-    return load_heldout(folder, card, labels)
 
 
 def quantize_summary(data: dict) -> str:

@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,8 @@ class InferenceConfig:
     combine: Combine = "mean"
     # Bounded queue between decode/mel and the models, in windows: memory stays flat.
     queue_windows: int = 256
-    # Feature workers (decode + mel) and the model lane's runtime threads; None = every core.
+    # The streaming engine's feature workers (decode + mel threads) and its model lane's runtime
+    # threads; None = every core. (A file map's pool size is executor.workers.)
     workers: int | None = None
     threads: int | None = None
     # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
@@ -181,24 +183,15 @@ class PostprocessConfig:
 
 
 @dataclass(frozen=True)
-class OutputConfig:
-    # null: no submission, only the per-window table below (pseudo-labelling an archive).
-    submission: str | None = "submission.csv"
-    # Column order comes from here when given (class codes read as strings), else from the model.
-    sample_submission: str | None = None
+class InputConfig:
+    """What to score, and what a recording that cannot be scored still gives."""
+
     # When the input folder holds no audio (as while Kaggle saves a notebook): run on this folder
     # instead, or write a header-only submission when it is null.
     empty_input_fallback: str | None = None
     # At most this many fallback files (sorted): enough to check and time the path while Kaggle
     # saves the notebook, without spending the save run on a 10,000-file archive. null = all.
     empty_input_fallback_files: int | None = 20
-    progress: bool = True
-    # Per-window table (file, stem, row_id, start/end seconds, one column per class): a .parquet
-    # (needs pyarrow) or .csv path; null: none.
-    windows: str | None = None
-    # Keep each finished file's scores in a journal beside the output (`<output>.journal/`) and
-    # reuse the ones already there: an interrupted run continues where it stopped.
-    resume: bool = False
     # Recordings in different folders with the same stem would give the same row ids. "skip":
     # each of them is reported and skipped; "path": row ids start with the path relative to the
     # input folder (`siteA/rec01_5`), for every file.
@@ -210,6 +203,21 @@ class OutputConfig:
     # header is unreadable.
     placeholder_rows_for_skipped: bool = False
     skipped_file_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    # null: no submission, only the per-window table below (pseudo-labelling an archive).
+    submission: str | None = "submission.csv"
+    # Column order comes from here when given (class codes read as strings), else from the model.
+    sample_submission: str | None = None
+    progress: bool = True
+    # Per-window table (file, stem, row_id, start/end seconds, one column per class): a .parquet
+    # (needs pyarrow) or .csv path; null: none.
+    windows: str | None = None
+    # Keep each finished file's scores in a journal beside the output (`<output>.journal/`) and
+    # reuse the ones already there: an interrupted run continues where it stopped.
+    resume: bool = False
 
     def __post_init__(self) -> None:
         _check(
@@ -237,7 +245,11 @@ class OutputConfig:
 class CompetitionConfig:
     name: str = "demo"
     metric: Literal["macro_roc_auc", "padded_cmap"] = "macro_roc_auc"
+    # The notebook's CPU limit. budget.minutes, when set, overrides it: read Config.budget_minutes.
     budget_minutes: float = 90.0
+    # The hidden test set, for the benchmark's projections (shared/BIRDCLEF.md); null: unknown.
+    test_files: int | None = None
+    file_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _check(self.budget_minutes > 0, "competition.budget_minutes", "must be > 0")
@@ -252,6 +264,9 @@ class ExecutorConfig:
     assembled from them."""
 
     kind: Literal["engine", "threads", "dask"] = "engine"
+    # Tasks scored at once on the thread pool (kind: threads); None = every core. A Dask
+    # cluster's parallelism is its own (its workers' threads).
+    workers: int | None = None
     # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (kind: dask).
     scheduler: str | None = None
     # Or start a LocalCluster of this many worker processes on this machine (kind: dask).
@@ -260,6 +275,7 @@ class ExecutorConfig:
 
     def __post_init__(self) -> None:
         _check(self.files_per_task >= 1, "executor.files_per_task", "must be >= 1")
+        _check(self.workers is None or self.workers >= 1, "executor.workers", "must be >= 1")
         _check(
             self.local_workers is None or self.local_workers >= 1,
             "executor.local_workers",
@@ -315,6 +331,7 @@ class DemoConfig:
 class Config:
     input_dir: str = "test_soundscapes"
     models: tuple[ModelSpec, ...] = (ModelSpec("builtin:demo"),)
+    input: InputConfig = field(default_factory=InputConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     # None: take the mel settings from the model file's metadata.
     mel: MelConfig | None = None
@@ -335,13 +352,70 @@ class Config:
                 f"{self.mel.sample_rate} differs from audio.sample_rate {self.audio.sample_rate}",
             )
 
+    @property
+    def budget_minutes(self) -> float:
+        """The CPU budget the time guard plans for: budget.minutes, else the competition's."""
+        return self.budget.minutes or self.competition.budget_minutes
+
 
 # --- loading -------------------------------------------------------------------------------------
 
 
+# Keys that moved, old -> new: they keep working for this release, with a warning naming the new
+# key. (`inference.workers` as the thread pool's size is handled in `_renamed_keys`.)
+MOVED_KEYS = {
+    f"output.{key}": f"input.{key}"
+    for key in (
+        "empty_input_fallback",
+        "empty_input_fallback_files",
+        "duplicate_stems",
+        "placeholder_rows_for_skipped",
+        "skipped_file_seconds",
+    )
+}
+
+
 def from_dict(data: Mapping[str, Any]) -> Config:
     """Build and validate a Config from plain data (as parsed from YAML)."""
-    return _build(Config, data, prefix="")
+    return _build(Config, _renamed_keys(data), prefix="")
+
+
+def _renamed_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` with deprecated keys moved to their new place, warning once per key."""
+    if not isinstance(data, Mapping):
+        return data
+    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        (old_section, key), (new_section, new_key) = old.split("."), new.split(".")
+        section = data.get(old_section)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        target = data.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # _build names the bad section
+        _deprecated(old, new)
+        value = section.pop(key)
+        if new_key in target:
+            raise ConfigError(
+                f"config key '{old}' is deprecated and '{new}' is set too: keep '{new}'"
+            )
+        target[new_key] = value
+    executor, inference = data.get("executor"), data.get("inference")
+    if (
+        isinstance(executor, dict)
+        and isinstance(inference, dict)
+        and executor.get("kind") == "threads"
+        and inference.get("workers") is not None
+        and executor.get("workers") is None
+    ):
+        # It used to size the file map's thread pool; inference.workers is now the engine's only.
+        _deprecated("inference.workers (with executor.kind: threads)", "executor.workers")
+        executor["workers"] = inference.pop("workers")
+    return data
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"config key '{old}' is deprecated: use '{new}'", FutureWarning, stacklevel=4)
 
 
 def load_config(

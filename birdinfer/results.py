@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -26,3 +27,21 @@ class FileResult:
 class FileFailure:
     path: str
     reason: str
+
+
+@dataclass
+class RunResult:
+    submission: pd.DataFrame
+    output_path: Path | None  # None when output.submission is null (per-window table only)
+    report_path: Path
+    files: list[FileResult]
+    failures: list[FileFailure]
+    ignored: list[Path]
+    stage_seconds: dict[str, float]
+    wall_seconds: float
+    windows_path: Path | None = None  # the per-window table, when output.windows is set
+    resumed: int = 0  # files whose scores came from the journal (--resume)
+
+    @property
+    def windows(self) -> int:
+        return len(self.submission)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from birdinfer.config import MelConfig
 from birdinfer.demo.synth import DEMO_SPECIES
-from birdinfer.output.submission import write_json_atomic
+from birdinfer.output.atomic import write_json_atomic
 from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize.accuracy_guard import GuardSettings, load_heldout
 from birdinfer.quantize.calibration import (

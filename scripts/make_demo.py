@@ -1,4 +1,4 @@
-"""Train and export the demo model shipped as birdinfer/assets/demo_model.onnx.
+"""Train and export the demo model shipped as birdinfer/demo/assets/demo_model.onnx.
 
     python scripts/make_demo.py                 # the shipped model: seeded, ~14 minutes on 2 cores
     python scripts/make_demo.py --epochs 1 --soundscapes 4 --out /tmp/tiny.onnx   # a smoke run

@@ -39,8 +39,8 @@ if importlib.util.find_spec("birdinfer") is None:
 import logging
 
 import birdinfer
-from birdinfer.cli import summary
 from birdinfer.kaggle.paths import fallback_folder, find_models
+from birdinfer.output.report import summary
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 fallback = fallback_folder(COMPETITION / "unlabeled_soundscapes", FALLBACK_FILES)
@@ -52,7 +52,7 @@ config = birdinfer.load_config(
         "mel": None,  # each model's own mel settings, read from its file
         "output.submission": str(WORKING / "submission.csv"),
         "output.sample_submission": str(COMPETITION / "sample_submission.csv"),
-        "output.empty_input_fallback": fallback,
+        "input.empty_input_fallback": fallback,
         "output.progress": False,
     },
 )

@@ -57,7 +57,7 @@ def row_stems(
             FileFailure(
                 str(path),
                 f"its stem '{path.stem}' is also the stem of {others}: their row ids would "
-                "collide; rename one, or set output.duplicate_stems: path",
+                "collide; rename one, or set input.duplicate_stems: path",
             )
         )
     return kept, [path.stem for path in kept], failures

@@ -25,24 +25,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birdinfer.audio.decode import WindowReader
-from birdinfer.config import AudioConfig, Config, from_dict
+from birdinfer.config import AudioConfig, CompetitionConfig, Config, from_dict, load_config
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
-from birdinfer.output.submission import write_json_atomic
+from birdinfer.output.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-# Hidden test sets and CPU budgets (shared/BIRDCLEF.md): files x minutes, budget minutes.
-EDITIONS = {
-    "BirdCLEF 2023": (200, 10.0, 120),
-    "BirdCLEF 2024": (1100, 4.0, 120),
-    "BirdCLEF+ 2025": (700, 1.0, 90),
-    "BirdCLEF+ 2026": (600, 1.0, 90),
-}
+# The bundled edition configs hold each hidden test set and CPU budget (competition.*).
+EDITION_CONFIGS = ("birdclef2023", "birdclef2024", "birdclef2025", "birdclef2026")
 REFERENCE_CLASSES = 234  # BirdCLEF+ 2026
 
 
@@ -295,17 +290,23 @@ def vm_hwm_mb() -> float:
 # --- projections ----------------------------------------------------------------------------
 
 
+def editions() -> list[CompetitionConfig]:
+    """Each BirdCLEF edition's competition facts, from its bundled config."""
+    return [load_config(name).competition for name in EDITION_CONFIGS]
+
+
 def project(measurement: Measurement, front_ms: float, settings: BenchSettings) -> dict[str, Any]:
     """Minutes each edition's hidden set would take, and how many models of this cost fit."""
     rows = {}
     model_ms = max(measurement.ms_per_window - front_ms, 1e-6)
-    for edition, (files, minutes, budget) in EDITIONS.items():
-        windows = files * minutes * 60 / 5.0
+    for edition in editions():
+        files, seconds, budget = edition.test_files, edition.file_seconds, edition.budget_minutes
+        windows = files * seconds / 5.0
         total = windows * measurement.ms_per_window / 60000.0 * settings.kaggle_scale
         front = windows * front_ms / 60000.0 * settings.kaggle_scale
         per_model = windows * model_ms / 60000.0 * settings.kaggle_scale
         usable = budget - settings.reserve_minutes
-        rows[edition] = {
+        rows[edition.name] = {
             "minutes": round(total, 1),
             "budget_minutes": budget,
             "fits": total <= usable,

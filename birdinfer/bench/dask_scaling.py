@@ -20,9 +20,10 @@ from birdinfer.audio.decode import probe
 from birdinfer.bench.benchmark import synthetic_folder
 from birdinfer.bench.soak import rss_mb
 from birdinfer.config import ExecutorConfig, from_dict
+from birdinfer.inference.executors import local_cluster
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
-from birdinfer.output.submission import write_atomic, write_json_atomic
+from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,6 @@ class DaskBenchSettings:
     rounds: int = 3
     files_per_task: int = 4
     report_dir: Path = Path("reports/dask")
-
-
-def _cluster(workers: int, threads: int):
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    return cluster, Client(cluster)
 
 
 def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
@@ -64,7 +52,7 @@ def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
         f"Dask: 1 process x {cores} task threads": (1, cores),
         f"Dask: {cores} processes x 1 task thread": (cores, 1),
     }
-    clusters = {name: _cluster(*shape) for name, shape in layouts.items() if shape}
+    clusters = {name: local_cluster(*shape) for name, shape in layouts.items() if shape}
     try:
         configs = {name: base for name in layouts}
         for name, (_, client) in clusters.items():

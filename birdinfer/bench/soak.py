@@ -21,7 +21,7 @@ import soundfile as sf
 from birdinfer.bench.benchmark import proc_status_mb
 from birdinfer.config import from_dict
 from birdinfer.inference.run import run
-from birdinfer.output.submission import write_atomic, write_json_atomic
+from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 

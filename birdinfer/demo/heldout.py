@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from birdinfer.config import Config
-from birdinfer.inference.run import RunResult
+from birdinfer.results import RunResult
 from birdinfer.scoring.metrics import score_frames
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Train the demo model: efficientnet_b0 on seeded synthetic soundscapes, then export it.
 
 Needs the `[export]` extra. Run through `scripts/make_demo.py`; the result ships as
-`birdinfer/assets/demo_model.onnx`. Every epoch draws fresh soundscapes (seeds never reused and
+`birdinfer/demo/assets/demo_model.onnx`. Every epoch draws fresh soundscapes (seeds never reused and
 disjoint from the demo's held-out seeds), so the model learns the call families, not the clips.
 
 After the one-cycle schedule, a short fine-tune (BatchNorm statistics frozen) adds a penalty on

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import contradictions
 from birdinfer.output.submission import build_submission, column_order, read_class_columns
+from birdinfer.output.windows_table import windows_frame
 from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,25 @@ class Ensemble:
         if sample:
             return read_class_columns(sample)
         return list(backends[0].card.class_names)
+
+    def describe(self) -> dict[str, Any]:
+        """The run report's "threads" and "models" sections."""
+        return {
+            "threads": {
+                "cores": self.plan.cores,
+                "workers": self.plan.workers,
+                "runtime_threads": self.plan.threads,
+            },
+            "models": [
+                {
+                    "path": str(m.backend.path),
+                    "arch": m.backend.card.arch,
+                    "classes": m.backend.card.num_classes,
+                    "weight": m.weight,
+                }
+                for m in self.members
+            ],
+        }
 
     # --- per file -----------------------------------------------------------------------------
 
@@ -168,3 +189,9 @@ def _refuse_rejected(backend: Backend) -> None:
         f"({reason}); set inference.allow_rejected_models: true (--set "
         "inference.allow_rejected_models=true) to run it anyway"
     )
+
+
+def predict_frame(ensemble: Ensemble, path: str | Path) -> pd.DataFrame:
+    """`ensemble.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
+    result = ensemble.predict_file(path)
+    return windows_frame([result], ensemble.columns, ensemble.config.audio.window_seconds)

@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from birdinfer.config import Config, to_dict
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.journal import Journal, fingerprint
+from birdinfer.inference.streaming import score_files
 from birdinfer.inference.threads import ThreadPlan, available_cores
 from birdinfer.results import FileFailure, FileResult
 
@@ -138,7 +141,6 @@ def worker_name() -> str:
 
 def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
-    from birdinfer.inference.run import score_files
 
     ensemble, stamp = worker_ensemble(task.config, task.runtime_threads)
     if stamp != task.stamp:  # another model file at the same path on this node, say
@@ -154,13 +156,38 @@ def score_task(task: FileTask) -> TaskOutcome:
         else:
             todo.append(Path(path))
             stems.append(stem)
-    results, failures = score_files(ensemble, todo, None, stems, on_result=journal.record)
-    outcome.scored = [str(r.path) for r in results]
-    outcome.failures = failures
+    scored = score_files(ensemble, todo, stems=stems, on_result=journal.record)
+    outcome.scored = [str(r.path) for r in scored.results]
+    outcome.failures = scored.failures
     return outcome
 
 
 # --- the client side ------------------------------------------------------------------------------
+
+
+def map_files(
+    ensemble: Ensemble,
+    files: list[Path],
+    stems: list[str],
+    journal: Journal,
+    executor: Executor | None,
+) -> tuple[list[FileResult], list[FileFailure]]:
+    """Score files as tasks on `executor`, or on the one `config.executor` names."""
+    config = ensemble.config
+    if config.budget.enabled:
+        log.warning("the time guard runs with the streaming engine only: not on this executor")
+    progress = tqdm(total=len(files), unit="file", disable=not config.output.progress, leave=False)
+    try:
+        if executor is not None:
+            return score_on_executor(
+                ensemble, files, stems, executor, journal, on_task_done=progress.update
+            )
+        with open_executor(config) as (opened, runtime_threads):
+            return score_on_executor(
+                ensemble, files, stems, opened, journal, runtime_threads, progress.update
+            )
+    finally:
+        progress.close()
 
 
 def score_on_executor(
@@ -233,7 +260,7 @@ def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
     settings = config.executor
     if settings.kind == "threads":
         cores = available_cores()
-        workers = config.inference.workers or cores
+        workers = settings.workers or cores
         with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
             yield pool, max(1, cores // workers)
         return
@@ -248,7 +275,7 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
     """A `concurrent.futures` executor on an existing Dask scheduler, or on a LocalCluster of
     `local_workers` processes (one task thread each, sharing this machine's cores)."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:
         raise ConfigError(
             "config key 'executor.kind': 'dask' needs Dask (pip install 'birdinfer[dask]')"
@@ -258,14 +285,7 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client = Client(scheduler)
     else:
         workers = local_workers or 1
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=max(1, available_cores() // workers),
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
+        cluster, client = local_cluster(workers, max(1, available_cores() // workers))
     try:
         log.info("Dask: %s", client)
         yield client.get_executor(pure=False)
@@ -273,3 +293,18 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def local_cluster(workers: int, threads_per_worker: int):
+    """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard)
+    and a client of it."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return cluster, Client(cluster)

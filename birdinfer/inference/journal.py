@@ -35,11 +35,12 @@ import pandas as pd
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
 from birdinfer.models.backends.base import files_sha256, model_files
-from birdinfer.output.submission import write_atomic, write_json_atomic
+from birdinfer.output.atomic import write_atomic, write_json_atomic
+from birdinfer.results import FileResult
 
 if TYPE_CHECKING:
+    from birdinfer.config import Config
     from birdinfer.inference.ensemble import Ensemble
-    from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,21 @@ PARQUET_KEY = b"birdinfer.entry"
 
 def journal_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.journal")
+
+
+def open_for_run(
+    config: Config, ensemble: Ensemble, output: Path | None, needed: bool = False
+) -> Journal | None:
+    """The run's journal, beside the submission (or the table): when `output.resume` is set, or
+    when `needed` (a mapped run's results travel through it; then it starts afresh unless
+    resuming). Dask workers write parquet partitions; everything else numpy files."""
+    if not (config.output.resume or needed):
+        return None
+    anchor = output or Path(config.output.windows)
+    entry_format = "parquet" if config.executor.kind == "dask" else "npz"
+    return Journal.start(
+        journal_path_for(anchor), fingerprint(ensemble), config.output.resume, entry_format
+    )
 
 
 def fingerprint(ensemble: Ensemble) -> dict[str, Any]:
@@ -140,10 +156,17 @@ class Journal:
         data = dump(result, facts, self.stamp)
         write_atomic(self.entry_path(result.path), lambda handle: handle.write(data), True)
 
+    def resumed(self, files: list[Path], stems: list[str]) -> dict[int, FileResult]:
+        """Files already journaled (same file, same row-id stem), by their index in `files`."""
+        found = {}
+        for i, (path, stem) in enumerate(zip(files, stems, strict=True)):
+            stored = self.load(path)
+            if stored is not None and stored.row_ids and stored.row_ids[0].startswith(f"{stem}_"):
+                found[i] = stored
+        return found
+
     def load(self, recording: Path) -> FileResult | None:
         """The stored result of `recording`, or None when absent, stale or unreadable."""
-        from birdinfer.results import FileResult
-
         key = self.key(recording)
         for suffix in ENTRY_SUFFIXES:
             entry = self.entries / f"{key}{suffix}"

@@ -4,8 +4,10 @@
     decode -> windows -> log-mel  ---->  [chunk chunk ...]  ---->  batches across files -> members
 
 Producers block when the queue is full, so memory stays flat however many files there are, and
-the model lane batches windows of several files together. Which members score a file is decided
-when its decoding starts (the time guard may drop members for the files that remain).
+the model lane batches windows of several files together. Which members score a file is asked of
+a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
+files that remain, or leave a file unscored (the engine then reports it, and the run gives it
+placeholder rows).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-from birdinfer.audio.decode import WindowReader, probe
-from birdinfer.audio.rows import count_windows, row_ids
+from birdinfer.audio.decode import WindowReader
+from birdinfer.audio.rows import row_ids
 from birdinfer.config import MelConfig
 from birdinfer.errors import AudioError
 from birdinfer.inference.ensemble import Ensemble
@@ -30,7 +35,34 @@ from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
 
-MembersFor = Callable[[int], tuple[int, ...]]
+
+class FileSchedule(Protocol):
+    """Decides, as each file starts, which members score it; hears when each file is done."""
+
+    def members_for(self, index: int) -> tuple[int, ...]:
+        """Members (ensemble indices) for file `index`; () leaves the file unscored."""
+        ...
+
+    def on_file_done(self, index: int, result: FileResult | None) -> None: ...
+
+
+class EveryMember:
+    """The schedule without a time guard: every member scores every file."""
+
+    def __init__(self, members: int) -> None:
+        self.members = tuple(range(members))
+
+    def members_for(self, index: int) -> tuple[int, ...]:
+        return self.members
+
+    def on_file_done(self, index: int, result: FileResult | None) -> None:
+        pass
+
+
+class EngineOutcome(NamedTuple):
+    results: list[FileResult]  # scored files, in file order
+    failures: list[FileFailure]  # files that could not be scored, with the reason
+    unscored: list[Path]  # files the schedule left unscored
 
 
 @dataclass
@@ -76,20 +108,24 @@ class _FileScores:
     def complete(self) -> bool:
         if self.end is None:
             return False
-        unscored = not self.end.members  # placeholder rows: nothing to wait for
+        unscored = not self.end.members  # the schedule left it unscored: nothing to wait for
         inputs = self.end.n_windows * self.end.views
         return self.end.error is not None or unscored or self.scored >= inputs
 
 
 class StreamingEngine:
-    """Runs files through a Ensemble with overlapped stages; results in file order."""
+    """Runs files through an Ensemble with overlapped stages; results in file order.
+
+    `schedule` picks each file's members (default: all); `on_file_done` hears each file as it
+    finishes (None for a failed or unscored one).
+    """
 
     def __init__(
         self,
         ensemble: Ensemble,
         feature_workers: int,
         queue_windows: int = 256,
-        members_for: MembersFor | None = None,
+        schedule: FileSchedule | None = None,
         on_file_done: Callable[[int, FileResult | None], None] | None = None,
     ) -> None:
         self.ensemble = ensemble
@@ -97,24 +133,17 @@ class StreamingEngine:
         self.batch_size = ensemble.config.inference.batch_size
         # The queue is counted in chunks of at most batch_size windows.
         self.queue_chunks = max(2, queue_windows // self.batch_size)
-        everyone = tuple(range(len(ensemble.members)))
-        self.members_for = members_for or (lambda _index: everyone)
-        self.on_file_done = on_file_done or (lambda _index, _result: None)
+        self.schedule = schedule or EveryMember(len(ensemble.members))
+        self._on_file_done = on_file_done
         self._stop = threading.Event()
 
     # --- producers --------------------------------------------------------------------------
 
     def _produce(self, index: int, path: Path, out: queue.Queue) -> None:
-        members = self.members_for(index)
+        members = self.schedule.members_for(index)
         try:
-            if not members:  # the time guard has no time left for this file: rows, no scores
-                info = probe(path)
-                n = count_windows(
-                    info.frames, info.sample_rate, self.ensemble.config.audio.window_seconds
-                )
-                if n == 0:
-                    raise AudioError(path, "holds no audio frames (empty or header-only file)")
-                self._put(out, FileEnd(index, n, ["not scored: time budget exhausted"], None, ()))
+            if not members:  # left unscored: the caller decides what such a file gets
+                self._put(out, FileEnd(index))
                 return
             reader = WindowReader(path, self.ensemble.config.audio)
             start = 0
@@ -143,15 +172,14 @@ class StreamingEngine:
 
     # --- the model lane -----------------------------------------------------------------------
 
-    def run(
-        self, files: list[Path], stems: list[str] | None = None
-    ) -> tuple[list[FileResult], list[FileFailure]]:
+    def run(self, files: list[Path], stems: list[str] | None = None) -> EngineOutcome:
         """Score `files`; row ids start with `stems` (default: each file's own stem)."""
         self._stems = stems if stems is not None else [path.stem for path in files]
         out: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
         state: dict[int, _FileScores] = {}
         results: dict[int, FileResult] = {}
         failures: dict[int, FileFailure] = {}
+        self._unscored: dict[int, Path] = {}
         pool = ThreadPoolExecutor(self.feature_workers, thread_name_prefix="birdinfer-features")
         try:
             for i, path in enumerate(files):
@@ -160,8 +188,11 @@ class StreamingEngine:
         finally:
             self._stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
-        ordered = [results[i] for i in sorted(results)]
-        return ordered, [failures[i] for i in sorted(failures)]
+        return EngineOutcome(
+            [results[i] for i in sorted(results)],
+            [failures[i] for i in sorted(failures)],
+            [self._unscored[i] for i in sorted(self._unscored)],
+        )
 
     def _consume(self, files, out, state, results, failures) -> None:
         pending: list[Chunk] = []
@@ -226,7 +257,7 @@ class StreamingEngine:
         return rest, {c.file for c in batch}
 
     def _finish(self, touched: set[int], files, state, results, failures) -> int:
-        """Turn the touched files that are complete into results or failures."""
+        """Turn the touched files that are complete into results, failures or unscored files."""
         done = 0
         for index in sorted(touched):
             entry = state.get(index)
@@ -237,7 +268,10 @@ class StreamingEngine:
             if error is not None:
                 failures[index] = FileFailure(str(files[index]), error)
                 log.warning("skipped %s: %s", files[index], error)
-                self.on_file_done(index, None)
+                self._done(index, None)
+            elif not end.members:
+                self._unscored[index] = files[index]
+                self._done(index, None)
             else:
                 views = self.ensemble.config.audio.views
                 per_member = {
@@ -248,22 +282,21 @@ class StreamingEngine:
                 results[index] = FileResult(
                     path=files[index],
                     row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
-                    scores=self._combine(per_member, end.n_windows),
+                    scores=self.ensemble.combine(per_member),
                     warnings=end.warnings,
                     member_scores=per_member,
                 )
-                self.on_file_done(index, results[index])
+                self._done(index, results[index])
             # Chunks of a failed file may still be queued: they get scored into a fresh entry
             # that never completes, and are dropped with it.
             del state[index]
             done += 1
         return done
 
-    def _combine(self, per_member: dict[int, np.ndarray], n_windows: int) -> np.ndarray:
-        if per_member:
-            return self.ensemble.combine(per_member)
-        placeholder = self.ensemble.config.budget.placeholder_score
-        return np.full((n_windows, len(self.ensemble.columns)), placeholder, np.float32)
+    def _done(self, index: int, result: FileResult | None) -> None:
+        self.schedule.on_file_done(index, result)
+        if self._on_file_done is not None:
+            self._on_file_done(index, result)
 
 
 def _assemble(parts: list[tuple[int, np.ndarray]], n_windows: int) -> np.ndarray:
@@ -272,3 +305,39 @@ def _assemble(parts: list[tuple[int, np.ndarray]], n_windows: int) -> np.ndarray
     if scores.shape[0] != n_windows:
         raise RuntimeError(f"assembled {scores.shape[0]} windows, expected {n_windows}")
     return scores
+
+
+def score_files(
+    ensemble: Ensemble,
+    files: list[Path],
+    schedule: FileSchedule | None = None,
+    stems: list[str] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> EngineOutcome:
+    """Run the files through the streaming engine, with a progress bar (files/s and ETA).
+
+    `on_result` sees each finished file as soon as it is complete (the journal stores it).
+    """
+    progress = tqdm(
+        total=len(files), unit="file", disable=not ensemble.config.output.progress, leave=False
+    )
+
+    def file_done(index: int, result: FileResult | None) -> None:
+        progress.update()
+        if result is not None and on_result is not None:
+            on_result(result)
+
+    engine = StreamingEngine(
+        ensemble,
+        feature_workers=ensemble.plan.workers,
+        queue_windows=ensemble.config.inference.queue_windows,
+        schedule=schedule,
+        on_file_done=file_done,
+    )
+    # The engine owns the parallelism: BLAS's own pool (the mel filterbank's small products)
+    # would spin beside the workers and the model runtime, so it gets one thread for the run.
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return engine.run(files, stems)
+    finally:
+        progress.close()

@@ -16,8 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-from birdinfer.config import BudgetConfig
+from birdinfer.audio.decode import probe
+from birdinfer.config import BudgetConfig, Config
+from birdinfer.errors import AudioError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.results import FileResult
 
@@ -39,7 +43,30 @@ class Decision:
 
 
 class TimeGuard:
-    """Chooses the members for each file as it starts; watches the clock as files finish."""
+    """Chooses the members for each file as it starts; watches the clock as files finish.
+
+    It is the streaming engine's `FileSchedule`: `members_for` () leaves a file unscored once
+    the deadline has passed, and the run gives such files placeholder rows.
+    """
+
+    @classmethod
+    def for_run(
+        cls,
+        config: Config,
+        ensemble: Ensemble,
+        files: list[Path],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> TimeGuard | None:
+        """The run's time guard, when the config enables it; audio lengths from the headers."""
+        if not config.budget.enabled:
+            return None
+        seconds = []
+        for path in files:
+            try:
+                seconds.append(probe(path).seconds)
+            except AudioError:
+                seconds.append(0.0)  # skipped with its reason when the engine reaches it
+        return cls(ensemble, seconds, config.budget, config.budget_minutes, clock=clock)
 
     def __init__(
         self,
@@ -53,6 +80,7 @@ class TimeGuard:
         self.config = config
         self.clock = clock
         self.started = clock()
+        self.budget_minutes = budget_minutes
         self.deadline = self.started + 60.0 * (budget_minutes - config.reserve_minutes)
         self.audio_seconds = list(audio_seconds)
         self.total_audio = sum(self.audio_seconds)
@@ -87,6 +115,18 @@ class TimeGuard:
                 or self.done_audio >= self.total_audio
             ):
                 self._replan()
+
+    def report(self) -> dict[str, Any]:
+        """The run report's `time_guard` section."""
+        return {
+            "enabled": True,
+            "budget_minutes": self.budget_minutes,
+            "reserve_minutes": self.config.reserve_minutes,
+            "safety": self.config.safety,
+            "members_at_end": list(self._names(self.active)),
+            "deadline_reached": self.expired,
+            "decisions": [d.as_dict() for d in self.decisions],
+        }
 
     # --- planning ---------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ def build_wheelhouse(settings: WheelhouseSettings) -> Wheelhouse:
 
 def source_tree() -> Path:
     """The checkout this package runs from (the folder with pyproject.toml)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # birdinfer/kaggle/wheelhouse.py -> the checkout
     if not (root / "pyproject.toml").is_file():
         raise WheelhouseError(
             f"{root} is not a birdinfer source checkout (no pyproject.toml): pass --source"

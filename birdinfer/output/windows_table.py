@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.errors import SubmissionError
-from birdinfer.output.submission import ROW_ID, write_atomic, write_csv_atomic
+from birdinfer.output.atomic import write_atomic, write_csv_atomic
+from birdinfer.output.submission import ROW_ID
 
 if TYPE_CHECKING:
     from birdinfer.config import Config
-    from birdinfer.inference.ensemble import Ensemble
     from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,6 @@ def windows_frame(
     else:
         scores = np.zeros((0, len(columns)), np.float32)
     return pd.concat([keys, pd.DataFrame(scores, columns=list(columns))], axis=1)
-
-
-def predict_frame(ensemble: Ensemble, path: str | Path) -> pd.DataFrame:
-    """`ensemble.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
-    result = ensemble.predict_file(path)
-    return windows_frame([result], ensemble.columns, ensemble.config.audio.window_seconds)
 
 
 def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from birdinfer.models.backends.base import files_sha256
-from birdinfer.output.submission import write_json_atomic
+from birdinfer.output.atomic import write_json_atomic
 from birdinfer.quantize.runner import QuantizeResult, Row
 from birdinfer.version import __version__
 
