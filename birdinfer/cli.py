@@ -466,7 +466,11 @@ def quantize_summary(data: dict) -> str:
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--files", type=int, default=40, help="synthetic 60 s OGG soundscapes")
+    parser.add_argument(
+        "--files",
+        type=int,
+        help="synthetic 60 s OGG soundscapes (default 40; 100 with --peers)",
+    )
     parser.add_argument("--input", type=Path, help="a folder of recordings instead")
     parser.add_argument(
         "--out", type=Path, help="report folder (default: reports/bench, or reports/soak)"
@@ -482,6 +486,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rss-files", type=int, nargs=2, default=(100, 400), metavar=("N1", "N2"))
     parser.add_argument("--no-baseline", action="store_true", help="skip torch eager + librosa")
     parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="instead: birdinfer beside the naive notebook and the 2024 winner's recipe, each "
+        "pipeline in its own process, interleaved rounds (default 100 files)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (--peers)")
+    parser.add_argument(
         "--soak",
         type=int,
         metavar="FILES",
@@ -496,9 +507,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.soak is not None:
         return _soak(args)
+    if args.peers:
+        return _peers(args)
     out = args.out or Path("reports/bench")
     settings = BenchSettings(
-        files=args.files,
+        files=args.files or 40,
         input_dir=args.input,
         report_dir=out,
         threads=args.threads,
@@ -510,6 +523,21 @@ def _bench(args: argparse.Namespace) -> int:
     data = run_benchmark(settings)
     paths = write_report(data, out)
     print(summary(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _peers(args: argparse.Namespace) -> int:
+    from birdinfer.bench.peers import markdown, run_peers, write_peer_report
+
+    out = args.out or Path("reports/peers")
+    # At least 100 files, so that interpreter start-up does not decide the ratios.
+    files = args.files or 100
+    data = run_peers(
+        files, report_dir=out, cores=args.threads, rounds=args.rounds, batch_size=args.batch_size
+    )
+    paths = write_peer_report(data, out)
+    print(markdown(data))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
