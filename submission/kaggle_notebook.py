@@ -5,7 +5,8 @@
 # `python scripts/build_wheelhouse.py`) and a dataset of models exported by `birdinfer export`
 # (`.onnx` and/or OpenVINO `.xml` files that carry their classes and mel settings).
 # Every path below can be edited here or set through the environment variable it names.
-# `kaggle_notebook.ipynb` is generated from `kaggle_notebook.py` (`python scripts/make_notebook.py`).
+# `kaggle_notebook.ipynb` is generated from `kaggle_notebook.py` by jupytext (`jupytext --update
+# --to ipynb kaggle_notebook.py`).
 
 # %%
 import os

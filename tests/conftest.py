@@ -1,20 +1,26 @@
-"""Shared fixtures: seeded synthetic audio, tiny exported timm models, the real clips in shared/."""
+"""Shared fixtures: seeded synthetic audio, the committed tiny model (and its OpenVINO IR), a tiny
+exported timm model for the torch tests, and the real clips in shared/."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from birdinfer.config import MelConfig, from_dict
-from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.demo.synth import write_soundscapes
+from tests.helpers import SHARED_AUDIO, copy_tiny_model, export_tiny_model
 
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
-DEMO_CODES = [s.code for s in DEMO_SPECIES]
-# A smaller mel preset keeps the tiny test models fast; the default preset has its own tests.
-TEST_MEL = MelConfig(n_fft=1024, hop_length=320, n_mels=64, fmin=20, fmax=16000)
+
+def pytest_collection_modifyitems(config, items):
+    """`needs_torch` tests skip, saying what to install, where torch or timm is missing."""
+    missing = [name for name in ("torch", "timm") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)}: pip install -e '.[export]'")
+    for item in items:
+        if item.get_closest_marker("needs_torch"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -34,42 +40,10 @@ def soundscape_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def loud_model(arch: str, num_classes: int, seed: int = 0):
-    """A fresh timm model whose logits spread over several units, so parity checks mean something
-    (a freshly initialised net outputs values near zero, where any exporter looks exact)."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("timm")
-    from birdinfer.models.export import build_model
-
-    torch.manual_seed(seed)
-    model = build_model(arch, num_classes=num_classes)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-        model.get_classifier().weight.mul_(20.0)
-    return model.eval()
-
-
-def export_tiny_model(
-    folder: Path,
-    arch: str = "test_efficientnet",
-    mel: MelConfig = TEST_MEL,
-    classes=tuple(DEMO_CODES),
-    seed: int = 0,
-) -> Path:
-    """Export a tiny timm model (ONNX and OpenVINO IR side by side); returns the .onnx path."""
-    from birdinfer.models.export import export, make_card
-
-    model = loud_model(arch, len(classes), seed)
-    card = make_card(arch, list(classes), mel, 5.0)
-    return export(model, card, folder / f"{arch}.onnx").onnx_path
-
-
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory) -> Path:
-    return export_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+    """A copy of tests/data/tiny_model.onnx, with its OpenVINO IR (.xml, .bin) beside it."""
+    return copy_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
 @pytest.fixture(scope="session")
@@ -77,27 +51,7 @@ def tiny_xml(tiny_onnx) -> Path:
     return tiny_onnx.with_suffix(".xml")
 
 
-def make_config(input_dir: Path, model: Path, submission: Path, **sections):
-    """A Config for tests: the test mel preset, no progress bar, no demo."""
-    data = {
-        "input_dir": str(input_dir),
-        "models": [str(model)],
-        "output": {"submission": str(submission), "progress": False, **sections.pop("output", {})},
-    }
-    data.update(sections)
-    return from_dict(data)
-
-
-def write_tone(
-    path: Path,
-    seconds: float,
-    sample_rate: int = 32000,
-    channels: int = 1,
-    freq: float = 1000.0,
-    subtype: str | None = None,
-) -> np.ndarray:
-    t = np.arange(round(seconds * sample_rate)) / sample_rate
-    mono = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    data = np.stack([mono] * channels, axis=1) if channels > 1 else mono
-    sf.write(str(path), data, sample_rate, subtype=subtype)
-    return mono
+@pytest.fixture(scope="session")
+def timm_onnx(tmp_path_factory) -> Path:
+    """A tiny timm model exported with `birdinfer.models.export` (needs torch and timm)."""
+    return export_tiny_model(tmp_path_factory.mktemp("timm_model"))

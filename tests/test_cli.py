@@ -5,14 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pandas as pd
 import pytest
-from conftest import DEMO_CODES
 
 from birdinfer.cli import main
 from birdinfer.models.backends.base import BUILTIN_MODELS
-
-REPO = Path(__file__).resolve().parents[1]
+from birdinfer.models.card import CARD_KEY
+from tests.helpers import DEMO_CODES, REPO
 
 
 def test_infer_on_a_folder(soundscape_dir, tiny_onnx, tmp_path, capsys):
@@ -76,6 +76,18 @@ def test_missing_model_file_exits_2(tmp_path, capsys):
     assert "nope.onnx: model file not found" in capsys.readouterr().err
 
 
+def test_missing_metadata_exits_2_with_the_reason(soundscape_dir, tiny_onnx, tmp_path, capsys):
+
+    model = onnx.load(str(tiny_onnx))
+    del model.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(model, str(bare))
+    code = main(["--input", str(soundscape_dir), "--model", str(bare), "-q", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{bare}: no '{CARD_KEY}' metadata" in err and "Traceback" not in err
+
+
 def test_shared_recordings_end_to_end(shared_audio, tiny_onnx, tmp_path):
     out = tmp_path / "submission.csv"
     assert (
@@ -108,6 +120,7 @@ def test_shared_recordings_end_to_end(shared_audio, tiny_onnx, tmp_path):
     assert skipped == {"empty_2c.wav"}  # header only; every other clip decodes
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
 def test_demo_runs_with_no_arguments_without_torch_and_scores_well(tmp_path):
     """`python scripts/infer.py` in a fresh folder: offline, no torch, AUC >= 0.95 on held-out audio."""

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from birdinfer.cli import _parser, infer_overrides
 from birdinfer.config import bundled_config_dir, from_dict, load_config, parse_override
@@ -140,3 +141,10 @@ def test_missing_config_is_a_clear_error():
         load_config("birdclef1999")
     with pytest.raises(ConfigError, match="not found"):
         load_config(Path("nowhere/at/all.yaml"))
+
+
+def test_yaml_tags_that_build_python_objects_are_refused(tmp_path):
+    config = tmp_path / "evil.yaml"
+    config.write_text("input_dir: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises((ConfigError, yaml.YAMLError)):
+        load_config(str(config))

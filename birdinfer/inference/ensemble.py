@@ -1,8 +1,10 @@
-"""Soundscapes to submission: decode -> windows -> log-mel -> model(s) -> activation -> CSV.
+"""The ensemble of a run: its members (loaded models, weights, column maps) and front ends.
 
-Files are spread over a ThreadPoolExecutor; the heavy stages (libsndfile, soxr, numpy FFT,
-ONNX Runtime, OpenVINO) release the GIL, so threads scale without copying models into processes.
-One bad file is reported and skipped; it never costs the other files' rows.
+Built once per config (models loaded, checked against the config and by a tiny forward pass
+before any audio is read) and reused across files and runs. It turns windows into model inputs
+(one front end per distinct setting, shared by the members that agree), one member's inputs into
+probabilities in submission column order, and several members' into their weighted mean. The
+streaming engine and the executors call it; `predict_file` scores one recording directly.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The competitions' metrics in numpy: macro ROC-AUC (2024-2026) and padded cmAP (2023).
 
-Same definitions as the Kaggle metric code (tests/test_metrics.py compares them with scikit-learn):
+Same definitions as the Kaggle metric code (tests/scoring/test_metrics.py compares them with scikit-learn):
 ROC-AUC skips classes without positives; padded cmAP appends 5 all-positive rows to both solution
 and submission before taking the macro average precision. `birdinfer.score` validates and scores
 submission files with them.

@@ -8,14 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import make_config, write_tone
 
 from birdinfer.errors import ConfigError
 from birdinfer.inference import executors as executors
 from birdinfer.inference.journal import journal_path_for
 from birdinfer.inference.run import run
-
-pytestmark = pytest.mark.slow
+from tests.helpers import make_config, write_tone
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +151,7 @@ def _slow_models(seconds: float):
     ensemble.Ensemble.member_scores = slow
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "submission.csv"

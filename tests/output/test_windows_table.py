@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_CODES
 
 from birdinfer import predict_frame, windows_frame, write_windows
 from birdinfer.cli import main
@@ -17,6 +16,7 @@ from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.output.windows_table import read_windows_table, write_run_windows
 from birdinfer.results import FileResult
+from tests.helpers import DEMO_CODES
 
 KEYS = ["file", "stem", "row_id", "start_seconds", "end_seconds"]
 

@@ -11,16 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import make_config, write_tone
 
 from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
 from birdinfer.inference.journal import journal_path_for
 from birdinfer.inference.run import run
-
-pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO, make_config, write_tone
 
 
 @pytest.fixture(scope="module")

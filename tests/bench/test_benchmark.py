@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from birdinfer.bench.benchmark import EDITIONS, BenchSettings, Measurement, assemble, project
+from birdinfer.bench.benchmark import BenchSettings, Measurement, assemble, editions, project
 from birdinfer.bench.report import write_report
 
 
@@ -49,12 +49,14 @@ def test_report_figures_are_the_measured_ones():
 def test_projection_counts_windows_and_models():
     settings = BenchSettings(kaggle_scale=1.0, reserve_minutes=5.0)
     rows = project(Measurement("m", 12.0, 1200), front_ms=4.0, settings=settings)  # 10 ms/window
-    files, minutes, budget = EDITIONS["BirdCLEF 2024"]
-    windows = files * minutes * 12  # 52,800 windows of 5 s
-    assert rows["BirdCLEF 2024"]["minutes"] == pytest.approx(windows * 10 / 60000, abs=0.05)
+    edition = next(e for e in editions() if e.name == "birdclef-2024")
+    assert (edition.test_files, edition.file_seconds, edition.budget_minutes) == (1100, 240, 120)
+    windows = 1100 * 4 * 12  # 52,800 windows of 5 s
+    budget = 120
+    assert rows["birdclef-2024"]["minutes"] == pytest.approx(windows * 10 / 60000, abs=0.05)
     per_model = windows * 6 / 60000  # 10 ms/window minus the 4 ms front end
     front = windows * 4 / 60000
-    assert rows["BirdCLEF 2024"]["models_that_fit"] == int((budget - 5 - front) // per_model)
+    assert rows["birdclef-2024"]["models_that_fit"] == int((budget - 5 - front) // per_model)
 
 
 def test_report_files_are_written(tmp_path):

@@ -1,16 +1,13 @@
-"""Export: checkpoints in, self-describing ONNX and OpenVINO out, matching torch."""
+"""Export: checkpoints in, self-describing ONNX and OpenVINO out, matching torch (needs_torch:
+the [export] extra)."""
 
 import numpy as np
 import pytest
-from conftest import DEMO_CODES, TEST_MEL, export_tiny_model, loud_model
 
 from birdinfer.cli import main
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import CARD_KEY, ModelCard
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("timm")
-from birdinfer.models.export import (  # noqa: E402
+from birdinfer.models.export import (
     ExportError,
     build_model,
     export,
@@ -19,14 +16,14 @@ from birdinfer.models.export import (  # noqa: E402
     make_card,
     read_class_names,
 )
+from tests.helpers import DEMO_CODES, TEST_MEL, export_tiny_model, loud_model
 
-pytestmark = pytest.mark.slow
 
-
-def test_onnx_file_describes_itself(tiny_onnx):
+@pytest.mark.needs_torch
+def test_onnx_file_describes_itself(timm_onnx):
     import onnx
 
-    props = {p.key: p.value for p in onnx.load(str(tiny_onnx)).metadata_props}
+    props = {p.key: p.value for p in onnx.load(str(timm_onnx)).metadata_props}
     card = ModelCard.from_json(props[CARD_KEY])
     assert card.class_names == tuple(DEMO_CODES)
     assert card.arch == "test_efficientnet"
@@ -34,15 +31,10 @@ def test_onnx_file_describes_itself(tiny_onnx):
     assert card.input_shape == (1, 64, 501)
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".xml"])
-def test_backends_read_the_card_and_accept_any_batch(tiny_onnx, suffix):
-    backend = open_backend(tiny_onnx.with_suffix(suffix), threads=1)
-    assert backend.card.class_names == tuple(DEMO_CODES)
-    for batch in (1, 3, 16):
-        assert backend(np.zeros((batch, 1, 64, 501), np.float32)).shape == (batch, 7)
-
-
+@pytest.mark.needs_torch
 def test_onnx_and_openvino_match_torch_within_1e4(tmp_path):
+    import torch
+
     model = loud_model("test_efficientnet", num_classes=5, seed=1)
     card = make_card("test_efficientnet", list("abcde"), TEST_MEL, 5.0)
     result = export(model, card, tmp_path / "m.onnx")
@@ -55,6 +47,7 @@ def test_onnx_and_openvino_match_torch_within_1e4(tmp_path):
         np.testing.assert_allclose(open_backend(path)(x), expected, atol=1e-4)
 
 
+@pytest.mark.needs_torch
 def test_parity_failure_is_reported(tmp_path):
     model = build_model("test_efficientnet", num_classes=3)
     card = make_card("test_efficientnet", list("abc"), TEST_MEL, 5.0)
@@ -63,13 +56,18 @@ def test_parity_failure_is_reported(tmp_path):
 
 
 def _saved(tmp_path, state):
+    import torch
+
     path = tmp_path / "ckpt.pt"
     torch.save(state, path)
     return path
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "module_prefix", "model_prefix"])
 def test_checkpoint_layouts_load(tmp_path, wrap):
+    import torch
+
     source = build_model("test_efficientnet", num_classes=4)
     state = source.state_dict()
     if wrap == "state_dict":
@@ -86,7 +84,10 @@ def test_checkpoint_layouts_load(tmp_path, wrap):
         assert torch.equal(target.state_dict()[key], value), key
 
 
+@pytest.mark.needs_torch
 def test_checkpoint_mismatch_lists_missing_and_unexpected_keys(tmp_path):
+    import torch
+
     state = build_model("test_efficientnet", num_classes=4).state_dict()
     state.pop("classifier.weight")
     state["extra.head.weight"] = torch.zeros(1)
@@ -96,6 +97,7 @@ def test_checkpoint_mismatch_lists_missing_and_unexpected_keys(tmp_path):
     assert "unexpected keys (1): extra.head.weight" in str(info.value)
 
 
+@pytest.mark.needs_torch
 def test_checkpoint_with_wrong_class_count_is_refused(tmp_path):
     state = build_model("test_efficientnet", num_classes=4).state_dict()
     with pytest.raises(ExportError, match="does not fit"):
@@ -106,6 +108,7 @@ class Payload:
     """Not a tensor: weights_only=True must refuse to unpickle it."""
 
 
+@pytest.mark.needs_torch
 def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path):
     path = _saved(tmp_path, {"state_dict": {}, "obj": Payload()})
     with pytest.raises(ExportError, match="cannot load checkpoint"):
@@ -117,6 +120,7 @@ def test_extract_state_dict_refuses_non_mappings():
         extract_state_dict([1, 2, 3])
 
 
+@pytest.mark.needs_torch
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ExportError, match="no_such_net"):
         build_model("no_such_net", num_classes=3)
@@ -131,6 +135,7 @@ def test_class_names_from_sample_submission_taxonomy_and_text(tmp_path):
     assert read_class_names(tmp_path / "classes.txt") == ["one", "two"]
 
 
+@pytest.mark.needs_torch
 def test_export_command_writes_both_files(tmp_path, capsys):
     source = build_model("test_efficientnet", num_classes=3)
     checkpoint = _saved(tmp_path, {"state_dict": source.state_dict()})
@@ -158,6 +163,7 @@ def test_export_command_writes_both_files(tmp_path, capsys):
     assert backend.card.mel.n_mels == 64 and backend.card.class_names == ("a", "b", "c")
 
 
+@pytest.mark.needs_torch
 def test_export_command_reports_a_bad_checkpoint(tmp_path, capsys):
     (tmp_path / "classes.txt").write_text("a\nb\n")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
@@ -179,6 +185,7 @@ def test_export_command_reports_a_bad_checkpoint(tmp_path, capsys):
     assert "bad.pt" in capsys.readouterr().err
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("arch", ["test_nfnet", "test_convnext", "test_resnet"])
 def test_other_architectures_export(tmp_path, arch):
     onnx_path = export_tiny_model(tmp_path, arch=arch)

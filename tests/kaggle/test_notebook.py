@@ -1,6 +1,5 @@
 """The Kaggle notebook template, run as plain Python against a fake /kaggle tree."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -8,24 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import numpy as np
 import pandas as pd
 import pytest
 
 from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
-from birdinfer.kaggle.paths import fallback_folder, find_models
 from birdinfer.models.backends.base import BUILTIN_MODELS
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "submission" / "kaggle_notebook.py"
 CODES = [s.code for s in DEMO_SPECIES]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_kaggle(root: Path, test_files: int, unlabeled_files: int = 0) -> dict[str, str]:
@@ -115,58 +107,21 @@ def test_an_empty_test_folder_falls_back_to_a_few_unlabeled_soundscapes(tmp_path
     assert submission["row_id"].tolist() == ["soundscape_32000_5", "soundscape_32001_5"]
 
 
-def test_the_ipynb_holds_exactly_the_cells_of_its_py_twin():
-    make_notebook = load_script("make_notebook")
-    cells = make_notebook.read_cells(NOTEBOOK.read_text())
-    notebook = json.loads(NOTEBOOK.with_suffix(".ipynb").read_text())
-    assert [(c["cell_type"], "".join(c["source"])) for c in notebook["cells"]] == cells
-    assert sum(kind == "code" for kind, _ in cells) >= 3
-    assert make_notebook.main(["--check"]) == 0  # byte for byte what the generator writes
+def cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
-def test_read_cells_splits_code_and_markdown():
-    make_notebook = load_script("make_notebook")
-    text = "# %% [markdown]\n# # Title\n#\n# words\n\n# %%\nx = 1\n\n\n# %%\nprint(x)\n"
-    assert make_notebook.read_cells(text) == [
-        ("markdown", "# Title\n\nwords"),
-        ("code", "x = 1"),
-        ("code", "print(x)"),
-    ]
-    with pytest.raises(ValueError, match="before the first"):
-        make_notebook.read_cells("import os\n# %%\n")
-
-
-def test_find_models_prefers_openvino_beside_onnx_and_keeps_name_order(tmp_path):
-    for name in ("b.onnx", "a.onnx", "a.xml", "a.bin", "notes.txt", "sub/c.onnx"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text("x")
-    found = find_models(tmp_path)
-    assert found == [
-        str(tmp_path / "a.xml"),
-        str(tmp_path / "b.onnx"),
-        str(tmp_path / "sub/c.onnx"),
-    ]
-    explicit = f"{tmp_path / 'b.onnx'}{os.pathsep}{tmp_path / 'a.onnx'}"
-    assert find_models(explicit) == [str(tmp_path / "b.onnx"), str(tmp_path / "a.onnx")]
-    with pytest.raises(FileNotFoundError, match="is the dataset attached"):
-        find_models(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no .onnx or .xml model"):
-        find_models(tmp_path / "empty")
-    (tmp_path / "a.ov-int8.xml").write_text("x")
-    with pytest.raises(ValueError, match=r"variants of the same model \(a\.ov-int8\.xml, a\.xml\)"):
-        find_models(tmp_path)
-
-
-def test_fallback_folder_links_the_first_files_only(tmp_path):
-    write_soundscapes(tmp_path / "unlabeled", 3, seed=40, seconds=1.0, fmt="wav")
-    folder = Path(fallback_folder(tmp_path / "unlabeled", 2, tmp_path / "links"))
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "soundscape_40000.wav",
-        "soundscape_40001.wav",
-    ]
-    assert all(p.is_symlink() for p in folder.iterdir())
-    assert fallback_folder(tmp_path / "unlabeled", 0) is None
-    assert fallback_folder(tmp_path / "nowhere", 5) is None
-    folder = Path(fallback_folder(tmp_path / "unlabeled", 1, tmp_path / "links"))  # re-run: fewer
-    assert [p.name for p in folder.iterdir()] == ["soundscape_40000.wav"]
+def test_the_ipynb_is_what_jupytext_makes_of_its_py_twin(tmp_path):
+    """The same cells, and the very bytes that `jupytext --update --to ipynb` writes (--update
+    keeps the cell ids and the kernelspec of the committed notebook)."""
+    ipynb = NOTEBOOK.with_suffix(".ipynb")
+    twin = cells(jupytext.read(NOTEBOOK))
+    assert cells(jupytext.read(ipynb)) == twin
+    assert sum(kind == "code" for kind, _ in twin) >= 3
+    for path in (NOTEBOOK, ipynb):
+        shutil.copy(path, tmp_path / path.name)
+    update = [sys.executable, "-m", "jupytext", "--update", "--to", "ipynb", "-q"]
+    subprocess.run([*update, str(tmp_path / NOTEBOOK.name)], check=True, capture_output=True)
+    assert (tmp_path / ipynb.name).read_bytes() == ipynb.read_bytes(), (
+        "stale: run jupytext --update --to ipynb submission/kaggle_notebook.py"
+    )

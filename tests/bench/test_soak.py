@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from birdinfer.bench.soak import SoakSettings, growth, run_soak, write_soak_report
+from birdinfer.bench.benchmark import proc_status_mb
+from birdinfer.bench.soak import SoakSettings, growth, rss_mb, run_soak, write_soak_report
 
 
 def _series(per_file_mb: float, files: int = 1000) -> list[tuple[int, float, float]]:
@@ -36,7 +37,16 @@ def test_too_few_samples_are_refused():
         growth(_series(0.0, files=10))
 
 
-@pytest.mark.slow
+def test_rss_is_this_process_resident_memory_in_mb():
+    before = rss_mb()
+    block = np.ones(50 * 2**20 // 8)  # 50 MB, every page touched
+    grown = rss_mb()
+    del block
+    after = rss_mb()
+    assert 45 < grown - before < 60
+    assert after < grown - 40  # the resident size now, not the peak
+
+
 def test_soak_run_samples_every_file_and_writes_its_report(tiny_onnx, tmp_path):
     settings = SoakSettings(
         files=40,
@@ -49,7 +59,10 @@ def test_soak_run_samples_every_file_and_writes_its_report(tiny_onnx, tmp_path):
     data = run_soak(settings)
     assert data["files"] == 40 and data["skipped"] == 0
     assert [s["files"] for s in data["samples"]] == list(range(1, 41))
-    assert all(s["rss_mb"] > 50 for s in data["samples"])
+    rss = [s["rss_mb"] for s in data["samples"]]
+    peak = proc_status_mb("VmHWM")  # this process's peak resident memory so far
+    assert all(50 < mb <= peak + 0.1 for mb in rss)  # this process's RSS, sampled as files finish
+    assert data["start_mb"] == rss[0] and data["peak_mb"] == max(rss)
     seconds = [s["seconds"] for s in data["samples"]]
     assert seconds == sorted(seconds)
     assert data["windows"] == sum(int(np.ceil(s / 5 - 1e-9)) for s in _lengths(settings))

@@ -1,13 +1,14 @@
+"""Decoding: windows of the model's rate, zero-padded, mixed to mono, with context and TTA views."""
+
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_tone
 
 from birdinfer.audio.decode import WindowReader, decode_windows
-from birdinfer.audio.inputs import list_audio_files
 from birdinfer.audio.rows import row_ids
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
+from tests.helpers import write_tone
 
 CFG = AudioConfig()
 
@@ -69,6 +70,39 @@ def test_resampling_keeps_length_and_pitch(tmp_path, source_rate):
     assert abs(np.sqrt(np.mean(signal**2)) - 0.5 / np.sqrt(2)) < 0.01
 
 
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000])
+def test_any_sample_rate_decodes_to_model_rate_windows_at_its_pitch(tmp_path, rate):
+    path = tmp_path / f"rate_{rate}.flac"
+    write_tone(path, 10.3, sample_rate=rate, freq=1500.0)  # 3 windows, the last partial
+    windows = decode_windows(path, CFG)
+    assert windows.shape == (3, 160000)
+    signal_ = windows.reshape(-1)[16000 : round(10.3 * 32000) - 16000]  # away from the edges
+    peak_hz = np.argmax(np.abs(np.fft.rfft(signal_))) * 32000 / signal_.size
+    assert abs(peak_hz - 1500.0) < 2.0
+
+
+@pytest.mark.parametrize(
+    "ext, subtype, bits",
+    [
+        ("wav", "PCM_U8", 8),
+        ("wav", "PCM_16", 16),
+        ("wav", "PCM_24", 24),
+        ("wav", "PCM_32", 32),
+        ("wav", "FLOAT", None),
+        ("wav", "DOUBLE", None),
+        ("flac", "PCM_S8", 8),
+        ("flac", "PCM_16", 16),
+        ("flac", "PCM_24", 24),
+    ],
+)
+def test_integer_and_float_samples_decode_within_one_step(tmp_path, ext, subtype, bits):
+    path = tmp_path / f"tone.{ext}"
+    written = write_tone(path, 5.5, subtype=subtype)
+    step = 2.0 ** (1 - bits) if bits else 1e-7  # float32 samples come back exact
+    decoded = decode_windows(path, CFG).reshape(-1)[: written.size]
+    assert np.abs(decoded - written).max() <= step
+
+
 def test_no_resampling_at_the_model_rate(tmp_path):
     path = tmp_path / "tone.wav"
     write_tone(path, 5.0, subtype="FLOAT")
@@ -122,19 +156,6 @@ def test_ogg_and_mp3_decode(tmp_path, shared_audio):
     assert decode_windows(path, CFG).shape == (2, 160000)
 
 
-def test_list_audio_files_separates_non_audio(tmp_path):
-    (tmp_path / "sub").mkdir()
-    for name in ["b.ogg", "a.WAV", "sub/c.flac", "notes.txt", "d.mp3"]:
-        (tmp_path / name).write_bytes(b"x")
-    audio, ignored = list_audio_files(tmp_path, CFG.extensions)
-    assert [p.name for p in audio] == ["a.WAV", "b.ogg", "d.mp3", "c.flac"]
-    assert [p.name for p in ignored] == ["notes.txt"]
-
-
-def test_missing_folder_gives_no_files(tmp_path):
-    assert list_audio_files(tmp_path / "absent", CFG.extensions) == ([], [])
-
-
 @pytest.mark.parametrize(
     "name, windows",
     [
@@ -151,3 +172,42 @@ def test_real_recordings(shared_audio, name, windows):
     result = decode_windows(shared_audio / name, CFG)
     assert result.shape == (windows, 160000)
     assert np.isfinite(result).all() and np.abs(result).max() > 0
+
+
+# --- context windows and shifted TTA views --------------------------------------------------------
+
+
+def _ramp(path, seconds, rate=1000):
+    data = np.arange(1, round(seconds * rate) + 1, dtype=np.float32) / 10000.0
+    sf.write(str(path), data, rate, subtype="FLOAT")
+    return data
+
+
+def test_context_windows_carry_the_neighbours_audio(tmp_path):
+    data = _ramp(tmp_path / "r.wav", 2.5)
+    config = AudioConfig(
+        sample_rate=1000, window_seconds=1.0, context_seconds=0.5, block_seconds=1.0
+    )
+    inputs = decode_windows(tmp_path / "r.wav", config)
+    assert inputs.shape == (3, 2000)  # 3 rows, each 0.5 s + 1 s + 0.5 s
+    padded = np.concatenate([np.zeros(500), data, np.zeros(1500)])
+    for row in range(3):
+        np.testing.assert_array_equal(inputs[row], padded[row * 1000 : row * 1000 + 2000])
+
+
+@pytest.mark.parametrize("block_seconds", [1.0, 1.3, 100.0])
+def test_tta_views_are_shifted_windows(tmp_path, block_seconds):
+    data = _ramp(tmp_path / "r.wav", 3.2)
+    config = AudioConfig(
+        sample_rate=1000,
+        window_seconds=1.0,
+        tta_shifts=(-0.5, 0.0, 0.5),
+        block_seconds=block_seconds,
+    )
+    inputs = decode_windows(tmp_path / "r.wav", config)
+    assert inputs.shape == (4 * 3, 1000)  # 4 rows (3.2 s) x 3 views
+    padded = np.concatenate([np.zeros(500), data, np.zeros(2000)])
+    for row in range(4):
+        for view, shift in enumerate((-500, 0, 500)):
+            start = 500 + row * 1000 + shift
+            np.testing.assert_array_equal(inputs[row * 3 + view], padded[start : start + 1000])

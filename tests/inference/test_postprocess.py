@@ -1,22 +1,22 @@
-"""Post-processing on hand-computed examples, and context windows / shifted TTA end to end."""
+"""Post-processing on hand-computed examples, and shifted TTA and per-file steps end to end."""
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import TEST_MEL, make_config
 
-from birdinfer.audio.decode import decode_windows
-from birdinfer.config import AudioConfig, PostprocessConfig, from_dict
-from birdinfer.errors import ConfigError, ModelError
+from birdinfer.config import PostprocessConfig, from_dict
+from birdinfer.errors import ConfigError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.postprocess import (
     activate,
     average_views,
     file_boost,
+    percentile_ranks,
     postprocess_file,
     smooth,
 )
 from birdinfer.inference.run import run
+from tests.helpers import make_config
 
 
 def test_sigmoid_and_softmax_by_hand():
@@ -67,43 +67,13 @@ def test_average_views():
     np.testing.assert_allclose(average_views(scores, 3), [[2.0, 3.0], [8.0, 9.0]])
 
 
-def _ramp(path, seconds, rate=1000):
-    data = np.arange(1, round(seconds * rate) + 1, dtype=np.float32) / 10000.0
-    sf.write(str(path), data, rate, subtype="FLOAT")
-    return data
-
-
-def test_context_windows_carry_the_neighbours_audio(tmp_path):
-    data = _ramp(tmp_path / "r.wav", 2.5)
-    config = AudioConfig(
-        sample_rate=1000, window_seconds=1.0, context_seconds=0.5, block_seconds=1.0
+def test_percentile_ranks_hand_computed():
+    scores = np.array([[0.1, 5.0], [0.9, 1.0], [0.5, 3.0], [0.7, 2.0]])
+    np.testing.assert_allclose(
+        percentile_ranks(scores), [[0.25, 1.0], [1.0, 0.25], [0.5, 0.75], [0.75, 0.5]]
     )
-    inputs = decode_windows(tmp_path / "r.wav", config)
-    assert inputs.shape == (3, 2000)  # 3 rows, each 0.5 s + 1 s + 0.5 s
-    padded = np.concatenate([np.zeros(500), data, np.zeros(1500)])
-    for row in range(3):
-        np.testing.assert_array_equal(inputs[row], padded[row * 1000 : row * 1000 + 2000])
 
 
-@pytest.mark.parametrize("block_seconds", [1.0, 1.3, 100.0])
-def test_tta_views_are_shifted_windows(tmp_path, block_seconds):
-    data = _ramp(tmp_path / "r.wav", 3.2)
-    config = AudioConfig(
-        sample_rate=1000,
-        window_seconds=1.0,
-        tta_shifts=(-0.5, 0.0, 0.5),
-        block_seconds=block_seconds,
-    )
-    inputs = decode_windows(tmp_path / "r.wav", config)
-    assert inputs.shape == (4 * 3, 1000)  # 4 rows (3.2 s) x 3 views
-    padded = np.concatenate([np.zeros(500), data, np.zeros(2000)])
-    for row in range(4):
-        for view, shift in enumerate((-500, 0, 500)):
-            start = 500 + row * 1000 + shift
-            np.testing.assert_array_equal(inputs[row * 3 + view], padded[start : start + 1000])
-
-
-@pytest.mark.slow
 def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny_onnx, tmp_path):
     path = sorted(soundscape_dir.iterdir())[1]  # 12 s WAV: 3 rows
     config = make_config(
@@ -124,26 +94,6 @@ def test_shifted_tta_scores_are_the_mean_of_shifted_windows(soundscape_dir, tiny
         np.testing.assert_allclose(tta.loc[f"{path.stem}_{5 * (row + 1)}"], expected, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_context_model_runs_with_context_and_is_refused_without(soundscape_dir, tmp_path):
-    from conftest import DEMO_CODES, loud_model
-
-    from birdinfer.models.export import export, make_card
-
-    card = make_card("test_efficientnet", DEMO_CODES, TEST_MEL, 10.0)  # hears 10 s per window
-    model = export(
-        loud_model("test_efficientnet", len(DEMO_CODES)), card, tmp_path / "ctx.onnx"
-    ).onnx_path
-    with pytest.raises(
-        ModelError, match=r"audio.window_seconds: config 5.0 = 5.0 s of input, model 10.0 s"
-    ):
-        Ensemble(make_config(soundscape_dir, model, tmp_path / "a.csv"))
-    config = make_config(soundscape_dir, model, tmp_path / "b.csv", audio={"context_seconds": 2.5})
-    frame = run(config).submission
-    assert len(frame) == 16  # rows stay one per 5 s window
-
-
-@pytest.mark.slow
 def test_configured_postprocessing_is_applied_per_file(soundscape_dir, tiny_onnx, tmp_path):
     plain = run(make_config(soundscape_dir, tiny_onnx, tmp_path / "a.csv"))
     post = {"smoothing_kernel": [0.25, 0.5, 0.25], "file_boost": 0.3}
