@@ -181,6 +181,10 @@ class MelConfig:
     # librosa's defaults; torchaudio's MelSpectrogram defaults are htk, null and reflect.
     mel_scale: Literal["slaney", "htk"] = "slaney"
     norm: Literal["slaney"] | None = "slaney"
+    # Whose arithmetic computes the filter weights: librosa's (float64) or torchaudio's (float32
+    # mel points, up to ~0.01 dB apart on filters narrower than a bin): a model trained on
+    # torchaudio features wants "torchaudio".
+    filterbank: Literal["librosa", "torchaudio"] = "librosa"
     pad_mode: Literal["constant", "reflect"] = "constant"
     # torchaudio's STFT normalisation: true (= "window", by the window's L2 norm) or "frame_length".
     normalized: bool | Literal["window", "frame_length"] = False

@@ -32,13 +32,17 @@ from birdinfer.frontend.logmel import LogMel  # noqa: E402
 # Same shape as the default 2048/512/128 preset; each row turns one option on.
 OPTIONS = {
     "default (librosa)": {},
-    "htk, no filter norm, reflect": {"mel": {"mel_scale": "htk", "norm": None, "pad_mode": "reflect"}},
+    "htk, no filter norm, reflect": {
+        "mel": {"mel_scale": "htk", "norm": None, "pad_mode": "reflect"}
+    },
     "win_length 1024": {"mel": {"win_length": 1024}},
     "normalized (window)": {"mel": {"normalized": True}},
     "torchaudio dB (ref 1, amin 1e-10)": {"mel": {"ref": 1.0, "amin": 1e-10}},
     "log(x + 1e-6)": {"mel": {"amplitude": "log"}},
     "pcen": {"mel": {"amplitude": "pcen"}},
-    "standardize + minmax": {"mel": {"normalization": [{"step": "standardize", "ddof": 1}, "minmax"]}},
+    "standardize + minmax": {
+        "mel": {"normalization": [{"step": "standardize", "ddof": 1}, "minmax"]}
+    },
     "3 channels, repeat": {"image": {"channels": 3}},
     "3 channels, deltas": {"image": {"channels": 3, "channel_mode": "delta"}},
     "resize 256 x 256": {"image": {"size": [256, 256]}},
@@ -51,14 +55,30 @@ def old_logmel(commit: str):
     """The log-mel of an earlier commit, loaded from git, fed the old single-string settings."""
     source = subprocess.run(
         ["git", "show", f"{commit}:birdinfer/frontend/logmel.py"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
     ).stdout
     module = types.ModuleType("old_logmel")
     exec(compile(source, "old_logmel.py", "exec"), module.__dict__)
     mel = MelConfig()
     shim = types.SimpleNamespace(
-        **{name: getattr(mel, name) for name in ("sample_rate", "n_fft", "hop_length", "n_mels",
-                                                  "fmin", "fmax", "power", "top_db", "ref", "center")},
+        **{
+            name: getattr(mel, name)
+            for name in (
+                "sample_rate",
+                "n_fft",
+                "hop_length",
+                "n_mels",
+                "fmin",
+                "fmax",
+                "power",
+                "top_db",
+                "ref",
+                "center",
+            )
+        },
         normalization="standardize",
         frames_for=mel.frames_for,
     )
@@ -117,8 +137,11 @@ def main() -> int:
 
     rng = np.random.default_rng(0)
     batch = (0.1 * rng.standard_normal((args.batch, 160000))).astype(np.float32)
-    frontends = {name: LogMel(*_settings(spec)) for name, spec in OPTIONS.items()
-                 if not args.only or name in args.only}
+    frontends = {
+        name: LogMel(*_settings(spec))
+        for name, spec in OPTIONS.items()
+        if not args.only or name in args.only
+    }
     if args.baseline:
         frontends = {f"{args.baseline} (before)": old_logmel(args.baseline), **frontends}
     with threadpool_limits(1):  # one BLAS thread: the threads below are the only parallelism
@@ -132,12 +155,18 @@ def main() -> int:
         print(f"ms per 5 s window, 1 thread, batch {args.batch}, median of {args.rounds} rounds")
         for name, values in times.items():
             ms = statistics.median(values)
-            print(f"  {name:<36} {ms:6.2f} ms  x{ms / reference:4.2f}  "
-                  f"(min {min(values):.2f}, max {max(values):.2f})")
+            print(
+                f"  {name:<36} {ms:6.2f} ms  x{ms / reference:4.2f}  "
+                f"(min {min(values):.2f}, max {max(values):.2f})"
+            )
 
         batches = [batch] * 8
         print("log-mel alone, windows per second (1 thread vs 2 threads), median of rounds")
-        scaling = {name: ([], []) for name in frontends if name.startswith(("default", args.baseline or "-"))}
+        scaling = {
+            name: ([], [])
+            for name in frontends
+            if name.startswith(("default", args.baseline or "-"))
+        }
         for _ in range(args.rounds):
             for name in scaling:
                 scaling[name][0].append(throughput(frontends[name], batches, 1))
@@ -145,8 +174,10 @@ def main() -> int:
         for name, (one, two) in scaling.items():
             a, b = statistics.median(one), statistics.median(two)
             gil = gil_share(frontends[name], batch)
-            print(f"  {name:<36} 1 thread {a:6.0f}/s  2 threads {b:6.0f}/s  ratio {b / a:4.2f}  "
-                  f"GIL held {100 * gil:4.1f}% of its time")
+            print(
+                f"  {name:<36} 1 thread {a:6.0f}/s  2 threads {b:6.0f}/s  ratio {b / a:4.2f}  "
+                f"GIL held {100 * gil:4.1f}% of its time"
+            )
     return 0
 
 

@@ -25,7 +25,7 @@ from birdinfer.frontend.amplitude import power_to_db, scale_amplitude
 from birdinfer.frontend.filterbank import SparseFilterbank
 from birdinfer.frontend.image import ImageSteps
 from birdinfer.frontend.normalize import apply_steps
-from birdinfer.frontend.scales import hz_to_mel, mel_filterbank, mel_to_hz
+from birdinfer.frontend.scales import hz_to_mel, mel_filterbank, mel_to_hz, torchaudio_filterbank
 from birdinfer.frontend.spectrogram import Framer, periodic_hann
 
 __all__ = [
@@ -52,7 +52,8 @@ class LogMel:
     def __init__(self, config: MelConfig, image: ImageConfig | None = None) -> None:
         self.config = config
         self.image = image or ImageConfig()
-        fb = mel_filterbank(
+        build = torchaudio_filterbank if config.filterbank == "torchaudio" else mel_filterbank
+        fb = build(
             config.sample_rate,
             config.n_fft,
             config.n_mels,

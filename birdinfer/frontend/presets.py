@@ -15,6 +15,7 @@ TORCHAUDIO = {
     "mel_scale": "htk",
     "norm": None,
     "pad_mode": "reflect",
+    "filterbank": "torchaudio",
     "ref": 1.0,
     "amin": 1e-10,
 }

@@ -2,9 +2,9 @@
 
 The references (birdinfer.frontend.reference) call torchaudio's and librosa's own transforms one
 window at a time. Tolerances: 1e-3 dB before normalisation, 1e-4 on the model input, as the
-front-end issue asks, except where torchaudio's float32 mel points stand alone: its filterbank
-is computed in float32 (mel points up to ~1e-5 off the exact ones), which moves bands whose
-filters are narrower than an FFT bin by up to ~0.01 dB. docs/frontends.md quotes the figures.
+front-end issue asks. One exception, measured and explained in docs/frontends.md: the 2021 2nd
+place's top band lies past Nyquist (fmax 16386 Hz) and on synthetic audio sits 75 dB below the
+window's maximum, where float32 FFT noise reaches 2e-3 dB.
 """
 
 from __future__ import annotations
@@ -21,15 +21,8 @@ LIBRARY = {
     name: "librosa" if name in ("librosa", "birdclef2025_baseline") else "torchaudio"
     for name in PRESETS
 }
-# (dB, model input) tolerances where torchaudio's float32 mel points are the limit (measured:
-# 2021 2nd 1.25e-2 dB / 1.6e-4, 2024 3rd 4.5e-3 dB / 5.7e-5, 2026 5th b3 4.3e-3 dB / 3.8e-5).
-LOOSER = {
-    "birdclef2021_2nd": (2e-2, 3e-4),
-    "birdclef2024_3rd": (1e-2, 1e-4),
-    "birdclef2026_5th_b3": (1e-2, 1e-4),
-    "birdclef2022_3rd": (3e-3, 1e-4),
-    "birdclef2025_8th": (3e-3, 1e-4),
-}
+# (dB, model input) tolerances where the issue's targets are not met, with the measured figure.
+LOOSER = {"birdclef2021_2nd": (3e-3, 1e-4)}  # 2.0e-3 dB on synthetic audio (its top band)
 
 
 def frontend_and_reference(name: str, windows: np.ndarray):
@@ -66,6 +59,32 @@ def test_preset_matches_its_library_on_real_audio(name, real_windows):
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_matches_its_library_on_synthetic_audio_and_silence(name, synthetic_windows):
     _check(name, synthetic_windows)
+
+
+def test_torchaudio_filterbank_arithmetic_matches_melscale_fbanks():
+    torchaudio_functional = pytest.importorskip("torchaudio.functional")
+    from birdinfer.frontend.scales import mel_filterbank, torchaudio_filterbank
+
+    for args in [
+        (2048, 256, 16.0, 16386.0, "htk", None),
+        (1536, 224, 90.0, 14000.0, "htk", None),
+        (3072, 384, 0.0, 16000.0, "htk", None),
+        (2048, 128, 0.0, 16000.0, "slaney", "slaney"),
+    ]:
+        n_fft, n_mels, fmin, fmax, scale, norm = args
+        theirs = (
+            torchaudio_functional.melscale_fbanks(
+                n_fft // 2 + 1, fmin, fmax, n_mels, 32000, norm, scale
+            )
+            .numpy()
+            .T
+        )
+        ours = torchaudio_filterbank(32000, n_fft, n_mels, fmin, fmax, scale, norm)
+        exact = mel_filterbank(32000, n_fft, n_mels, fmin, fmax, scale, norm)
+        # torchaudio's float32 points, not the exact ones: closer, and equal almost everywhere
+        assert np.abs(ours - theirs).max() < np.abs(exact - theirs).max() or scale == "slaney"
+        assert np.abs(ours - theirs).max() < 5e-5
+        assert (ours == theirs).mean() > 0.98
 
 
 def test_torchaudio_defaults_are_far_from_librosa_defaults(real_windows):
