@@ -22,9 +22,8 @@ import numpy as np
 
 from birdinfer.audio.decode import WindowReader, probe
 from birdinfer.audio.rows import count_windows, row_ids
-from birdinfer.config import MelConfig
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble
+from birdinfer.inference.ensemble import Ensemble, FrontendKey
 from birdinfer.inference.postprocess import average_views
 from birdinfer.results import FileFailure, FileResult
 
@@ -37,7 +36,7 @@ MembersFor = Callable[[int], tuple[int, ...]]
 class Chunk:
     file: int
     start: int  # index of the chunk's first window within its file
-    features: dict[MelConfig, np.ndarray]
+    features: dict[FrontendKey, np.ndarray]  # one array per distinct front end
     members: tuple[int, ...]
 
     @property
