@@ -85,10 +85,13 @@ def old_logmel(commit: str):
     return module.LogMel(shim)
 
 
-def per_window_ms(frontend, batch: np.ndarray) -> float:
-    start = time.perf_counter()
+def per_window_ms(frontend, batch: np.ndarray) -> tuple[float, float]:
+    """(wall, CPU) ms per window. The CPU time of the calling thread barely moves when other
+    processes load the machine, the wall time does: on a shared machine, read the CPU column."""
+    start, cpu = time.perf_counter(), time.thread_time()
     frontend(batch)
-    return 1000 * (time.perf_counter() - start) / len(batch)
+    wall_ms = 1000 * (time.perf_counter() - start) / len(batch)
+    return wall_ms, 1000 * (time.thread_time() - cpu) / len(batch)
 
 
 def throughput(frontend, batches: list[np.ndarray], threads: int) -> float:
@@ -151,13 +154,16 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, frontend in frontends.items():
                 times[name].append(per_window_ms(frontend, batch))
-        reference = statistics.median(times[next(iter(frontends))])
+        first = times[next(iter(frontends))]
+        ref_wall = statistics.median(w for w, _ in first)
+        ref_cpu = statistics.median(c for _, c in first)
         print(f"ms per 5 s window, 1 thread, batch {args.batch}, median of {args.rounds} rounds")
         for name, values in times.items():
-            ms = statistics.median(values)
+            wall = statistics.median(w for w, _ in values)
+            cpu = statistics.median(c for _, c in values)
             print(
-                f"  {name:<36} {ms:6.2f} ms  x{ms / reference:4.2f}  "
-                f"(min {min(values):.2f}, max {max(values):.2f})"
+                f"  {name:<36} wall {wall:6.2f} ms x{wall / ref_wall:4.2f}   "
+                f"CPU {cpu:6.2f} ms x{cpu / ref_cpu:4.2f}"
             )
 
         batches = [batch] * 8
