@@ -330,7 +330,7 @@ def _export(args: argparse.Namespace) -> int:
         load_checkpoint(model, args.checkpoint)
     else:
         log.warning("no --checkpoint: exporting randomly initialised weights")
-    card = make_card(args.arch, classes, mel, config.audio.window_seconds)
+    card = make_card(args.arch, classes, mel, config.audio.window_seconds, image=config.image)
     result = export(model, card, args.out, openvino=not args.no_openvino, tolerance=args.tolerance)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")
     if result.openvino_path:

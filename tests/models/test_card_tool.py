@@ -89,3 +89,21 @@ def test_card_set_refuses_settings_that_do_not_fit_the_models_input(bare_model, 
 def test_card_set_without_classes_on_a_bare_file_asks_for_them(bare_model):
     with pytest.raises(ModelError, match="--classes"):
         build_card(bare_model, config="default")
+
+
+def test_card_set_on_an_openvino_ir_writes_both_files_and_the_model_runs(tmp_path, classes_file):
+    ov = pytest.importorskip("openvino")
+    bare = tmp_path / "bare.xml"
+    ov.save_model(ov.convert_model(str(BUILTIN_MODELS["demo"])), str(bare), compress_to_fp16=False)
+    with pytest.raises(ModelError, match="birdinfer card set"):
+        read_card(bare)
+    assert (
+        main(["card", "set", str(bare), "--config", "default", "--classes", str(classes_file)]) == 0
+    )
+    backend = open_backend(bare)
+    assert backend.card.class_names == read_card("builtin:demo").class_names
+    assert backend(np.zeros((1, *backend.card.input_shape), np.float32)).shape == (1, 7)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".xml", ".bin")) == [
+        "bare.bin",
+        "bare.xml",
+    ]  # no temporary files left beside it
