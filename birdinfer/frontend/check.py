@@ -76,6 +76,14 @@ def stage_arrays(frontend: LogMel, windows: np.ndarray) -> dict[str, np.ndarray]
     }
 
 
+def stage_label(stage: str, mel: MelConfig) -> str:
+    """The name a user reads: mel power, dB (or log, PCEN), normalisation, image."""
+    amplitude = {"db": "dB", "log": "log", "pcen": "PCEN"}[mel.amplitude]
+    return {"scaled": amplitude, "normalised": "normalisation", "model input": "image"}.get(
+        stage, stage
+    )
+
+
 def compare_with_library(
     windows: np.ndarray, mel: MelConfig, image: ImageConfig, library: str
 ) -> CheckResult:
@@ -104,7 +112,8 @@ def compare_with_array(
         ]
         if matches:
             note = (
-                f"the saved features match birdinfer's '{matches[-1]}' stage: the training code "
+                f"the saved features match birdinfer's '{stage_label(matches[-1], mel)}' stage: "
+                "the training code "
                 "stops there, while the settings go on (normalisation or image steps to remove)"
             )
         else:
@@ -134,7 +143,7 @@ def _diff(stage: str, ours: np.ndarray, theirs: np.ndarray, mel: MelConfig) -> S
             "; "
         )
     )
-    return StageDiff(stage, float(diff.max()), tolerance, detail)
+    return StageDiff(stage_label(stage, mel), float(diff.max()), tolerance, detail)
 
 
 def _summary(ours: np.ndarray, theirs: np.ndarray) -> str:

@@ -15,7 +15,7 @@ def test_a_preset_checked_against_its_library_passes_every_stage(real_windows):
     pytest.importorskip("torchaudio")
     config = from_dict({"mel": {"preset": "birdclef2026_2nd"}})
     result = compare_with_library(real_windows[:2], config.mel, config.image, "torchaudio")
-    assert [s.stage for s in result.stages] == ["mel power", "scaled", "normalised", "model input"]
+    assert [s.stage for s in result.stages] == ["mel power", "dB", "normalisation", "image"]
     assert result.first_divergence is None, result.describe()
 
 
@@ -24,8 +24,8 @@ def test_saved_features_that_skip_the_normalisation_are_named(real_windows):
     frontend = LogMel(config.mel)
     saved = frontend.scaled(real_windows[:2])  # the training code stopped at dB
     result = compare_with_array(real_windows[:2], config.mel, config.image, saved, "saved.npy")
-    assert result.first_divergence is not None and result.first_divergence.stage == "model input"
-    assert "'scaled' stage" in result.note
+    assert result.first_divergence is not None and result.first_divergence.stage == "image"
+    assert "'dB' stage" in result.note
 
 
 def test_saved_features_that_match_pass(real_windows):
@@ -57,4 +57,4 @@ def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio,
         ]
     )
     out = capsys.readouterr().out
-    assert code == 1 and "first divergence: model input" in out
+    assert code == 1 and "first divergence: image" in out
