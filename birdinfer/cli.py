@@ -1,5 +1,5 @@
 """The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `score`,
-`export`, `quantize` and `bench`."""
+`export`, `quantize`, `bench`, `card` and `frontend`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from birdinfer.errors import (
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "score", "export", "quantize", "bench")
+COMMANDS = ("infer", "score", "export", "quantize", "bench", "card", "frontend")
 # A problem the user can fix ends the command with exit code 2 and one "error:" line; any other
 # exception is a bug and keeps its traceback. Subclasses (ExportError is a ModelError) follow
 # their base's entry.
@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="timing-budget report: stages, runtimes, projections")
     add_bench_arguments(bench)
     bench.set_defaults(handler=_bench)
+    add_card_commands(sub)
+    add_frontend_commands(sub)
     return parser
 
 
@@ -306,7 +308,7 @@ def _export(args: argparse.Namespace) -> int:
         load_checkpoint(model, args.checkpoint)
     else:
         log.warning("no --checkpoint: exporting randomly initialised weights")
-    card = make_card(args.arch, classes, mel, config.audio.window_seconds)
+    card = make_card(args.arch, classes, mel, config.audio.window_seconds, image=config.image)
     result = export(model, card, args.out, openvino=not args.no_openvino, tolerance=args.tolerance)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")
     if result.openvino_path:
@@ -552,6 +554,109 @@ def _soak(args: argparse.Namespace) -> int:
     print(summary(data))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return 0 if data["passed"] else 1
+
+
+def add_card_commands(sub) -> None:
+    card = sub.add_parser("card", help="show or attach a model file's card (its settings)")
+    actions = card.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="print the card of an .onnx or .xml model file")
+    show.add_argument("model", help="model file (.onnx or OpenVINO .xml)")
+    show.add_argument("-q", "--quiet", action="store_true")
+    show.set_defaults(handler=_card_show)
+    put = actions.add_parser(
+        "set", help="attach or replace the card of a model exported elsewhere (atomic write)"
+    )
+    put.add_argument("model", help="model file (.onnx or OpenVINO .xml)")
+    put.add_argument("--config", help="YAML (or bundled name) with the audio, mel and image keys")
+    put.add_argument("--preset", help="a front-end preset (birdinfer frontend presets)")
+    put.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config key, e.g. --set mel.n_mels=224 --set image.channels=3",
+    )
+    put.add_argument(
+        "--classes", type=Path, help="sample_submission.csv, taxonomy.csv or one name per line"
+    )
+    put.add_argument("--arch", help="architecture name to record")
+    put.add_argument("--output", choices=("logits", "probabilities"), help="what the model returns")
+    put.add_argument("--out", type=Path, help="write a copy here instead of changing the file")
+    put.add_argument("-q", "--quiet", action="store_true")
+    put.set_defaults(handler=_card_set)
+
+
+def _card_show(args: argparse.Namespace) -> int:
+    from birdinfer.models.card_tool import show
+
+    print(show(args.model))
+    return 0
+
+
+def _card_set(args: argparse.Namespace) -> int:
+    from birdinfer.models.card_tool import build_card, set_card
+    from birdinfer.models.export import read_class_names
+
+    overrides = dict(parse_override(item) for item in args.set)
+    if args.preset:
+        overrides["mel.preset"] = args.preset
+    card = build_card(
+        args.model,
+        config=args.config,
+        overrides=overrides,
+        classes=read_class_names(args.classes) if args.classes else None,
+        arch=args.arch,
+        output=args.output,
+    )
+    path = set_card(args.model, card, args.out)
+    print(f"card written to {path}: {card.num_classes} classes, input {card.input_shape}")
+    return 0
+
+
+def add_frontend_commands(sub) -> None:
+    frontend = sub.add_parser("frontend", help="check the front end against training, list presets")
+    actions = frontend.add_subparsers(dest="action", required=True)
+    check = actions.add_parser(
+        "check", help="compare birdinfer's model input with a reference, stage by stage"
+    )
+    check.add_argument("recording", help="an audio file")
+    check.add_argument("--model", help="model file whose card gives the settings")
+    check.add_argument("--config", help="or a config (YAML or bundled name) with mel/image keys")
+    check.add_argument("--preset", help="or a front-end preset")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    check.add_argument(
+        "--reference",
+        default="torchaudio",
+        help="torchaudio, librosa, or a .npy of features your training code saved for the "
+        "first --windows windows of the recording (default: %(default)s)",
+    )
+    check.add_argument("--windows", type=int, default=4, help="windows compared (from the start)")
+    check.add_argument("-q", "--quiet", action="store_true")
+    check.set_defaults(handler=_frontend_check)
+    presets = actions.add_parser("presets", help="list the named front ends and their sources")
+    presets.add_argument("-q", "--quiet", action="store_true")
+    presets.set_defaults(handler=_frontend_presets)
+
+
+def _frontend_check(args: argparse.Namespace) -> int:
+    from birdinfer.models.card_tool import check_frontend
+
+    overrides = dict(parse_override(item) for item in args.set)
+    if args.preset:
+        overrides["mel.preset"] = args.preset
+    result = check_frontend(
+        args.recording, args.model, args.config, overrides, args.reference, args.windows
+    )
+    print(result.describe())
+    return 0 if result.first_divergence is None else 1
+
+
+def _frontend_presets(args: argparse.Namespace) -> int:
+    from birdinfer.presets import PRESETS
+
+    for name, entry in PRESETS.items():
+        print(f"{name}\n  {entry['summary']}\n  source: {entry['source']}")
+    return 0
 
 
 if __name__ == "__main__":

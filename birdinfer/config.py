@@ -20,7 +20,8 @@ import yaml
 
 from birdinfer.errors import ConfigError
 
-Normalization = Literal["none", "standardize", "scale80", "minmax"]
+# Front-end steps after the dB (or log, PCEN) scaling, applied in order (birdinfer.frontend.normalize).
+NormStepName = Literal["scale80", "scale", "standardize", "minmax", "clamp", "imagenet", "square"]
 Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
@@ -83,8 +84,86 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class NormStep:
+    """One normalisation step. In YAML a bare name (`- minmax`) or a mapping with its settings
+    (`- {step: standardize, ddof: 1}`); unset settings take the defaults in the comments."""
+
+    step: NormStepName
+    add: float | None = None  # scale: (x + add) / divide
+    divide: float | None = None
+    eps: float | None = None  # standardize: (x - mean) / (std + eps); minmax: / (max - min + eps)
+    ddof: int = 0  # standardize: 0 as numpy's std, 1 as torch's Tensor.std()
+    # minmax: true as the torch modules that skip eps and map a flat window to zeros
+    flat_to_zero: bool = False
+    low: float | None = None  # clamp: to [low, high] (0 and 1 by default)
+    high: float | None = None
+    mean: tuple[float, ...] | None = None  # imagenet: per channel (ImageNet's by default)
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        key = f"normalization step '{self.step}'"
+        _check(
+            self.step != "scale" or (self.add is not None and bool(self.divide)),
+            key,
+            "needs add and a non-zero divide",
+        )
+        _check(self.eps is None or self.eps >= 0, key, "eps must be >= 0")
+        _check(self.ddof in (0, 1), key, "ddof must be 0 or 1")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            _check(value is None or len(value) == 3, key, f"{name} must list 3 values")
+
+    def to_plain(self) -> str | dict[str, Any]:
+        """A bare name when every setting is the default (as old cards and configs spell it)."""
+        changed = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "step" and getattr(self, f.name) != f.default
+        }
+        if not changed:
+            return self.step
+        return {
+            "step": self.step,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+        }
+
+
+@dataclass(frozen=True)
+class PcenConfig:
+    """librosa.pcen's settings (mel.amplitude: pcen); `input_scale` multiplies the mel power
+    first (librosa's docs suggest 2**31 for audio in [-1, 1])."""
+
+    gain: float = 0.98
+    bias: float = 2.0
+    power: float = 0.5
+    time_constant: float = 0.4
+    eps: float = 1e-6
+    b: float | None = None
+    max_size: int = 1
+    input_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(
+            self.gain >= 0 and self.bias >= 0 and self.power >= 0,
+            "mel.pcen",
+            "gain, bias and power must be >= 0",
+        )
+        _check(
+            self.eps > 0 and self.time_constant > 0, "mel.pcen", "eps and time_constant must be > 0"
+        )
+        _check(self.b is None or 0 <= self.b <= 1, "mel.pcen.b", "must be in [0, 1]")
+        _check(self.max_size >= 1, "mel.pcen.max_size", "must be >= 1")
+
+
+def as_steps(value: Any) -> tuple[NormStep, ...]:
+    """The old single `normalization:` string (cards in the wild carry it) as a list of steps."""
+    return _coerce(tuple[NormStep, ...], value, "normalization")
+
+
+@dataclass(frozen=True)
 class MelConfig:
-    """Log-mel settings; the same names as librosa's arguments where one exists."""
+    """Log-mel settings; the same names as librosa's or torchaudio's arguments where one exists.
+    Every default reproduces librosa (and birdinfer before these keys existed)."""
 
     sample_rate: int = 32000
     n_fft: int = 2048
@@ -96,19 +175,41 @@ class MelConfig:
     top_db: float | None = 80.0
     # dB reference: "max" (librosa's ref=np.max, per window) or a number (1.0 = torchaudio's default).
     ref: str | float = "max"
-    normalization: Normalization = "standardize"
+    normalization: tuple[NormStep, ...] = (NormStep("standardize"),)
     center: bool = True
+    # A window shorter than n_fft, centred in the frame and zero-padded (torch and librosa alike).
+    win_length: int | None = None
+    # librosa's defaults; torchaudio's MelSpectrogram defaults are htk, null and reflect.
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    norm: Literal["slaney"] | None = "slaney"
+    # Whose arithmetic computes the filter weights: librosa's (float64) or torchaudio's (float32
+    # mel points, up to ~0.01 dB apart on filters narrower than a bin): a model trained on
+    # torchaudio features wants "torchaudio".
+    filterbank: Literal["librosa", "torchaudio"] = "librosa"
+    pad_mode: Literal["constant", "reflect"] = "constant"
+    # torchaudio's STFT normalisation: true (= "window", by the window's L2 norm) or "frame_length".
+    normalized: bool | Literal["window", "frame_length"] = False
+    # After the mel: "db" (librosa.power_to_db / torchaudio AmplitudeToDB), "log" (log(x + log_offset))
+    # or "pcen" (librosa.pcen).
+    amplitude: Literal["db", "log", "pcen"] = "db"
+    # The dB floor; null: librosa's (1e-10 for power, 1e-5 for magnitude). torchaudio: 1e-10 always.
+    amin: float | None = None
+    log_offset: float = 1e-6
+    pcen: PcenConfig = field(default_factory=PcenConfig)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "normalization", as_steps(self.normalization))
         _check(self.sample_rate >= 1000, "mel.sample_rate", "must be >= 1000 Hz")
         _check(self.n_fft >= 16, "mel.n_fft", "must be >= 16")
         _check(0 < self.hop_length <= self.n_fft, "mel.hop_length", "must be in 1..n_fft")
         _check(self.n_mels >= 1, "mel.n_mels", "must be >= 1")
         _check(0 <= self.fmin < self.fmax, "mel.fmin", "must be >= 0 and below mel.fmax")
+        # fmax above Nyquist is allowed (torchaudio and librosa compute the filters the same way;
+        # the front end warns), but not absurdly so: it is then a typo.
         _check(
-            self.fmax <= self.sample_rate / 2,
+            self.fmax <= self.sample_rate,
             "mel.fmax",
-            f"{self.fmax} is above the Nyquist frequency {self.sample_rate / 2}",
+            f"{self.fmax} is above the sample rate {self.sample_rate}",
         )
         _check(self.power in (1.0, 2.0), "mel.power", "must be 1.0 (magnitude) or 2.0 (power)")
         _check(self.top_db is None or self.top_db > 0, "mel.top_db", "must be > 0 or null")
@@ -117,12 +218,79 @@ class MelConfig:
             "mel.ref",
             "must be 'max' or a positive number",
         )
+        _check(
+            self.win_length is None or 1 <= self.win_length <= self.n_fft,
+            "mel.win_length",
+            "must be in 1..n_fft or null",
+        )
+        _check(self.amin is None or self.amin > 0, "mel.amin", "must be > 0 or null")
+        _check(self.log_offset >= 0, "mel.log_offset", "must be >= 0")
+        _check(
+            all(s.step != "imagenet" for s in self.normalization),
+            "mel.normalization",
+            "imagenet is per channel: list it under image.normalization (after the channels exist)",
+        )
+
+    @property
+    def nyquist(self) -> float:
+        return self.sample_rate / 2
 
     def frames_for(self, n_samples: int) -> int:
         """Frames produced for a window of `n_samples` (librosa's count)."""
         if self.center:
             return 1 + n_samples // self.hop_length
         return 1 + (n_samples - self.n_fft) // self.hop_length
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Steps after the normalisation, in this order: channels, resize, layout, then the steps in
+    `normalization` (the ones that need the channels, such as imagenet, or a clamp after the resize).
+    The defaults do nothing: one channel, (n_mels, frames) as computed."""
+
+    channels: Literal[1, 3] = 1
+    # "repeat": the map three times; "delta": x, delta and delta-delta.
+    channel_mode: Literal["repeat", "delta"] = "repeat"
+    # Deltas as torchaudio.functional.compute_deltas (win_length, replicate padding; delta-delta is
+    # the delta of the delta) or librosa.feature.delta (width, Savitzky-Golay "interp" edges;
+    # delta-delta is order 2). Along time, or along the mel axis as the 2023 2nd place computed them.
+    delta_style: Literal["torchaudio", "librosa"] = "torchaudio"
+    delta_width: int = 5
+    delta_axis: Literal["time", "mel"] = "time"
+    # [height, width] of the (mel, time) image; null: no resize.
+    size: tuple[int, int] | None = None
+    # "bilinear": torch.nn.functional.interpolate(mode="bilinear", align_corners=False);
+    # "bilinear_antialias": the same with antialias=True (torchvision's Resize on tensors);
+    # "cv2_linear": cv2.resize(..., interpolation=cv2.INTER_LINEAR).
+    resize: Literal["bilinear", "bilinear_antialias", "cv2_linear"] = "bilinear"
+    # "time_mel": the model takes (time, mel), as when a training loop permutes the mel.
+    layout: Literal["mel_time", "time_mel"] = "mel_time"
+    normalization: tuple[NormStep, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "normalization", as_steps(self.normalization))
+        _check(
+            self.delta_width >= 3 and self.delta_width % 2 == 1,
+            "image.delta_width",
+            "must be an odd number >= 3",
+        )
+        _check(
+            self.size is None or (len(self.size) == 2 and min(self.size) >= 1),
+            "image.size",
+            "must be [height, width] or null",
+        )
+        _check(
+            self.channels == 3 or all(s.step != "imagenet" for s in self.normalization),
+            "image.normalization",
+            "imagenet needs image.channels: 3",
+        )
+
+    def output_shape(self, n_mels: int, frames: int) -> tuple[int, int, int]:
+        """The model input without the batch axis, for a (n_mels, frames) mel."""
+        height, width = self.size or (n_mels, frames)
+        if self.layout == "time_mel":
+            height, width = width, height
+        return (self.channels, height, width)
 
 
 @dataclass(frozen=True)
@@ -335,6 +503,8 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     # None: take the mel settings from the model file's metadata.
     mel: MelConfig | None = None
+    # None: take the image steps (channels, resize, layout) from the model file's metadata.
+    image: ImageConfig | None = None
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -377,7 +547,7 @@ MOVED_KEYS = {
 
 def from_dict(data: Mapping[str, Any]) -> Config:
     """Build and validate a Config from plain data (as parsed from YAML)."""
-    return _build(Config, _renamed_keys(data), prefix="")
+    return _build(Config, expand_preset(_renamed_keys(data)), prefix="")
 
 
 def _renamed_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -416,6 +586,25 @@ def _renamed_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _deprecated(old: str, new: str) -> None:
     warnings.warn(f"config key '{old}' is deprecated: use '{new}'", FutureWarning, stacklevel=4)
+
+
+def expand_preset(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`mel: {preset: NAME, ...}`: the named front end's mel and image settings, then the keys
+    given beside it (birdinfer.presets lists the names and where each comes from)."""
+    data = dict(data)
+    mel = data.get("mel")
+    if not isinstance(mel, Mapping) or "preset" not in mel:
+        return data
+    from birdinfer.presets import preset_settings  # a leaf module of plain data
+
+    try:
+        settings = preset_settings(str(mel["preset"]))
+    except KeyError as exc:
+        raise ConfigError(f"config key 'mel.preset': {exc.args[0]}") from None
+    data["mel"] = {**settings["mel"], **{k: v for k, v in mel.items() if k != "preset"}}
+    if data.get("image") is None:
+        data["image"] = settings["image"]
+    return data
 
 
 def load_config(
@@ -515,11 +704,17 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {list(args)}")
         return value
     if origin is tuple:
+        if args[0] is NormStep and value in (None, "none"):
+            return ()  # `normalization: none` (the old spelling) or null: no steps
         items = value if isinstance(value, (list, tuple)) else [value]
         return tuple(_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(items))
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
         if hint is ModelSpec and isinstance(value, str):
             value = {"path": value}
+        if hint is NormStep and isinstance(value, str):
+            value = {"step": value}
         return _build(hint, value, key + ".")
     return _scalar(hint, value, key)
 
@@ -551,10 +746,19 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def to_dict(config: Config) -> dict[str, Any]:
     """Plain data for reports (tuples as lists)."""
-    return _plain(dataclasses.asdict(config))
+    return _plain(config)
+
+
+def to_plain(value: Any) -> Any:
+    """Plain data (dicts, lists, scalars) for any config section, as YAML and card JSON hold it."""
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, NormStep):
+        return value.to_plain()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

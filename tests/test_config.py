@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -58,18 +59,18 @@ def test_bool_is_not_an_int():
 @pytest.mark.parametrize(
     "data, key",
     [
-        ({"mel": {"fmax": 20000}}, "mel.fmax"),
+        ({"mel": {"fmax": 40000}}, "mel.fmax"),  # above the sample rate; above Nyquist warns
         ({"mel": {"hop_length": 4096}}, "mel.hop_length"),
         ({"mel": {"fmin": 500, "fmax": 400}}, "mel.fmin"),
         ({"inference": {"batch_size": 0}}, "inference.batch_size"),
         ({"audio": {"window_seconds": -5}}, "audio.window_seconds"),
         ({"inference": {"activation": "relu"}}, "inference.activation"),
-        ({"mel": {"normalization": "zscore"}}, "mel.normalization"),
+        ({"mel": {"normalization": "zscore"}}, "mel.normalization[0].step"),
         ({"models": []}, "models"),
     ],
 )
 def test_impossible_values_name_the_key(data, key):
-    with pytest.raises(ConfigError, match=f"'{key}'"):
+    with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
         from_dict(data)
 
 

@@ -19,6 +19,7 @@ LAYERS = {
     "errors": 0,
     "results": 0,
     "version": 0,
+    "presets": 0,
     "audio": 1,
     "frontend": 1,
     "models": 2,

@@ -334,7 +334,7 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     fp32 = reference_model(work)
     models = variants(fp32, work / "variants", work / "audio")
     card = open_backend(fp32).card
-    frontend = LogMel(card.mel)
+    frontend = LogMel(card.mel, card.image)
 
     log.info("stages alone on %d files, %d cores", len(files), cores)
     reps = settings.repeats

@@ -20,7 +20,7 @@ import pandas as pd
 
 from birdinfer.audio.decode import WindowReader
 from birdinfer.audio.rows import row_ids
-from birdinfer.config import Config, MelConfig
+from birdinfer.config import Config, ImageConfig, MelConfig
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.inference.postprocess import activate, average_views, weighted_mean
@@ -44,6 +44,16 @@ class Member:
     weight: float
     mel: MelConfig
     columns: np.ndarray  # model class index for each submission column
+    image: ImageConfig = ImageConfig()
+
+    @property
+    def frontend(self) -> FrontendKey:
+        """Members with equal keys share one front-end computation (mel, scaling, image)."""
+        return (self.mel, self.image)
+
+
+# A whole front end: the mel settings (with scaling and normalisation) and the image steps.
+FrontendKey = tuple[MelConfig, ImageConfig]
 
 
 class Ensemble:
@@ -63,11 +73,12 @@ class Ensemble:
                 weight=spec.weight,
                 mel=config.mel or b.card.mel,
                 columns=column_order(b.card.class_names, self.columns, str(b.path)),
+                image=config.image or b.card.image,
             )
             for spec, b in zip(config.models, backends, strict=True)
         ]
-        # One front end per distinct mel setting: members that agree share one mel computation.
-        self.frontends = {m.mel: LogMel(m.mel) for m in self.members}
+        # One front end per distinct setting: members that agree share one computation.
+        self.frontends = {m.frontend: LogMel(*m.frontend) for m in self.members}
 
     def _check_models(self, backends: list[Backend]) -> None:
         problems = []
@@ -117,18 +128,18 @@ class Ensemble:
 
     # --- per file -----------------------------------------------------------------------------
 
-    def features(self, windows: np.ndarray) -> dict[MelConfig, np.ndarray]:
+    def features(self, windows: np.ndarray) -> dict[FrontendKey, np.ndarray]:
         """Model inputs for (n, samples) audio windows, one array per distinct front end."""
         self.timer.count(len(windows))
         with self.timer("mel"):
-            return {mel: frontend(windows) for mel, frontend in self.frontends.items()}
+            return {key: frontend(windows) for key, frontend in self.frontends.items()}
 
-    def member_scores(self, index: int, features: dict[MelConfig, np.ndarray]) -> np.ndarray:
+    def member_scores(self, index: int, features: dict[FrontendKey, np.ndarray]) -> np.ndarray:
         """One member's probabilities (n, columns), in submission column order."""
         member = self.members[index]
         self.timer.count(len(next(iter(features.values()))), member=index)
         with self.timer(f"model {member.name}"):
-            raw = member.backend(features[member.mel])
+            raw = member.backend(features[member.frontend])
         with self.timer("postprocess"):
             return activate(raw, self.config.inference.activation)[:, member.columns]
 

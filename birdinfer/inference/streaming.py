@@ -27,9 +27,8 @@ from tqdm import tqdm
 
 from birdinfer.audio.decode import WindowReader
 from birdinfer.audio.rows import row_ids
-from birdinfer.config import MelConfig
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble
+from birdinfer.inference.ensemble import Ensemble, FrontendKey
 from birdinfer.inference.postprocess import average_views
 from birdinfer.results import FileFailure, FileResult
 
@@ -69,7 +68,7 @@ class EngineOutcome(NamedTuple):
 class Chunk:
     file: int
     start: int  # index of the chunk's first window within its file
-    features: dict[MelConfig, np.ndarray]
+    features: dict[FrontendKey, np.ndarray]  # one array per distinct front end
     members: tuple[int, ...]
 
     @property

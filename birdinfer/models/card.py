@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from birdinfer.config import Config, MelConfig, from_dict
+from birdinfer.config import Config, ImageConfig, MelConfig, from_dict, to_plain
 from birdinfer.errors import ConfigError, ModelError
 
 CARD_KEY = "birdinfer.card"
@@ -26,19 +26,24 @@ class ModelCard:
     sample_rate: int
     window_seconds: float
     mel: MelConfig
-    # The model's input without the batch axis: (channels, n_mels, frames).
+    # The model's input without the batch axis: (channels, height, width); (1, n_mels, frames)
+    # unless the image steps change it.
     input_shape: tuple[int, int, int]
     # What the model's output holds before the pipeline's activation.
     output: str = "logits"
     version: int = CARD_VERSION
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Channels, resize and layout after the mel (cards written before these existed: none).
+    image: ImageConfig = dataclasses.field(default_factory=ImageConfig)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["mel"] = to_plain(self.mel)
+        data["image"] = to_plain(self.image)
         data["class_names"] = list(self.class_names)
         data["input_shape"] = list(self.input_shape)
         return json.dumps(data, sort_keys=True)
@@ -50,6 +55,7 @@ class ModelCard:
         if version != CARD_VERSION:
             raise ValueError(f"card version {version!r}, this birdinfer reads {CARD_VERSION}")
         mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": data["sample_rate"]}})
+        image = from_dict({"image": data.pop("image", None) or {}}).image
         return cls(
             arch=str(data["arch"]),
             class_names=tuple(str(c) for c in data["class_names"]),
@@ -60,6 +66,7 @@ class ModelCard:
             output=str(data.get("output", "logits")),
             version=version,
             extra=dict(data.get("extra", {})),
+            image=image,
         )
 
 
@@ -68,8 +75,9 @@ def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
     text = metadata.get(CARD_KEY)
     if text is None:
         raise ModelError(
-            f"{path}: no '{CARD_KEY}' metadata; export the model with `birdinfer export` so the "
-            "file carries its class names, sample rate and mel settings"
+            f"{path}: no '{CARD_KEY}' metadata; export the model with `birdinfer export`, or "
+            f"attach a card to this file with `birdinfer card set {path} --config ... --classes "
+            "...`, so that it carries its class names, sample rate and front-end settings"
         )
     try:
         return ModelCard.from_json(text)
@@ -91,15 +99,32 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
             + (f" + 2 x audio.context_seconds {context}" if context else "")
             + f" = {config.audio.input_seconds} s of input, model {card.window_seconds} s"
         )
-    if config.mel is not None:
-        for f in dataclasses.fields(MelConfig):
-            ours, theirs = getattr(config.mel, f.name), getattr(card.mel, f.name)
+    for section, cls in (("mel", MelConfig), ("image", ImageConfig)):
+        ours_all, theirs_all = getattr(config, section), getattr(card, section)
+        if ours_all is None:
+            continue
+        for f in dataclasses.fields(cls):
+            ours, theirs = getattr(ours_all, f.name), getattr(theirs_all, f.name)
             if ours != theirs:
-                found.append(f"mel.{f.name}: config {ours!r}, model {theirs!r}")
-    frames = card.mel.frames_for(round(card.sample_rate * card.window_seconds))
-    if card.input_shape[1:] != (card.mel.n_mels, frames):
+                found.append(f"{section}.{f.name}: config {_show(ours)}, model {_show(theirs)}")
+    expected = expected_input_shape(card.mel, card.image, card.sample_rate, card.window_seconds)
+    if tuple(card.input_shape) != expected:
         found.append(
-            f"input shape {card.input_shape} does not fit the card's own mel settings "
-            f"({card.mel.n_mels} mels x {frames} frames)"
+            f"input shape {card.input_shape} does not fit the card's own front-end settings "
+            f"({expected})"
         )
     return found
+
+
+def expected_input_shape(
+    mel: MelConfig, image: ImageConfig, sample_rate: int, window_seconds: float
+) -> tuple[int, int, int]:
+    """(channels, height, width) that `mel` and `image` make of one window."""
+    frames = mel.frames_for(round(sample_rate * window_seconds))
+    return image.output_shape(mel.n_mels, frames)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple) and value and hasattr(value[0], "to_plain"):
+        return repr([step.to_plain() for step in value])
+    return repr(value)

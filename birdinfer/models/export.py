@@ -201,18 +201,27 @@ def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def make_card(
-    arch: str, class_names: Sequence[str], mel, window_seconds: float, extra: dict | None = None
+    arch: str,
+    class_names: Sequence[str],
+    mel,
+    window_seconds: float,
+    extra: dict | None = None,
+    image=None,
 ) -> ModelCard:
-    """The card for a model fed by `mel` over windows of `window_seconds`."""
-    frames = mel.frames_for(round(mel.sample_rate * window_seconds))
+    """The card for a model fed by `mel` (and `image` steps) over windows of `window_seconds`."""
+    from birdinfer.config import ImageConfig
+    from birdinfer.models.card import expected_input_shape
+
+    image = image or ImageConfig()
     return ModelCard(
         arch=arch,
         class_names=tuple(str(c) for c in class_names),
         sample_rate=mel.sample_rate,
         window_seconds=float(window_seconds),
         mel=mel,
-        input_shape=(1, mel.n_mels, frames),
+        input_shape=expected_input_shape(mel, image, mel.sample_rate, window_seconds),
         extra=dict(extra or {}),
+        image=image,
     )
 
 

@@ -131,8 +131,8 @@ def read_all_windows(folder: str | Path, card: ModelCard) -> WindowSet:
 
 
 def log_mel(windows: np.ndarray, card: ModelCard) -> np.ndarray:
-    """(n, samples) audio -> (n, 1, n_mels, frames) model inputs, the pipeline's front end."""
-    frontend = LogMel(card.mel)
+    """(n, samples) audio -> (n, c, h, w) model inputs, the pipeline's front end."""
+    frontend = LogMel(card.mel, card.image)
     chunks = [frontend(windows[i : i + MEL_CHUNK]) for i in range(0, len(windows), MEL_CHUNK)]
     features = np.concatenate(chunks).astype(np.float32, copy=False)
     if features.shape[1:] != tuple(card.input_shape):

@@ -1,0 +1,60 @@
+"""`birdinfer frontend check`: birdinfer's model input against a reference, stage by stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from birdinfer.cli import main
+from birdinfer.config import from_dict
+from birdinfer.frontend.check import compare_with_array, compare_with_library
+from birdinfer.frontend.logmel import LogMel
+
+
+def test_a_preset_checked_against_its_library_passes_every_stage(real_windows):
+    pytest.importorskip("torchaudio")
+    config = from_dict({"mel": {"preset": "birdclef2026_2nd"}})
+    result = compare_with_library(real_windows[:2], config.mel, config.image, "torchaudio")
+    assert [s.stage for s in result.stages] == ["mel power", "dB", "normalisation", "image"]
+    assert result.first_divergence is None, result.describe()
+
+
+def test_saved_features_that_skip_the_normalisation_are_named(real_windows):
+    config = from_dict({"mel": {"normalization": ["standardize"]}})
+    frontend = LogMel(config.mel)
+    saved = frontend.scaled(real_windows[:2])  # the training code stopped at dB
+    result = compare_with_array(real_windows[:2], config.mel, config.image, saved, "saved.npy")
+    assert result.first_divergence is not None and result.first_divergence.stage == "image"
+    assert "'dB' stage" in result.note
+
+
+def test_saved_features_that_match_pass(real_windows):
+    config = from_dict({"mel": {"preset": "librosa"}})
+    saved = LogMel(config.mel, config.image)(real_windows[:2])
+    result = compare_with_array(real_windows[:2], config.mel, config.image, saved, "saved.npy")
+    assert result.first_divergence is None
+
+
+def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio, tmp_path, capsys):
+    config = from_dict({"mel": {"preset": "librosa"}})
+    from birdinfer.audio.decode import decode_windows
+    from birdinfer.config import AudioConfig
+
+    windows = decode_windows(shared_audio / "1min.wav", AudioConfig())[:2]
+    wrong = LogMel(config.mel, config.image)(windows) * 1.01
+    np.save(tmp_path / "train.npy", wrong)
+    code = main(
+        [
+            "frontend",
+            "check",
+            str(shared_audio / "1min.wav"),
+            "--model",
+            "builtin:demo",
+            "--reference",
+            str(tmp_path / "train.npy"),
+            "--windows",
+            "2",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "first divergence: image" in out
