@@ -16,7 +16,41 @@ from birdinfer.config import Config, MelConfig, from_dict
 from birdinfer.errors import ConfigError, ModelError
 
 CARD_KEY = "birdinfer.card"
-CARD_VERSION = 1
+# 2 added `outputs` and `input_constants`; version-1 cards (one clip-wise output) still read.
+CARD_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+HOLDS = ("logits", "probabilities")
+LAYOUTS = ("clipwise", "framewise")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One graph output the pipeline can score.
+
+    `holds`: logits (the run's activation applies) or probabilities (used as they are).
+    `layout`: clipwise, (batch, classes), or framewise, (batch, frames, classes); None only on a
+    card not yet exported (the exporter reads it off the output's shape).
+    """
+
+    name: str
+    holds: str = "logits"
+    layout: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.holds not in HOLDS:
+            raise ValueError(f"output '{self.name}': holds {self.holds!r}, expected one of {HOLDS}")
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(
+                f"output '{self.name}': layout {self.layout!r}, expected one of {LAYOUTS}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> OutputSpec:
+        """`NAME` or `NAME:logits|probabilities`; NAME may be an index into a tuple's outputs."""
+        name, _, holds = str(text).partition(":")
+        if not name:
+            raise ValueError(f"output {text!r}: expected NAME or NAME:logits|probabilities")
+        return cls(name, holds or "logits")
 
 
 @dataclass(frozen=True)
@@ -28,10 +62,16 @@ class ModelCard:
     mel: MelConfig
     # The model's input without the batch axis: (channels, n_mels, frames).
     input_shape: tuple[int, int, int]
-    # What the model's output holds before the pipeline's activation.
+    # What the model's output holds before the pipeline's activation (version 1; a version-2
+    # card says it per output, and this repeats the first output's).
     output: str = "logits"
     version: int = CARD_VERSION
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The outputs the pipeline may score, the first by default; () on a version-1 card: the
+    # file's first output, clip-wise, holding `output`.
+    outputs: tuple[OutputSpec, ...] = ()
+    # Inputs beyond the features, each fed this value for every window (e.g. a TTA shift).
+    input_constants: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -41,15 +81,21 @@ class ModelCard:
         data = dataclasses.asdict(self)
         data["class_names"] = list(self.class_names)
         data["input_shape"] = list(self.input_shape)
+        data["outputs"] = [dataclasses.asdict(o) for o in self.outputs]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
         data = json.loads(text)
         version = data.get("version")
-        if version != CARD_VERSION:
-            raise ValueError(f"card version {version!r}, this birdinfer reads {CARD_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(
+                f"card version {version!r}, this birdinfer reads {list(READABLE_VERSIONS)}"
+            )
         mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": data["sample_rate"]}})
+        outputs = tuple(OutputSpec(**o) for o in data.get("outputs", []))
+        if any(o.layout is None for o in outputs):
+            raise ValueError("an output without a layout (clipwise or framewise)")
         return cls(
             arch=str(data["arch"]),
             class_names=tuple(str(c) for c in data["class_names"]),
@@ -60,7 +106,26 @@ class ModelCard:
             output=str(data.get("output", "logits")),
             version=version,
             extra=dict(data.get("extra", {})),
+            outputs=outputs,
+            input_constants=dict(data.get("input_constants", {})),
         )
+
+    def output_spec(self, name: str | None, graph_outputs: list[str]) -> OutputSpec:
+        """The output to score: `name`, else the card's first (a version-1 card's: the file's
+        first output, clip-wise). Raises ValueError naming the choices."""
+        if not self.outputs:
+            spec = OutputSpec(graph_outputs[0], self.output, "clipwise")
+            if name is None or name == spec.name:
+                return spec
+            raise ValueError(
+                f"output '{name}': this card (version 1) describes one output, '{spec.name}'"
+            )
+        if name is None:
+            return self.outputs[0]
+        for spec in self.outputs:
+            if spec.name == name:
+                return spec
+        raise ValueError(f"output '{name}': the card describes {[o.name for o in self.outputs]}")
 
 
 def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
@@ -96,6 +161,14 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
             ours, theirs = getattr(config.mel, f.name), getattr(card.mel, f.name)
             if ours != theirs:
                 found.append(f"mel.{f.name}: config {ours!r}, model {theirs!r}")
+    if card.input_shape[0] != 1:
+        # Until the front end has image steps (3 channels: repeated, or with deltas), a
+        # multi-channel model would be fed a guess; refuse it instead.
+        found.append(
+            f"the model takes {card.input_shape[0]} input channels and birdinfer's mel front "
+            "end makes 1 (no channel steps yet); if it was trained on the mel repeated, export "
+            "a wrapper whose forward repeats a 1-channel input (x.expand(-1, 3, -1, -1))"
+        )
     frames = card.mel.frames_for(round(card.sample_rate * card.window_seconds))
     if card.input_shape[1:] != (card.mel.n_mels, frames):
         found.append(
