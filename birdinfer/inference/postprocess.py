@@ -35,7 +35,7 @@ def row_frames(n_frames: int, input_seconds: float, context_seconds: float) -> s
     # Frame i is centred at (i + 0.5) * per_frame; a little slack keeps exact edges in.
     first = math.ceil(context_seconds / per_frame - 0.5 - 1e-9)
     last = math.floor((input_seconds - context_seconds) / per_frame - 0.5 + 1e-9)
-    if last < first:  # frames longer than the row: the one at the centre
+    if last < first:  # no frame is centred within the row (long frames): the middle one
         first = last = n_frames // 2
     return slice(max(first, 0), min(last, n_frames - 1) + 1)
 
