@@ -122,22 +122,25 @@ def _choose(card: ModelCard, produced: list[tuple[str, Any, Any]]) -> list[tuple
     """The card's outputs matched to what the module returns, each with its final name."""
     wanted = card.outputs or tuple(OutputSpec(name, card.output) for name, _, _ in produced)
     names = [name for name, _, _ in produced]
+    lone = names == [""]  # a plain tensor: whatever the card calls it, it is that tensor
     chosen = []
     for spec in wanted:
         if spec.name in names and spec.name:
             index = names.index(spec.name)
         elif spec.name.isdigit() and int(spec.name) < len(produced):
             index = int(spec.name)
-        elif spec.name == "" and len(produced) == 1:
+        elif lone:
             index = 0
         else:
-            listed = names if names != [""] else ["0 (a single tensor)"]
-            raise ExportError(f"output '{spec.name}': the model returns {listed}")
+            raise ExportError(f"output '{spec.name}': the model returns {names}")
         name, pick, _ = produced[index]
-        # A lone tensor is named after what it holds: "logits" (as before) or "probabilities".
-        chosen.append((dataclasses.replace(spec, name=name or spec.holds), pick, index))
+        if lone:
+            # Named as the card asks, else after what it holds: "logits" (as before exports
+            # had it) or "probabilities".
+            name = spec.name if spec.name and not spec.name.isdigit() else spec.holds
+        chosen.append((dataclasses.replace(spec, name=name), pick, index))
     final = [spec.name for spec, _, _ in chosen]
-    if len(set(final)) != len(final):
+    if len(set(final)) != len(final) or (lone and len(final) > 1):
         raise ExportError(f"outputs chosen more than once: {final}")
     return chosen
 

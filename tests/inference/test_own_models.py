@@ -42,6 +42,12 @@ def zoo(name: str):
     return load_factory(f"{ZOO}:{name}")
 
 
+def build(name: str, seed: int = 0):
+    """A zoo model with seeded weights: the measured differences repeat from run to run."""
+    torch.manual_seed(seed)
+    return zoo(name)(len(CODES))
+
+
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory) -> Path:
     """Two seeded 12 s soundscapes: three rows each, the last one partial."""
@@ -136,7 +142,7 @@ def sigmoid(x):
 @pytest.fixture(scope="module")
 def gem(tmp_path_factory, classes, audio):
     folder = tmp_path_factory.mktemp("gem")
-    module = zoo("gem_classifier")(len(CODES))
+    module = build("gem_classifier")
     zoo("spread")(module, seed=1, heads=(module.head,), inputs=features(audio)[1:])
     checkpoint = folder / "fold0.ckpt"
     torch.save({"state_dict": module.state_dict(), "epoch": 7}, checkpoint)
@@ -154,7 +160,7 @@ def test_gem_classifier_from_its_factory_matches_torch(gem, audio, tmp_path, suf
 
 
 def test_timm_checkpoint_under_backbone_loads_with_strip_prefix(audio, classes, tmp_path):
-    wrapper = zoo("timm_under_backbone")(len(CODES))
+    wrapper = build("timm_under_backbone")
     zoo("spread")(wrapper.backbone, 2, (wrapper.backbone.classifier,), features(audio)[1:])
     checkpoint = tmp_path / "wrapped.pt"
     torch.save({"model_state_dict": wrapper.state_dict()}, checkpoint)
@@ -171,7 +177,7 @@ def test_timm_checkpoint_under_backbone_loads_with_strip_prefix(audio, classes, 
 
 @pytest.fixture(scope="module")
 def sed(tmp_path_factory, audio):
-    module = zoo("sed")(len(CODES))
+    module = build("sed")
     zoo("spread")(module, seed=3, heads=(module.att, module.cla), inputs=features(audio)[1:])
     card = birdinfer.make_card(
         "sed_test_efficientnet",
@@ -242,7 +248,7 @@ def test_run_activation_applies_to_logits_only(sed, audio, tmp_path):
 def test_framewise_scores_come_from_the_rows_frames_within_context(audio, tmp_path):
     """A 10 s SED input (the row's 5 s plus 2.5 s each side): the row's frames are the middle
     half of the output's, counted here by hand."""
-    module = zoo("sed")(len(CODES))
+    module = build("sed")
     context = AudioConfig(context_seconds=2.5)
     zoo("spread")(module, 4, (module.att, module.cla), features(audio, context)[1:])
     card = birdinfer.make_card(
@@ -281,7 +287,7 @@ def test_three_channel_model_exports_runs_and_is_refused_by_the_mel_front_end(
 
 
 def test_repeating_wrapper_runs_a_three_channel_backbone_end_to_end(audio, classes, tmp_path):
-    module = zoo("repeat_channels")(len(CODES))
+    module = build("repeat_channels")
     zoo("spread")(module, seed=6, heads=(module.model.classifier,), inputs=features(audio)[1:])
     checkpoint = tmp_path / "rgb.pt"
     torch.save(module.state_dict(), checkpoint)
@@ -297,7 +303,7 @@ def test_repeating_wrapper_runs_a_three_channel_backbone_end_to_end(audio, class
 @pytest.fixture(scope="module")
 def shifted(tmp_path_factory, classes, audio):
     folder = tmp_path_factory.mktemp("shift")
-    module = zoo("shift_input")(len(CODES))
+    module = build("shift_input")
     x = features(audio)[1]
     zoo("spread")(module, seed=7, heads=(module.net.head,), inputs=(x, torch.zeros(len(x), 1)))
     checkpoint = folder / "shift.pt"

@@ -150,6 +150,12 @@ def test_a_lone_probabilities_output_is_named_for_what_it_holds(tmp_path, caplog
     assert marked.card.outputs == (OutputSpec("probabilities", "probabilities", "clipwise"),)
     assert marked.card.output == "probabilities"
     assert "stays within" not in caplog.text
+    named = export(
+        model, card(outputs=["scores:probabilities"]), tmp_path / "c.onnx", openvino=False
+    )
+    assert named.card.outputs == (OutputSpec("scores", "probabilities", "clipwise"),)
+    with pytest.raises(ExportError, match="chosen more than once"):
+        export(model, card(outputs=["0", "scores"]), tmp_path / "d.onnx", openvino=False)
 
 
 def test_export_command_chooses_outputs_by_name_and_index(tmp_path, capsys):
