@@ -6,6 +6,9 @@ result = birdinfer.run(config)          # writes submission.csv and its run repo
 result.submission                       # the same rows as a pandas DataFrame
 ensemble = birdinfer.Ensemble(config)   # models loaded once
 birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds, class scores
+
+card = birdinfer.make_card("my_sed", class_names, config.mel, 5.0, outputs=["clipwise:probabilities"])
+birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVINO (needs torch)
 """
 
 from birdinfer.config import Config, load_config  # noqa: E402
@@ -24,9 +27,23 @@ __all__ = [
     "Ensemble",
     "RunResult",
     "__version__",
+    "export",
     "load_config",
+    "make_card",
     "predict_frame",
     "run",
     "windows_frame",
     "write_windows",
 ]
+
+# The export side is only imported when asked for, so that `import birdinfer` stays light on a
+# machine that only runs inference (torch itself is imported by export's calls, never before).
+_LAZY = {"export": "birdinfer.models.export", "make_card": "birdinfer.models.export"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'birdinfer' has no attribute {name!r}")

@@ -258,7 +258,14 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", required=True, help="timm model name, e.g. efficientnet_b0")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--arch", help="timm model name, e.g. efficientnet_b0")
+    source.add_argument(
+        "--factory",
+        metavar="MODULE:FUNCTION",
+        help="your own model: package.module:build or path/to/file.py:build, a function that "
+        "returns an nn.Module (given num_classes and in_chans when it takes them)",
+    )
     parser.add_argument(
         "--classes",
         required=True,
@@ -266,7 +273,54 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="sample_submission.csv, taxonomy.csv (primary_label) or one name per line",
     )
     parser.add_argument(
+        "--in-chans",
+        type=int,
+        help="the model's input channels (default: what the config's image steps make, 1 unless "
+        "image.channels: 3)",
+    )
+    parser.add_argument(
         "--checkpoint", type=Path, help="trained weights (.pt/.pth/.ckpt); none = random"
+    )
+    parser.add_argument(
+        "--checkpoint-key",
+        metavar="KEY",
+        help="the checkpoint entry holding the weights (default: the first of state_dict, "
+        "model_state_dict, model, state_dict_ema, model_ema, ema)",
+    )
+    parser.add_argument(
+        "--strip-prefix",
+        metavar="PREFIX",
+        help="use only the checkpoint keys under PREFIX, without it (e.g. backbone.)",
+    )
+    parser.add_argument(
+        "--remap",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="rename checkpoint keys starting with OLD to start with NEW (repeatable)",
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="also unpickle objects other than weights (weights_only=False). Unpickling runs "
+        "code stored in the file: use it only for checkpoints you made or fully trust",
+    )
+    parser.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="NAME[:HOLDS]",
+        help="an output to export, by name (a dict key) or index, with what it holds: logits "
+        "(default) or probabilities, e.g. clipwise:probabilities; repeat for several; "
+        "none = every output. The first is the one a run scores by default",
+    )
+    parser.add_argument(
+        "--constant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a constant for an input after the features (value read as YAML, e.g. 0 or "
+        "[0, 1]), fed to every window; in the order forward() takes them",
     )
     parser.add_argument(
         "--out", required=True, type=Path, help="output .onnx (the .xml goes beside it)"
@@ -292,30 +346,44 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from birdinfer.config import MelConfig
-    from birdinfer.models.export import (
-        build_model,
-        export,
-        load_checkpoint,
-        make_card,
-        read_class_names,
-    )
+    from birdinfer.models.export_job import ExportJob, run_export
 
     config = load_config(args.config, dict(parse_override(item) for item in args.set))
-    mel = config.mel or MelConfig(sample_rate=config.audio.sample_rate)
-    classes = read_class_names(args.classes)
-    model = build_model(args.arch, num_classes=len(classes))
-    if args.checkpoint:
-        load_checkpoint(model, args.checkpoint)
-    else:
-        log.warning("no --checkpoint: exporting randomly initialised weights")
-    card = make_card(args.arch, classes, mel, config.audio.window_seconds, image=config.image)
-    result = export(model, card, args.out, openvino=not args.no_openvino, tolerance=args.tolerance)
+    job = ExportJob(
+        classes=args.classes,
+        out=args.out,
+        mel=config.mel or MelConfig(sample_rate=config.audio.sample_rate),
+        image=config.image,
+        window_seconds=config.audio.input_seconds,
+        arch=args.arch,
+        factory=args.factory,
+        in_chans=args.in_chans,
+        checkpoint=args.checkpoint,
+        checkpoint_key=args.checkpoint_key,
+        strip_prefix=args.strip_prefix,
+        remap=tuple(_pair(item, "--remap") for item in args.remap),
+        trust_checkpoint=args.trust_checkpoint,
+        outputs=tuple(args.output),
+        constants=dict(parse_override(item) for item in args.constant),
+        openvino=not args.no_openvino,
+        tolerance=args.tolerance,
+    )
+    result = run_export(job)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")
     if result.openvino_path:
         print(
             f"openvino: {result.openvino_path} (max abs diff vs torch {result.openvino_max_abs_diff:.2e})"
         )
+    for output in result.card.outputs:
+        print(f"output {output.name}: {output.layout}, holds {output.holds}")
     return 0
+
+
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old:
+        raise ConfigError(f"{flag} {text!r}: expected OLD=NEW")
+    return old, new
 
 
 def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:

@@ -242,6 +242,9 @@ class MelConfig:
         return 1 + (n_samples - self.n_fft) // self.hop_length
 
 
+FramePooling = Literal["max", "mean"]
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """Steps after the normalisation, in this order: channels, resize, layout, then the steps in
@@ -298,15 +301,24 @@ class ModelSpec:
     # A .onnx or OpenVINO .xml file; "builtin:demo" is the demo model shipped in the package.
     path: str
     weight: float = 1.0
+    # The output to score (a name from the model's card); null: the card's first.
+    output: str | None = None
+    # Overrides the output's own: null = none if the card says it holds probabilities, else
+    # inference.activation.
+    activation: Activation | None = None
+    # A frame-wise output's row score: the max or mean over the frames of the row's span.
+    frame_pooling: FramePooling = "max"
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "models.path", "must not be empty")
         _check(self.weight > 0, "models.weight", "must be > 0")
+        _check(self.output is None or bool(self.output), "models.output", "must not be empty")
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
     batch_size: int = 16
+    # Applied to outputs that hold logits (a member's `activation` overrides it).
     activation: Activation = "sigmoid"
     # How ensemble members combine: weighted mean of probabilities, or of per-class percentile
     # ranks over the whole run (rank blending: members with different calibrations mix fairly).

@@ -20,14 +20,20 @@ import pandas as pd
 
 from birdinfer.audio.decode import WindowReader
 from birdinfer.audio.rows import row_ids
-from birdinfer.config import Config, ImageConfig, MelConfig
+from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.postprocess import activate, average_views, weighted_mean
+from birdinfer.inference.postprocess import (
+    activate,
+    average_views,
+    pool_frames,
+    row_frames,
+    weighted_mean,
+)
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
-from birdinfer.models.card import contradictions
+from birdinfer.models.card import OutputSpec, contradictions
 from birdinfer.output.submission import build_submission, column_order, read_class_columns
 from birdinfer.output.windows_table import windows_frame
 from birdinfer.results import FileResult
@@ -44,6 +50,9 @@ class Member:
     weight: float
     mel: MelConfig
     columns: np.ndarray  # model class index for each submission column
+    output: OutputSpec  # the output it scores, from the card
+    activation: str  # for that output: see member_activation
+    frame_pooling: str = "max"  # a frame-wise output's row score
     image: ImageConfig = ImageConfig()
 
     @property
@@ -56,6 +65,14 @@ class Member:
 FrontendKey = tuple[MelConfig, ImageConfig]
 
 
+def member_activation(spec: ModelSpec, output: OutputSpec, default: str) -> str:
+    """The member's own setting, else none for an output that holds probabilities, else the
+    run's inference.activation (a version-1 card's output holds logits: as before)."""
+    if spec.activation is not None:
+        return spec.activation
+    return "none" if output.holds == "probabilities" else default
+
+
 class Ensemble:
     """Loaded models and front ends for one config; reusable across folders and files."""
 
@@ -63,7 +80,9 @@ class Ensemble:
         self.config = config
         self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
         self.timer = StageTimer()
-        backends = [open_backend(spec.path, self.plan.threads) for spec in config.models]
+        backends = [
+            open_backend(spec.path, self.plan.threads, spec.output) for spec in config.models
+        ]
         self._check_models(backends)
         self.columns = self._columns(backends)
         self.members = [
@@ -74,6 +93,9 @@ class Ensemble:
                 mel=config.mel or b.card.mel,
                 columns=column_order(b.card.class_names, self.columns, str(b.path)),
                 image=config.image or b.card.image,
+                output=b.output,
+                activation=member_activation(spec, b.output, config.inference.activation),
+                frame_pooling=spec.frame_pooling,
             )
             for spec, b in zip(config.models, backends, strict=True)
         ]
@@ -121,6 +143,9 @@ class Ensemble:
                     "arch": m.backend.card.arch,
                     "classes": m.backend.card.num_classes,
                     "weight": m.weight,
+                    "output": m.output.name,
+                    "layout": m.output.layout,
+                    "activation": m.activation,
                 }
                 for m in self.members
             ],
@@ -141,7 +166,12 @@ class Ensemble:
         with self.timer(f"model {member.name}"):
             raw = member.backend(features[member.frontend])
         with self.timer("postprocess"):
-            return activate(raw, self.config.inference.activation)[:, member.columns]
+            scores = activate(raw, member.activation)
+            if scores.ndim == 3:  # frame-wise: (n, frames, classes)
+                audio = self.config.audio
+                span = row_frames(scores.shape[1], audio.input_seconds, audio.context_seconds)
+                scores = pool_frames(scores, member.frame_pooling, span)
+            return scores[:, member.columns]
 
     def combine(self, per_member: dict[int, np.ndarray]) -> np.ndarray:
         """Weighted mean of the members that scored these rows (weights renormalised)."""

@@ -81,6 +81,9 @@ def fingerprint(ensemble: Ensemble) -> dict[str, Any]:
                 "sha256": files_sha256(*model_files(member.backend.path)),
                 "weight": member.weight,
                 "mel": to_dict(member.mel),
+                "output": member.output.name,
+                "activation": member.activation,
+                "frame_pooling": member.frame_pooling,
             }
             for member in ensemble.members
         ],

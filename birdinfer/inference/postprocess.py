@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,31 @@ def activate(scores: np.ndarray, activation: str) -> np.ndarray:
     if activation == "none":
         return scores
     raise ValueError(f"unknown activation '{activation}'")
+
+
+def row_frames(n_frames: int, input_seconds: float, context_seconds: float) -> slice:
+    """The frames of a frame-wise output that belong to the row: those whose centres fall in
+    the input's middle, without `context_seconds` on each side (all of them without context).
+    Frames are taken to tile the input evenly, as a CNN's time axis does."""
+    if context_seconds <= 0:
+        return slice(0, n_frames)
+    per_frame = input_seconds / n_frames
+    # Frame i is centred at (i + 0.5) * per_frame; a little slack keeps exact edges in.
+    first = math.ceil(context_seconds / per_frame - 0.5 - 1e-9)
+    last = math.floor((input_seconds - context_seconds) / per_frame - 0.5 + 1e-9)
+    if last < first:  # no frame is centred within the row (long frames): the middle one
+        first = last = n_frames // 2
+    return slice(max(first, 0), min(last, n_frames - 1) + 1)
+
+
+def pool_frames(scores: np.ndarray, how: str, frames: slice) -> np.ndarray:
+    """(n, frames, classes) -> (n, classes): the max or mean over `frames`."""
+    part = scores[:, frames]
+    if how == "max":
+        return part.max(axis=1)
+    if how == "mean":
+        return part.mean(axis=1, dtype=np.float32)
+    raise ValueError(f"unknown frame pooling '{how}'")
 
 
 def weighted_mean(members: list[np.ndarray], weights: list[float]) -> np.ndarray:

@@ -16,7 +16,41 @@ from birdinfer.config import Config, ImageConfig, MelConfig, from_dict, to_plain
 from birdinfer.errors import ConfigError, ModelError
 
 CARD_KEY = "birdinfer.card"
-CARD_VERSION = 1
+# 2 added `outputs` and `input_constants`; version-1 cards (one clip-wise output) still read.
+CARD_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+HOLDS = ("logits", "probabilities")
+LAYOUTS = ("clipwise", "framewise")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One graph output the pipeline can score.
+
+    `holds`: logits (the run's activation applies) or probabilities (used as they are).
+    `layout`: clipwise, (batch, classes), or framewise, (batch, frames, classes); None only on a
+    card not yet exported (the exporter reads it off the output's shape).
+    """
+
+    name: str
+    holds: str = "logits"
+    layout: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.holds not in HOLDS:
+            raise ValueError(f"output '{self.name}': holds {self.holds!r}, expected one of {HOLDS}")
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(
+                f"output '{self.name}': layout {self.layout!r}, expected one of {LAYOUTS}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> OutputSpec:
+        """`NAME` or `NAME:logits|probabilities`; NAME may be an index into a tuple's outputs."""
+        name, _, holds = str(text).partition(":")
+        if not name:
+            raise ValueError(f"output {text!r}: expected NAME or NAME:logits|probabilities")
+        return cls(name, holds or "logits")
 
 
 @dataclass(frozen=True)
@@ -29,12 +63,18 @@ class ModelCard:
     # The model's input without the batch axis: (channels, height, width); (1, n_mels, frames)
     # unless the image steps change it.
     input_shape: tuple[int, int, int]
-    # What the model's output holds before the pipeline's activation.
+    # What the model's output holds before the pipeline's activation (version 1; a version-2
+    # card says it per output, and this repeats the first output's).
     output: str = "logits"
     version: int = CARD_VERSION
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Channels, resize and layout after the mel (cards written before these existed: none).
     image: ImageConfig = dataclasses.field(default_factory=ImageConfig)
+    # The outputs the pipeline may score, the first by default; () on a version-1 card: the
+    # file's first output, clip-wise, holding `output`.
+    outputs: tuple[OutputSpec, ...] = ()
+    # Inputs beyond the features, each fed this value for every window (e.g. a TTA shift).
+    input_constants: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -46,16 +86,22 @@ class ModelCard:
         data["image"] = to_plain(self.image)
         data["class_names"] = list(self.class_names)
         data["input_shape"] = list(self.input_shape)
+        data["outputs"] = [dataclasses.asdict(o) for o in self.outputs]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
         data = json.loads(text)
         version = data.get("version")
-        if version != CARD_VERSION:
-            raise ValueError(f"card version {version!r}, this birdinfer reads {CARD_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(
+                f"card version {version!r}, this birdinfer reads {list(READABLE_VERSIONS)}"
+            )
         mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": data["sample_rate"]}})
         image = from_dict({"image": data.pop("image", None) or {}}).image
+        outputs = tuple(OutputSpec(**o) for o in data.get("outputs", []))
+        if any(o.layout is None for o in outputs):
+            raise ValueError("an output without a layout (clipwise or framewise)")
         return cls(
             arch=str(data["arch"]),
             class_names=tuple(str(c) for c in data["class_names"]),
@@ -67,7 +113,26 @@ class ModelCard:
             version=version,
             extra=dict(data.get("extra", {})),
             image=image,
+            outputs=outputs,
+            input_constants=dict(data.get("input_constants", {})),
         )
+
+    def output_spec(self, name: str | None, graph_outputs: list[str]) -> OutputSpec:
+        """The output to score: `name`, else the card's first (a version-1 card's: the file's
+        first output, clip-wise). Raises ValueError naming the choices."""
+        if not self.outputs:
+            spec = OutputSpec(graph_outputs[0], self.output, "clipwise")
+            if name is None or name == spec.name:
+                return spec
+            raise ValueError(
+                f"output '{name}': this card (version 1) describes one output, '{spec.name}'"
+            )
+        if name is None:
+            return self.outputs[0]
+        for spec in self.outputs:
+            if spec.name == name:
+                return spec
+        raise ValueError(f"output '{name}': the card describes {[o.name for o in self.outputs]}")
 
 
 def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
@@ -108,7 +173,13 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
             if ours != theirs:
                 found.append(f"{section}.{f.name}: config {_show(ours)}, model {_show(theirs)}")
     expected = expected_input_shape(card.mel, card.image, card.sample_rate, card.window_seconds)
-    if tuple(card.input_shape) != expected:
+    if card.input_shape[0] != expected[0]:
+        found.append(
+            f"the model takes {card.input_shape[0]} input channels and its front end makes "
+            f"{expected[0]}: set image.channels (and image.channel_mode: repeat or delta) to what "
+            "the model was trained on"
+        )
+    elif tuple(card.input_shape) != expected:
         found.append(
             f"input shape {card.input_shape} does not fit the card's own front-end settings "
             f"({expected})"

@@ -1,12 +1,18 @@
-"""timm checkpoint -> self-describing ONNX (and OpenVINO IR), checked against torch.
+"""A torch module -> self-describing ONNX (and OpenVINO IR), checked against torch.
 
 Needs the `[export]` extra (torch, timm, onnx); the inference path never imports this module.
-Steps, as timm's own onnx_export: build the model, load the weights strictly, eval(), one forward
-pass, export with a dynamic batch axis, onnx.checker, then a parity check on ONNX Runtime.
+Steps, as timm's own onnx_export: eval(), one forward pass, export with a dynamic batch axis,
+onnx.checker, then a parity check of every exported output on ONNX Runtime (and OpenVINO).
+
+The module may be anything that returns a tensor, a tuple or a dict of tensors (SED heads return
+clip-wise and frame-wise outputs): the card names each exported output, says whether it holds
+logits or probabilities, and whether it is clip-wise (batch, classes) or frame-wise (batch,
+frames, classes). Inputs beyond the features (a TTA shift, say) are fed the card's constants.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,17 +21,29 @@ from typing import Any
 
 import numpy as np
 
-from birdinfer.errors import ModelError
-from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.models.batchnorm import fix_training_batchnorm
+from birdinfer.models.build import build_model
+from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
+from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
+from birdinfer.models.torch_support import ExportError, require_torch
+
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "build_model",
+    "convert_openvino",
+    "export",
+    "export_onnx",
+    "extract_state_dict",
+    "load_checkpoint",
+    "make_card",
+    "read_class_names",
+]
 
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 INPUT_NAME, OUTPUT_NAME = "mel", "logits"
-
-
-class ExportError(ModelError):
-    """Export could not produce a faithful model file; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -34,110 +52,226 @@ class ExportResult:
     openvino_path: Path | None
     onnx_max_abs_diff: float
     openvino_max_abs_diff: float | None
+    # The card written into the files, with every output's name and layout filled in.
+    card: ModelCard | None = None
 
 
-def _torch():
+@dataclass
+class _Prepared:
+    """The module ready to export: its chosen outputs as a flat tuple, the resolved card, and
+    a probe input with torch's outputs for it."""
+
+    module: Any
+    card: ModelCard
+    input_names: list[str]
+    inputs: list[np.ndarray]
+    expected: list[np.ndarray]
+
+
+def make_card(
+    arch: str,
+    class_names: Sequence[str],
+    mel,
+    window_seconds: float,
+    extra: dict | None = None,
+    image=None,
+    *,
+    in_chans: int | None = None,
+    outputs: Sequence[str | OutputSpec] = (),
+    input_constants: Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """The card for a model fed by `mel` (and `image` steps) over windows of `window_seconds`.
+
+    `in_chans`: the model's input channels, when it differs from what the image steps make (the
+    card then contradicts its own front end, and the model is refused at load with the reason).
+    `outputs`: the outputs to export, as `NAME` or `NAME:probabilities` (a dict key, or an index
+    into a tuple); none = every output, holding logits. `input_constants`: a value for each input
+    after the features, in the order the module's forward takes them.
+    """
+    from birdinfer.config import ImageConfig
+    from birdinfer.models.card import expected_input_shape
+
+    image = image or ImageConfig()
+    shape = expected_input_shape(mel, image, mel.sample_rate, window_seconds)
+    if in_chans is not None:
+        shape = (int(in_chans), *shape[1:])
     try:
-        import timm
-        import torch
-    except ImportError as exc:
-        raise ExportError(
-            "export needs torch and timm: pip install 'birdinfer[export]' "
-            "(on Kaggle both are already installed)"
-        ) from exc
-    return torch, timm
+        specs = tuple(o if isinstance(o, OutputSpec) else OutputSpec.parse(o) for o in outputs)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    return ModelCard(
+        arch=arch,
+        class_names=tuple(str(c) for c in class_names),
+        sample_rate=mel.sample_rate,
+        window_seconds=float(window_seconds),
+        mel=mel,
+        input_shape=shape,
+        output=specs[0].holds if specs else "logits",
+        extra=dict(extra or {}),
+        image=image,
+        outputs=specs,
+        input_constants=dict(input_constants or {}),
+    )
 
 
-def build_model(arch: str, num_classes: int, in_chans: int = 1, **kwargs: Any):
-    """A timm model with `in_chans` input channels and a fresh `num_classes` head, no download."""
-    _, timm = _torch()
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def _produced(result: Any, torch) -> list[tuple[str, Any, Any]]:
+    """(name, how to pick it, tensor) for each output of one forward pass."""
+    if isinstance(result, torch.Tensor):
+        return [("", None, result)]
+    if isinstance(result, Mapping):
+        return [(str(k), k, v) for k, v in result.items() if isinstance(v, torch.Tensor)]
+    if isinstance(result, (tuple, list)):
+        return [(f"output_{i}", i, v) for i, v in enumerate(result) if isinstance(v, torch.Tensor)]
+    raise ExportError(f"the model returned a {type(result).__name__}, not tensors")
+
+
+def _choose(card: ModelCard, produced: list[tuple[str, Any, Any]]) -> list[tuple[OutputSpec, Any]]:
+    """The card's outputs matched to what the module returns, each with its final name."""
+    wanted = card.outputs or tuple(OutputSpec(name, card.output) for name, _, _ in produced)
+    names = [name for name, _, _ in produced]
+    lone = names == [""]  # a plain tensor: whatever the card calls it, it is that tensor
+    chosen = []
+    for spec in wanted:
+        if spec.name in names and spec.name:
+            index = names.index(spec.name)
+        elif spec.name.isdigit() and int(spec.name) < len(produced):
+            index = int(spec.name)
+        elif lone:
+            index = 0
+        else:
+            raise ExportError(f"output '{spec.name}': the model returns {names}")
+        name, pick, _ = produced[index]
+        if lone:
+            # Named as the card asks, else after what it holds: "logits" (as before exports
+            # had it) or "probabilities".
+            name = spec.name if spec.name and not spec.name.isdigit() else spec.holds
+        chosen.append((dataclasses.replace(spec, name=name), pick, index))
+    final = [spec.name for spec, _, _ in chosen]
+    if len(set(final)) != len(final) or (lone and len(final) > 1):
+        raise ExportError(f"outputs chosen more than once: {final}")
+    return chosen
+
+
+def _layout(spec: OutputSpec, shape: tuple[int, ...], batch: int, classes: int) -> str:
+    if len(shape) == 2 and shape == (batch, classes):
+        return "clipwise"
+    if len(shape) == 3 and shape[0] == batch and shape[2] == classes:
+        return "framewise"
+    if len(shape) == 3 and shape[1] == classes:
+        advice = "frame-wise outputs must be (batch, frames, classes): return x.transpose(1, 2)"
+    else:
+        advice = "choose the outputs to export with --output NAME (or the card's outputs)"
+    raise ExportError(
+        f"output '{spec.name}' has shape {shape}: neither clip-wise ({batch}, {classes}) nor "
+        f"frame-wise ({batch}, frames, {classes}); {advice}"
+    )
+
+
+def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
+    torch, _ = require_torch()
+    input_names = [INPUT_NAME, *card.input_constants]
+    if len(set(input_names)) != len(input_names):
+        raise ExportError(f"a constant input may not be called '{INPUT_NAME}'")
+    inputs = _example_inputs(card, batch)
+    model = model.eval()
     try:
-        return timm.create_model(
-            arch, pretrained=False, in_chans=in_chans, num_classes=num_classes, **kwargs
-        )
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        raise ExportError(f"timm cannot build '{arch}': {exc}") from exc
+        with torch.no_grad():
+            result = model(*(torch.from_numpy(x) for x in inputs))
+    except Exception as exc:  # the module's own error: a shape or channel mismatch, mostly
+        shapes = ", ".join(str(x.shape) for x in inputs)
+        raise ExportError(f"the model fails on inputs of shapes {shapes}: {exc}") from exc
+    produced = _produced(result, torch)
+    specs, picks, expected = [], [], []
+    for spec, pick, index in _choose(card, produced):
+        tensor = produced[index][2]
+        shape = tuple(tensor.shape)
+        spec = dataclasses.replace(spec, layout=_layout(spec, shape, batch, card.num_classes))
+        values = tensor.float().numpy()
+        if spec.holds == "logits" and values.min() >= 0 and values.max() <= 1:
+            log.warning(
+                "output '%s' stays within [0, 1] on the probe input: if it holds "
+                "probabilities, say %s:probabilities, or the run applies a sigmoid twice",
+                spec.name,
+                spec.name,
+            )
+        specs.append(spec)
+        picks.append(pick)
+        expected.append(values)
+    resolved = dataclasses.replace(card, outputs=tuple(specs), output=specs[0].holds)
+    # The wrapper must be put in eval() itself: torch.onnx.export applies the top module's
+    # training flag, and a fresh wrapper is in training mode (BatchNorm would then export in
+    # training mode; see birdinfer.models.batchnorm).
+    module = _picker(torch, model, picks).eval()
+    return _Prepared(module, resolved, input_names, inputs, expected)
 
 
-def extract_state_dict(checkpoint: Any) -> dict[str, Any]:
-    """A plain state dict, or one under 'state_dict' / 'model', minus DDP/wrapper prefixes."""
-    state = checkpoint
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-            break
-    if not isinstance(state, Mapping):
-        raise ExportError(f"checkpoint holds {type(state).__name__}, not a state dict")
-    cleaned = {}
-    for name, value in state.items():
-        for prefix in ("module.", "model."):
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
-        cleaned[name] = value
-    return cleaned
+def _picker(torch, model, picks: list[Any]):
+    class Outputs(torch.nn.Module):
+        """The module's chosen outputs as a flat tuple, in the card's order."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            result = self.model(*inputs)
+            return tuple(result if pick is None else result[pick] for pick in picks)
+
+    return Outputs()
 
 
-def load_checkpoint(model, path: str | Path) -> None:
-    """Load weights strictly; a mismatch lists the missing and unexpected keys."""
-    torch, _ = _torch()
-    try:
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, refused globals
-        raise ExportError(f"{path}: cannot load checkpoint ({exc})") from exc
-    state = extract_state_dict(checkpoint)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ExportError(
-            f"{path}: checkpoint does not fit the model.\n"
-            f"  missing keys ({len(missing)}): {_few(missing)}\n"
-            f"  unexpected keys ({len(unexpected)}): {_few(unexpected)}"
-        )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # shape mismatches
-        raise ExportError(f"{path}: checkpoint does not fit the model: {exc}") from exc
+def _example_inputs(card: ModelCard, batch: int) -> list[np.ndarray]:
+    # Standardised log-mels are roughly N(0, 1): seeded normal noise is a fair parity probe.
+    mel = np.random.default_rng(0).standard_normal((batch, *card.input_shape)).astype(np.float32)
+    constants = []
+    for value in card.input_constants.values():
+        array = np.asarray(value)
+        array = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
+        constants.append(np.ascontiguousarray(np.broadcast_to(array, (batch, *array.shape))))
+    return [mel, *constants]
 
 
-def _few(keys: Sequence[str], n: int = 8) -> str:
-    return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n})" if len(keys) > n else "") or "none"
+# --- files -------------------------------------------------------------------------------------
 
 
 def export_onnx(model, card: ModelCard, path: str | Path, opset: int = 17) -> float:
     """Export to ONNX with the card in its metadata; returns the parity max abs difference."""
-    torch, _ = _torch()
+    return _write_onnx(_prepare(model, card), path, opset)
+
+
+def _write_onnx(prepared: _Prepared, path: str | Path, opset: int) -> float:
+    torch, _ = require_torch()
     import onnx
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    example = _example_input(card, batch=2)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(example)).numpy()
-    if expected.shape != (2, card.num_classes):
-        raise ExportError(
-            f"model output shape {expected.shape}, card expects (2, {card.num_classes})"
-        )
+    output_names = [o.name for o in prepared.card.outputs]
+    dynamic = {name: {0: "batch"} for name in prepared.input_names + output_names}
     tmp = path.with_name(f".{path.name}.tmp")
     # The TorchScript exporter (dynamo=False) handles timm's CNNs, NFNet's StdConv included,
     # with a plain dynamic batch axis; it is also what Kaggle's older torch images offer.
     torch.onnx.export(
-        model,
-        (torch.from_numpy(example),),
+        prepared.module,
+        tuple(torch.from_numpy(x) for x in prepared.inputs),
         str(tmp),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        input_names=prepared.input_names,
+        output_names=output_names,
+        dynamic_axes=dynamic,
         opset_version=opset,
         dynamo=False,
     )
     proto = onnx.load(str(tmp))
-    onnx.helper.set_model_props(proto, {CARD_KEY: card.to_json()})
+    fixed = fix_training_batchnorm(proto)
+    if fixed:
+        log.warning("%d BatchNormalization nodes exported in training mode, fixed", len(fixed))
+    onnx.helper.set_model_props(proto, {CARD_KEY: prepared.card.to_json()})
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(tmp))
     tmp.replace(path)
-    return _max_abs_diff(expected, _run_onnxruntime(path, example))
+    return _max_abs_diff(prepared.expected, _run_onnxruntime(path, prepared))
 
 
 def convert_openvino(onnx_path: str | Path, xml_path: str | Path, card: ModelCard) -> Path:
@@ -158,70 +292,49 @@ def export(
     openvino: bool = True,
     tolerance: float = PARITY_TOLERANCE,
 ) -> ExportResult:
-    """Export, convert, and check both files against torch; fail above `tolerance`."""
-    torch, _ = _torch()
+    """Export, convert, and check both files against torch; fail above `tolerance`.
+
+    `birdinfer.export(module, card, "model.onnx")` from a notebook; `card` from `make_card`.
+    """
+    prepared = _prepare(model, card)
     onnx_path = Path(onnx_path)
-    onnx_diff = export_onnx(model, card, onnx_path)
+    onnx_diff = _write_onnx(prepared, onnx_path, opset=17)
     log.info("ONNX parity vs torch: max abs diff %.2e", onnx_diff)
     if not onnx_diff <= tolerance:
         raise ExportError(
             f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > {tolerance:.0e}"
         )
     if not openvino:
-        return ExportResult(onnx_path, None, onnx_diff, None)
-    xml_path = convert_openvino(onnx_path, onnx_path.with_suffix(".xml"), card)
-    example = _example_input(card, batch=2)
-    with torch.no_grad():
-        expected = model.eval()(torch.from_numpy(example)).numpy()
-    from birdinfer.models.backends import open_backend
-
-    ov_diff = _max_abs_diff(expected, open_backend(xml_path)(example))
+        return ExportResult(onnx_path, None, onnx_diff, None, prepared.card)
+    xml_path = convert_openvino(onnx_path, onnx_path.with_suffix(".xml"), prepared.card)
+    ov_diff = _max_abs_diff(prepared.expected, _run_openvino(xml_path, prepared))
     log.info("OpenVINO parity vs torch: max abs diff %.2e", ov_diff)
     if not ov_diff <= tolerance:
         raise ExportError(
             f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > {tolerance:.0e}"
         )
-    return ExportResult(onnx_path, xml_path, onnx_diff, ov_diff)
+    return ExportResult(onnx_path, xml_path, onnx_diff, ov_diff, prepared.card)
 
 
-def _example_input(card: ModelCard, batch: int) -> np.ndarray:
-    # Standardised log-mels are roughly N(0, 1): seeded normal noise is a fair parity probe.
-    return np.random.default_rng(0).standard_normal((batch, *card.input_shape)).astype(np.float32)
-
-
-def _run_onnxruntime(path: Path, example: np.ndarray) -> np.ndarray:
+def _run_onnxruntime(path: Path, prepared: _Prepared) -> list[np.ndarray]:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {INPUT_NAME: example})[0]
+    return session.run(None, dict(zip(prepared.input_names, prepared.inputs, strict=True)))
 
 
-def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+def _run_openvino(path: Path, prepared: _Prepared) -> list[np.ndarray]:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled(dict(enumerate(prepared.inputs)))
+    return [np.asarray(result[port]) for port in compiled.outputs]
 
 
-def make_card(
-    arch: str,
-    class_names: Sequence[str],
-    mel,
-    window_seconds: float,
-    extra: dict | None = None,
-    image=None,
-) -> ModelCard:
-    """The card for a model fed by `mel` (and `image` steps) over windows of `window_seconds`."""
-    from birdinfer.config import ImageConfig
-    from birdinfer.models.card import expected_input_shape
-
-    image = image or ImageConfig()
-    return ModelCard(
-        arch=arch,
-        class_names=tuple(str(c) for c in class_names),
-        sample_rate=mel.sample_rate,
-        window_seconds=float(window_seconds),
-        mel=mel,
-        input_shape=expected_input_shape(mel, image, mel.sample_rate, window_seconds),
-        extra=dict(extra or {}),
-        image=image,
+def _max_abs_diff(expected: list[np.ndarray], actual: list[np.ndarray]) -> float:
+    return max(
+        float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+        for a, b in zip(expected, actual, strict=True)
     )
 
 

@@ -14,8 +14,9 @@ from birdinfer.models.backends.base import Backend, resolve_model_path
 __all__ = ["Backend", "open_backend", "resolve_model_path"]
 
 
-def open_backend(path: str | Path, threads: int = 1) -> Backend:
-    """Load a model file with the runtime its suffix names, using `threads` intra-op threads."""
+def open_backend(path: str | Path, threads: int = 1, output: str | None = None) -> Backend:
+    """Load a model file with the runtime its suffix names, using `threads` intra-op threads;
+    it returns the output named `output`, or the card's first."""
     resolved = resolve_model_path(path)
     if not resolved.is_file():
         raise ModelError(f"{path}: model file not found")
@@ -23,9 +24,9 @@ def open_backend(path: str | Path, threads: int = 1) -> Backend:
     if suffix == ".onnx":
         from birdinfer.models.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(resolved, threads)
+        return OnnxRuntimeBackend(resolved, threads, output)
     if suffix == ".xml":
         from birdinfer.models.backends.openvino import OpenVinoBackend
 
-        return OpenVinoBackend(resolved, threads)
+        return OpenVinoBackend(resolved, threads, output)
     raise ModelError(f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)")

@@ -7,14 +7,32 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError
-from birdinfer.models.backends.base import check_input_shape, check_output
+from birdinfer.models.backends.base import (
+    ConstantFeeds,
+    GraphInput,
+    check_input_shape,
+    check_output,
+    feature_input,
+    select_output,
+)
+from birdinfer.models.batchnorm import inference_batchnorm_bytes
 from birdinfer.models.card import card_from_metadata
+
+# ONNX Runtime names element types as strings; the ones a constant input may have.
+DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
 
 
 class OnnxRuntimeBackend:
     """One InferenceSession; ONNX Runtime allows concurrent `run` calls on a session."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, threads: int = 1, output: str | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -27,19 +45,34 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle intra-op threads spin by default, burning the cores the decode/mel workers need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        fixed = inference_batchnorm_bytes(self.path)
         try:
             self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
+                fixed if fixed is not None else str(self.path),
+                options,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({exc})") from exc
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.card = card_from_metadata(metadata, str(self.path))
-        model_input = self.session.get_inputs()[0]
-        check_input_shape(self.path, self.card, list(model_input.shape))
+        inputs = [
+            GraphInput(
+                i.name, [d if isinstance(d, int) else None for d in i.shape], DTYPES.get(i.type)
+            )
+            for i in self.session.get_inputs()
+        ]
+        model_input = feature_input(self.path, self.card, inputs)
+        check_input_shape(self.path, self.card, model_input.dims)
         self.input_name = model_input.name
+        self.constants = ConstantFeeds(self.path, self.card, inputs)
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output = select_output(self.path, self.card, outputs, output)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        (scores,) = self.session.run(None, {self.input_name: batch})[:1]
-        return check_output(self.path, self.card, np.asarray(scores, np.float32), batch.shape[0])
+        feeds = {self.input_name: batch, **self.constants(batch.shape[0])}
+        (scores,) = self.session.run([self.output.name], feeds)
+        return check_output(
+            self.path, self.card, np.asarray(scores, np.float32), batch.shape[0], self.output.layout
+        )

@@ -8,14 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError, first_line
-from birdinfer.models.backends.base import check_input_shape, check_output
+from birdinfer.models.backends.base import (
+    ConstantFeeds,
+    GraphInput,
+    check_input_shape,
+    check_output,
+    feature_input,
+    select_output,
+)
 from birdinfer.models.card import CARD_KEY, card_from_metadata
 
 
 class OpenVinoBackend:
     """One compiled model; an infer request per calling thread (requests are not thread-safe)."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, threads: int = 1, output: str | None = None) -> None:
         import openvino as ov
 
         self.path = Path(path)
@@ -29,8 +36,18 @@ class OpenVinoBackend:
         if model.has_rt_info([CARD_KEY]):
             metadata[CARD_KEY] = model.get_rt_info([CARD_KEY]).astype(str)
         self.card = card_from_metadata(metadata, str(self.path))
-        dims = [d.get_length() if d.is_static else None for d in model.inputs[0].partial_shape]
-        check_input_shape(self.path, self.card, dims)
+        in_names = _names(model.inputs, set(self.card.input_constants))
+        inputs = [
+            _graph_input(port, name) for port, name in zip(model.inputs, in_names, strict=True)
+        ]
+        model_input = feature_input(self.path, self.card, inputs)
+        check_input_shape(self.path, self.card, model_input.dims)
+        self.constants = ConstantFeeds(self.path, self.card, inputs)
+        self._input_index = [i.name for i in inputs].index(model_input.name)
+        self._constant_index = {i.name: k for k, i in enumerate(inputs)}
+        names = _names(model.outputs, {o.name for o in self.card.outputs})
+        self.output = select_output(self.path, self.card, names, output)
+        self._output_index = names.index(self.output.name)
         config = {
             # CPUs with AVX512_BF16/AMX would otherwise run an FP32 model in bf16 by default:
             # keep FP32 honest; lower precision is the quantizer's explicit, guarded choice.
@@ -52,6 +69,29 @@ class OpenVinoBackend:
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        result = request.infer({0: batch}, share_inputs=True)
-        scores = np.array(result[self.compiled.outputs[0]], dtype=np.float32)
-        return check_output(self.path, self.card, scores, batch.shape[0])
+        feeds = {self._input_index: batch}
+        for name, array in self.constants(batch.shape[0]).items():
+            feeds[self._constant_index[name]] = array
+        result = request.infer(feeds, share_inputs=True)
+        scores = np.array(result[self.compiled.outputs[self._output_index]], dtype=np.float32)
+        return check_output(self.path, self.card, scores, batch.shape[0], self.output.layout)
+
+
+def _graph_input(port, name: str) -> GraphInput:
+    dims = [d.get_length() if d.is_static else None for d in port.partial_shape]
+    try:
+        dtype = port.get_element_type().to_dtype()
+    except (RuntimeError, TypeError):  # element types numpy has no dtype for
+        dtype = None
+    return GraphInput(name, dims, dtype)
+
+
+def _names(ports, wanted: set[str]) -> list[str]:
+    """One name per port: the one the card uses when the port has it (a port may carry several
+    tensor names), else its first name, else a stand-in."""
+    found = []
+    for index, port in enumerate(ports):
+        names = sorted(port.get_names())
+        chosen = [n for n in names if n in wanted]
+        found.append((chosen or names or [f"port_{index}"])[0])
+    return found
