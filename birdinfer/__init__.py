@@ -11,17 +11,15 @@ card = birdinfer.make_card("my_sed", class_names, config.mel, 5.0, outputs=["cli
 birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVINO (needs torch)
 """
 
-from birdinfer.config import Config, load_config  # noqa: E402
-from birdinfer.errors import ConfigError
-from birdinfer.inference.ensemble import (
-    Ensemble,  # noqa: E402
-    predict_frame,
-)
-from birdinfer.inference.run import RunResult, run  # noqa: E402
-from birdinfer.output.windows_table import windows_frame, write_windows  # noqa: E402
-from birdinfer.version import __version__  # noqa: E402
+from birdinfer.config import Config, load_config
+from birdinfer.errors import BirdinferError, ConfigError
+from birdinfer.inference.ensemble import Ensemble, predict_frame
+from birdinfer.inference.run import RunResult, run
+from birdinfer.output.windows_table import windows_frame, write_windows
+from birdinfer.version import __version__
 
 __all__ = [
+    "BirdinferError",
     "Config",
     "ConfigError",
     "Ensemble",
@@ -41,9 +39,19 @@ __all__ = [
 _LAZY = {"export": "birdinfer.models.export", "make_card": "birdinfer.models.export"}
 
 
+# Names of the previous release, kept working for this one with a warning naming the new name.
+_RENAMED = {"Pipeline": "Ensemble"}
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _RENAMED:
+        import warnings
+
+        new = _RENAMED[name]
+        warnings.warn(f"birdinfer.{name} is deprecated: use birdinfer.{new}", FutureWarning, 2)
+        return globals()[new]
     raise AttributeError(f"module 'birdinfer' has no attribute {name!r}")

@@ -149,3 +149,72 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_path):
     config.write_text("input_dir: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises((ConfigError, yaml.YAMLError)):
         load_config(str(config))
+
+
+# --- settings by concern: keys that moved keep working, with a warning naming the new key -------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("duplicate_stems", "path"),
+        ("placeholder_rows_for_skipped", True),
+        ("skipped_file_seconds", 60.0),
+        ("empty_input_fallback", "/kaggle/input/x/unlabeled_soundscapes"),
+        ("empty_input_fallback_files", 3),
+    ],
+)
+def test_an_old_output_key_moves_to_input_with_a_warning(key, value):
+    with pytest.warns(FutureWarning, match=rf"'output\.{key}' is deprecated: use 'input\.{key}'"):
+        config = from_dict({"output": {key: value}})
+    assert getattr(config.input, key) == value
+
+
+def test_the_old_and_the_new_key_together_are_refused():
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ConfigError, match=r"keep 'input\.duplicate_stems'"),
+    ):
+        from_dict({"output": {"duplicate_stems": "path"}, "input": {"duplicate_stems": "skip"}})
+
+
+def test_new_keys_load_without_a_warning(recwarn):
+    config = from_dict({"input": {"duplicate_stems": "path"}})
+    assert config.input.duplicate_stems == "path"
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+
+
+def test_inference_workers_as_a_thread_pool_size_moves_to_executor_workers():
+    with pytest.warns(FutureWarning, match=r"use 'executor\.workers'"):
+        config = from_dict({"executor": {"kind": "threads"}, "inference": {"workers": 3}})
+    assert config.executor.workers == 3 and config.inference.workers is None
+    # with the streaming engine it keeps its one meaning: feature workers
+    engine = from_dict({"inference": {"workers": 3}})
+    assert engine.inference.workers == 3 and engine.executor.workers is None
+
+
+def test_workers_flag_sizes_the_thread_pool_with_the_threads_executor():
+    args = _parser().parse_args(["infer", "--executor", "threads", "--workers", "3"])
+    assert infer_overrides(args)["executor.workers"] == 3
+    args = _parser().parse_args(["infer", "--workers", "3"])
+    assert infer_overrides(args)["inference.workers"] == 3
+
+
+def test_the_budget_is_resolved_in_one_place():
+    assert from_dict({}).budget_minutes == 90.0  # the competition's
+    assert from_dict({"competition": {"budget_minutes": 120}}).budget_minutes == 120
+    assert from_dict({"budget": {"minutes": 30}}).budget_minutes == 30  # the override wins
+
+
+@pytest.mark.parametrize("name", EDITIONS)
+def test_each_edition_config_holds_its_hidden_test_set(name):
+    competition = load_config(name).competition
+    files, seconds = {
+        "2023": (200, 600),
+        "2024": (1100, 240),
+        "2025": (700, 60),
+        "2026": (600, 60),
+    }[name[-4:]]
+    assert (competition.test_files, competition.file_seconds) == (files, seconds)
+    # the skipped-file placeholder length is the edition's file length
+    assert load_config(name).input.skipped_file_seconds == seconds
