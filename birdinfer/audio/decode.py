@@ -70,8 +70,8 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def not_regular(mode: int) -> str | None:
-    """What a file of this mode is when it is not a regular file ("a FIFO (named pipe)")."""
+def not_regular(mode: int) -> str:
+    """What a file of this mode is, for one that is not a regular file ("a FIFO (named pipe)")."""
     return next((kind for test, kind in NOT_REGULAR if test(mode)), "not a regular file")
 
 

@@ -40,7 +40,7 @@ from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
 from birdinfer.models.backends.base import files_sha256, model_files
 from birdinfer.output.atomic import write_atomic, write_json_atomic
-from birdinfer.output.paths import journal_path_for
+from birdinfer.output.paths import journal_path_for, real_path
 from birdinfer.results import FileIdentity, FileResult
 
 if TYPE_CHECKING:
@@ -135,8 +135,9 @@ class Journal:
                     entry.unlink()
 
     def key(self, recording: Path) -> str:
-        # os.fsencode: a name whose bytes are not UTF-8 hashes as those bytes (no crash)
-        return hashlib.sha256(os.fsencode(Path(recording).resolve())).hexdigest()[:32]
+        # os.fsencode: a name whose bytes are not UTF-8 hashes as those bytes; real_path: a
+        # symlink loop hashes as itself (Path.resolve raised RuntimeError on one)
+        return hashlib.sha256(os.fsencode(real_path(recording))).hexdigest()[:32]
 
     def entry_path(self, recording: Path) -> Path:
         return self.entries / f"{self.key(recording)}.{self.entry_format}"
@@ -148,7 +149,7 @@ class Journal:
         # What was decoded, not what is on disk now: the file may have been replaced meanwhile.
         identity = result.identity or _identity(Path(result.path))
         facts = {
-            "path": str(Path(result.path).resolve()),
+            "path": str(real_path(result.path)),
             "size": identity.size,
             "mtime_ns": identity.mtime_ns,
             "warnings": list(result.warnings),
@@ -182,7 +183,7 @@ class Journal:
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("%s: unreadable journal entry for %s (%s)", entry, recording, exc)
                 continue  # a damaged entry: score the file again
-            if facts["path"] not in (str(recording), str(Path(recording).resolve())):
+            if facts["path"] not in (str(recording), str(real_path(recording))):
                 continue
             if facts["size"] != stat.st_size or facts["mtime_ns"] != stat.st_mtime_ns:
                 log.info("%s changed since it was journaled: scoring it again", recording)

@@ -174,9 +174,15 @@ class StreamingEngine:
                         head, chunk = chunk.split(self.chunk_windows)
                         self._put(out, head)
                     self._put(out, chunk)
-            views = self.ensemble.config.audio.views
-            end = FileEnd(index, reader.n_windows, list(reader.warnings), None, members, views)
-            end.identity, end.seconds = reader.identity, reader.seconds
+            end = FileEnd(
+                index,
+                reader.n_windows,
+                list(reader.warnings),
+                members=members,
+                views=self.ensemble.config.audio.views,
+                identity=reader.identity,
+                seconds=reader.seconds,
+            )
             self._put(out, end)
         except AudioError as exc:
             self._put(out, FileEnd(index, error=exc.reason, members=members))

@@ -61,8 +61,8 @@ def check_outputs(
 ) -> None:
     """Every path the run will write can be written; a ConfigError naming the first that
     cannot, before anything is read or scored."""
-    folders = [Path(f).resolve() for f in input_folders]
-    taken = {Path(r).resolve() for r in recordings}
+    folders = [real_path(f) for f in input_folders]
+    taken = {real_path(r) for r in recordings}
     for written in planned_outputs(config, journal):
         problem = _problem(written, folders, taken, config.audio.extensions)
         if problem is not None:
@@ -73,7 +73,7 @@ def _problem(
     written: Written, folders: list[Path], recordings: set[Path], extensions: tuple[str, ...]
 ) -> str | None:
     path = written.path
-    resolved = path.resolve()
+    resolved = real_path(path)
     if resolved in recordings:
         return "is one of the input recordings: the run would overwrite it"
     audio = {e.lower() for e in extensions}
@@ -94,6 +94,12 @@ def _problem(
     if not written.folder and path.is_dir():
         return "is a folder: give a file name"
     return _unwritable(existing)
+
+
+def real_path(path: Path | str) -> Path:
+    """The absolute path with symlinks resolved; a symlink loop stays as it is (Path.resolve
+    raises RuntimeError on one, and a loop among the recordings is reported when decoded)."""
+    return Path(os.path.realpath(path))
 
 
 def _nearest_existing(folder: Path) -> Path:

@@ -234,3 +234,15 @@ def test_a_non_utf8_folder_name_is_skipped_with_resume(inputs, tiny_onnx, tmp_pa
     assert [f.path for f in result.failures] == [str(folder / "dawn.wav")]
     assert "is not valid UTF-8" in result.failures[0].reason
     assert_good_rows_intact(result, reference)
+
+
+def test_a_symlink_loop_with_resume_is_skipped_not_a_crash(inputs, tiny_onnx, tmp_path, reference):
+    """Path.resolve raises RuntimeError on a loop: the journal key and the output checks must
+    not use it on a recording."""
+    loop = inputs / "loop.ogg"
+    os.symlink("loop.ogg", loop)
+    result = run_folder(inputs, tiny_onnx, tmp_path, output={"resume": True})
+    assert [(f.path, f.reason) for f in result.failures] == [
+        (str(loop), "cannot be opened (Too many levels of symbolic links)")
+    ]
+    assert_good_rows_intact(result, reference)

@@ -82,7 +82,8 @@ def _inside(folder: Path, name: bytes) -> Path | None:
     """`folder / name` when it is a file inside `folder` (as ONNX Runtime requires), else None."""
     try:
         candidate = folder / os.fsdecode(name)
-        inside = candidate.resolve().is_relative_to(folder.resolve())
+        real = Path(os.path.realpath(candidate))
+        inside = real.is_relative_to(os.path.realpath(folder))
         return candidate if inside and candidate.is_file() else None
     except (OSError, ValueError):  # bytes that only looked like a location (a NUL, say)
         return None
