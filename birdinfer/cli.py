@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BirdinferError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_code(exc)
+    except KeyboardInterrupt:  # Ctrl-C: every write is atomic, so earlier outputs are intact
+        print("interrupted: nothing more was written", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import types
 import typing
 import warnings
@@ -25,6 +26,7 @@ NormStepName = Literal["scale80", "scale", "standardize", "minmax", "clamp", "im
 Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
+NonFinite = Literal["fail", "drop_member"]
 
 
 def _check(ok: bool, key: str, problem: str) -> None:
@@ -46,6 +48,9 @@ class AudioConfig:
     # Shifted test-time augmentation: each window is also scored shifted by these seconds
     # (e.g. [-2.5, 0, 2.5]) and the probabilities are averaged. (0,) = no TTA.
     tta_shifts: tuple[float, ...] = (0.0,)
+    # A header's length is a claim: one above this (or none at all, as in a FLAC written to a
+    # pipe) is set aside and the length is learnt by decoding the stream.
+    max_header_hours: float = 24.0
 
     def __post_init__(self) -> None:
         _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
@@ -63,6 +68,11 @@ class AudioConfig:
             "audio.tta_shifts",
             f"each shift must be within +/- audio.window_seconds ({self.window_seconds})",
         )
+        _check(self.max_header_hours > 0, "audio.max_header_hours", "must be > 0")
+
+    @property
+    def max_header_seconds(self) -> float:
+        return 3600.0 * self.max_header_hours
 
     @property
     def window_samples(self) -> int:
@@ -331,6 +341,10 @@ class InferenceConfig:
     threads: int | None = None
     # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
     allow_rejected_models: bool = False
+    # A member whose outputs hold NaN or Inf for some of a file's windows: "fail" skips the file
+    # (it gets placeholder rows when input.placeholder_rows_for_skipped is set); "drop_member"
+    # scores it with the other members, with a warning (and fails it when none is left).
+    non_finite: NonFinite = "fail"
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
@@ -656,15 +670,21 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = _safe_yaml(path.read_text(encoding="utf-8"), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     return data
+
+
+def _safe_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{where}: nested too deeply to be a config") from exc
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -684,6 +704,12 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}': expected a mapping")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:  # YAML reads `1:` or `.inf:` as a number: no config key is one
+        raise ConfigError(
+            f"config key '{prefix}{odd[0]}' is not a name (YAML read it as "
+            f"{type(odd[0]).__name__}); known keys here: {sorted(known)}"
+        )
     unknown = sorted(set(data) - known)
     if unknown:
         keys = ", ".join(f"'{prefix}{k}'" for k in unknown)
@@ -740,6 +766,10 @@ def _scalar(hint: type, value: Any, key: str) -> Any:
             return value
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # YAML's .inf and .nan are floats; no setting means anything with them (an infinite
+            # block_seconds skipped every file with exit code 0).
+            if not math.isfinite(value):
+                raise ConfigError(f"config key '{key}': must be a finite number, got {value!r}")
             return float(value)
     elif hint is str and isinstance(value, str):
         return value
@@ -753,7 +783,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    return key.strip(), _safe_yaml(raw, f"override '{key.strip()}'")
 
 
 def to_dict(config: Config) -> dict[str, Any]:

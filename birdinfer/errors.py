@@ -8,6 +8,8 @@ quantization failure is a `ModelError`). The message always names the key, file 
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 
@@ -40,6 +42,22 @@ class JournalError(BirdinferError):
     """A journal that cannot be resumed from; the message says why and what to do."""
 
 
+# Lines that only say where in a runtime's C++ sources an error was raised: OpenVINO opens with
+# "Exception from src/inference/src/cpp/core.cpp:84:" and "Check '...' failed at <file>:<line>:",
+# and puts the reason after them.
+_SOURCE_LOCATION = re.compile(r"^(Exception from \S+:\d+:?|Check '.*' failed at \S+:\d+:?)$")
+
+
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text (runtimes raise pages of C++ context), or its type."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The reason in an exception's text: its first lines that are not a C++ source location
+    (runtimes raise pages of context), at most three joined by ": ", or the exception's type."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    reason = [line for line in lines if line and not _SOURCE_LOCATION.match(line)]
+    return ": ".join(reason[:3]) or type(exc).__name__
+
+
+def display_path(path: Path | str) -> str:
+    """A path as text that prints anywhere: bytes that are not UTF-8 (kept by Python as lone
+    surrogates) as \\xNN, control characters (a carriage return) as escapes."""
+    text = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

@@ -13,6 +13,15 @@ import numpy as np
 import pandas as pd
 
 
+@dataclass(frozen=True)
+class FileIdentity:
+    """What was decoded, from fstat of the handle the decoder read: a file replaced on disk
+    while it was scored does not match it, so its stored scores are never reused."""
+
+    size: int
+    mtime_ns: int
+
+
 @dataclass
 class FileResult:
     path: Path
@@ -21,6 +30,8 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     # Each member's own probabilities (the members that scored this file), for rank blending.
     member_scores: dict[int, np.ndarray] = field(default_factory=dict)
+    identity: FileIdentity | None = None  # None: not decoded here (placeholder rows, journal)
+    audio_seconds: float = 0.0  # seconds decoded (what the rows follow); 0 when not decoded
 
 
 @dataclass(frozen=True)

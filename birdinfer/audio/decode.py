@@ -2,22 +2,33 @@
 
 Files are read in blocks and resampled with a streaming resampler, so memory stays flat however
 long a recording is; windows come out in groups as soon as they are complete.
+
+A recording is opened without blocking and used only when it is a regular file (a FIFO would
+block forever, a device would never end), and libsndfile reads from that same handle, whose
+fstat is the identity of what was decoded. A header's length is a claim: an unknown or
+implausible one is set aside, and the rows always follow the decoded audio.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from soundfile import _ffi, _snd
 
+from birdinfer.audio import flac
 from birdinfer.audio.mpeg import mpeg_seconds
 from birdinfer.audio.rows import count_windows
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
+from birdinfer.results import FileIdentity
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +43,17 @@ MAX_ABS_SAMPLE = 1e6
 # (reported); a smaller shortfall (a damaged OGG page or MP3 frame skipped) is a warning, and the
 # rows still follow the header's length.
 MAX_SHORTFALL_SECONDS = 1.0
+# libsndfile's count for a stream whose header gives no length (SF_COUNT_MAX, 2^63 - 1).
+UNKNOWN_FRAMES = 1 << 62
+DEFAULT_MAX_HEADER_SECONDS = AudioConfig().max_header_seconds
+# What a file that is not a regular file is, by its mode.
+NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 @dataclass(frozen=True)
@@ -39,34 +61,74 @@ class AudioInfo:
     path: Path
     sample_rate: int
     channels: int
-    frames: int
+    frames: int  # the header's length; 0 when it is unknown or implausible (see length_known)
+    length_known: bool = True
+    note: str = ""  # why the header's length was set aside
 
     @property
     def seconds(self) -> float:
         return self.frames / self.sample_rate
 
 
-def probe(path: Path) -> AudioInfo:
-    """Header facts of a recording, or an AudioError that says what is wrong with it."""
-    path = Path(path)
+def not_regular(mode: int) -> str:
+    """What a file of this mode is, for one that is not a regular file ("a FIFO (named pipe)")."""
+    return next((kind for test, kind in NOT_REGULAR if test(mode)), "not a regular file")
+
+
+@contextmanager
+def open_recording(path: Path) -> Iterator[tuple[object, os.stat_result]]:
+    """The open recording (unbuffered) and fstat of that handle; an AudioError if it cannot be
+    opened, is empty, or is not a regular file. Opening never blocks, even on a FIFO."""
     try:
-        with open(path, "rb") as handle:
-            if not handle.read(1):
-                raise AudioError(path, "is an empty file (0 bytes)")
+        handle = open(path, "rb", buffering=0, opener=_open_nonblocking)  # noqa: SIM115
     except IsADirectoryError as exc:
         raise AudioError(path, "is a folder, not an audio file") from exc
     except OSError as exc:  # missing, no permission, a symlink loop, ...
         raise AudioError(path, f"cannot be opened ({exc.strerror or exc})") from exc
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(path, f"cannot be decoded as audio ({_reason(exc)})") from exc
-    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    with handle:
+        status = os.fstat(handle.fileno())
+        if stat.S_ISDIR(status.st_mode):
+            raise AudioError(path, "is a folder, not an audio file")
+        if not stat.S_ISREG(status.st_mode):
+            raise AudioError(path, f"is {not_regular(status.st_mode)}, not an audio file")
+        if status.st_size == 0:
+            raise AudioError(path, "is an empty file (0 bytes)")
+        os.set_blocking(handle.fileno(), True)
+        yield handle, status
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def probe(path: Path, max_header_seconds: float = DEFAULT_MAX_HEADER_SECONDS) -> AudioInfo:
+    """Header facts of a recording, or an AudioError that says what is wrong with it.
+
+    A length the header does not give, or one above `max_header_seconds`, is set aside
+    (`frames` 0, `length_known` False): nothing is sized by it, and decoding learns the truth.
+    """
+    path = Path(path)
+    with open_recording(path) as (handle, status):
+        try:
+            with _libsndfile(path, handle, status, hide_length=False) as sound:
+                rate, channels = int(sound.samplerate), int(sound.channels)
+                frames, kind = int(sound.frames), sound.format
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioError(path, f"cannot be decoded as audio ({_reason(exc)})") from exc
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
             path, f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz (corrupt header?)"
         )
-    if info.format == "MP3" and frames > 0:
+    if frames >= UNKNOWN_FRAMES:
+        note = "its header gives no length (as a stream written to a pipe)"
+        return AudioInfo(path, rate, channels, 0, False, note)
+    if frames > max_header_seconds * rate:
+        note = (
+            f"its header declares {frames / rate:.0f} s, more than "
+            f"audio.max_header_hours ({max_header_seconds / 3600:g} h)"
+        )
+        return AudioInfo(path, rate, channels, 0, False, note)
+    if kind == "MP3" and frames > 0:
         frames = _mpeg_frames(path, frames, rate)
     return AudioInfo(path, rate, channels, frames)
 
@@ -84,12 +146,18 @@ class WindowReader:
     def __init__(self, path: Path, config: AudioConfig) -> None:
         self.path = Path(path)
         self.config = config
-        self.info = probe(self.path)
-        if self.info.frames <= 0:
+        self.info = probe(self.path, config.max_header_seconds)
+        if self.info.frames <= 0 and self.info.length_known:
             raise AudioError(self.path, "holds no audio frames (empty or header-only file)")
         self.n_windows = 0
         self.warnings: list[str] = []
+        self.identity: FileIdentity | None = None  # of the handle decoded, once decoding starts
         self._source_frames = 0  # counted while decoding; decides the final window count
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio the rows follow (after iteration)."""
+        return self._source_frames / self.info.sample_rate
 
     @property
     def resampled(self) -> bool:
@@ -165,9 +233,15 @@ class WindowReader:
         block_frames = max(1, min(block_frames, MAX_BLOCK_SAMPLES // max(1, self.info.channels)))
         stream = _resampler(source_rate, target_rate) if self.resampled else None
         try:
-            with sf.SoundFile(str(self.path)) as handle:
+            with (
+                open_recording(self.path) as (handle, status),
+                _libsndfile(self.path, handle, status, hide_length=True) as sound,
+            ):
+                self.identity = FileIdentity(status.st_size, status.st_mtime_ns)
+                if (sound.samplerate, sound.channels) != (source_rate, self.info.channels):
+                    raise AudioError(self.path, "changed between probing and decoding")
                 while True:
-                    block = handle.read(block_frames, dtype="float32", always_2d=True)
+                    block = _read(sound, block_frames)
                     last = block.shape[0] < block_frames
                     self._source_frames += block.shape[0]
                     mono = self._repair(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
@@ -182,9 +256,19 @@ class WindowReader:
         self._check_length()
 
     def _check_length(self) -> None:
-        """A decode that stops well short of the header's length is a damaged file."""
-        rate = self.info.sample_rate
-        missing = self.info.frames - self._source_frames
+        """A decode that stops well short of the header's length is a damaged file; one that
+        goes past it (or a header with no plausible length) gives rows for what was decoded."""
+        rate, decoded = self.info.sample_rate, self._source_frames
+        if not self.info.length_known:
+            self._warn(f"{self.info.note}: rows follow the {decoded / rate:.1f} s decoded")
+            return
+        if decoded > self.info.frames:
+            self._warn(
+                f"its header declares {self.info.seconds:.1f} s but the stream holds "
+                f"{decoded / rate:.1f} s: rows follow the decoded audio"
+            )
+            return
+        missing = self.info.frames - decoded
         if missing > MAX_SHORTFALL_SECONDS * rate:
             raise AudioError(
                 self.path,
@@ -192,10 +276,12 @@ class WindowReader:
                 f"{self.info.seconds:.1f} s its header declares (truncated or corrupt file)",
             )
         if missing > 0:
-            note = f"decoded {missing} frames fewer than the header declares (zero-padded)"
-            self.warnings.append(note)
-            log.warning("%s: %s", self.path, note)
+            self._warn(f"decoded {missing} frames fewer than the header declares (zero-padded)")
             self._source_frames = self.info.frames  # rows follow the declared length
+
+    def _warn(self, note: str) -> None:
+        self.warnings.append(note)
+        log.warning("%s: %s", self.path, note)
 
     def _repair(self, mono: np.ndarray) -> np.ndarray:
         """Non-finite samples set to zero, absurdly large ones clipped; both with a warning."""
@@ -220,6 +306,45 @@ def _cut(
 ) -> np.ndarray:
     starts = [row * win + offset - origin for row in rows for offset in offsets]
     return np.lib.stride_tricks.sliding_window_view(buffer, length)[starts]
+
+
+# libsndfile recognises an MP3 whose first frame is damaged by its file name's extension only,
+# so these are opened by name (checked to be the file whose handle is open).
+OPENED_BY_NAME = (".mp3",)
+
+
+@contextmanager
+def _libsndfile(
+    path: Path, handle, status: os.stat_result, hide_length: bool
+) -> Iterator[sf.SoundFile]:
+    """libsndfile reading the open handle; with `hide_length`, a FLAC through a view whose
+    header gives no total, so that the stream is decoded to its real end (audio/flac.py)."""
+    if hide_length and flac.is_flac(handle):
+        source = flac.LengthHidden(handle)
+    elif path.suffix.lower() in OPENED_BY_NAME:
+        source = str(path)
+    else:
+        source = handle.fileno()
+    with sf.SoundFile(source, closefd=False) as sound:
+        if isinstance(source, str):
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) != (status.st_dev, status.st_ino):
+                raise AudioError(path, "was replaced while it was being opened")
+        yield sound
+
+
+def _read(sound: sf.SoundFile, frames: int) -> np.ndarray:
+    """Up to `frames` frames as float32 (frames, channels): fewer only at the stream's end.
+
+    libsndfile's own read, as soundfile's `read` calls it: soundfile then seeks to the new
+    position, which fails once libsndfile reads past a length its header did not give.
+    """
+    out = np.empty((frames, sound.channels), dtype=np.float32)
+    read = _snd.sf_readf_float(sound._file, _ffi.cast("float *", out.ctypes.data), frames)
+    error = _snd.sf_error(sound._file)
+    if error:
+        raise sf.LibsndfileError(error)
+    return out[:read]
 
 
 def _resampler(source_rate: int, target_rate: int):

@@ -7,10 +7,17 @@ is `soundscape_1_20`.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
+from birdinfer.errors import display_path
 from birdinfer.results import FileFailure
+
+# Characters a CSV does not carry as they are: pandas quotes neither a carriage return nor a
+# line separator, so a row id holding one reads back as two rows. These are Unicode's control
+# characters (category Cc) and its line and paragraph separators.
+BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def window_end_label(index: int, window_seconds: float) -> str:
@@ -29,6 +36,48 @@ def count_windows(frames: int, sample_rate: int, window_seconds: float) -> int:
     if frames <= 0:
         return 0
     return max(1, math.ceil(frames / (sample_rate * window_seconds) - 1e-9))
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot start a row id, or None: a row id must be UTF-8 text that reads back
+    from a CSV exactly."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name's bytes that were not UTF-8, kept as lone surrogates
+        return "is not valid UTF-8"
+    found = BREAKING.search(text)
+    if found is not None:
+        shown = found.group().encode("unicode_escape").decode()
+        return f"holds the control character {shown} (at {found.start()})"
+    return None
+
+
+def name_problems(files: list[Path], folder: Path) -> tuple[list[Path], list[FileFailure]]:
+    """Files whose names can give row ids, and the others skipped with the reason.
+
+    The path below the input folder is checked, not only the stem: it is also written to the
+    per-window table and the run report."""
+    kept, failures = [], []
+    for path in files:
+        problem = text_problem(_below(path, folder))
+        if problem is None:
+            kept.append(path)
+            continue
+        failures.append(
+            FileFailure(
+                str(path),
+                f"its name {display_path(_below(path, folder))} {problem}: its row ids would "
+                "not read back from a CSV as written; rename it",
+            )
+        )
+    return kept, failures
+
+
+def _below(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
 
 
 def row_stems(

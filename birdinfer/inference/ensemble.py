@@ -83,7 +83,7 @@ class Ensemble:
         backends = [
             open_backend(spec.path, self.plan.threads, spec.output) for spec in config.models
         ]
-        self._check_models(backends)
+        self._check_cards(backends)
         self.columns = self._columns(backends)
         self.members = [
             Member(
@@ -101,8 +101,9 @@ class Ensemble:
         ]
         # One front end per distinct setting: members that agree share one computation.
         self.frontends = {m.frontend: LogMel(*m.frontend) for m in self.members}
+        self._check_inputs()
 
-    def _check_models(self, backends: list[Backend]) -> None:
+    def _check_cards(self, backends: list[Backend]) -> None:
         problems = []
         for backend in backends:
             problems += [f"{backend.path}: {p}" for p in contradictions(backend.card, self.config)]
@@ -111,16 +112,29 @@ class Ensemble:
         if not self.config.inference.allow_rejected_models:
             for backend in backends:
                 _refuse_rejected(backend)
-        # A tiny forward pass: a broken model fails here, before any audio is read.
-        for backend in backends:
+
+    def _check_inputs(self) -> None:
+        """Each model takes what its front end makes, before any audio is read: a card (and a
+        graph) may declare 3 input channels where the log-mel gives 1, and every file would then
+        be skipped. A tiny forward pass on the front end's own shape also catches a broken model.
+        """
+        samples = self.config.audio.input_samples
+        for member in self.members:
+            backend = member.backend
+            shape = tuple(self.frontends[member.frontend].output_shape(samples))
+            if tuple(backend.card.input_shape) != shape:
+                raise ModelError(
+                    f"{backend.path}: its input is {tuple(backend.card.input_shape)} "
+                    f"(channels, mels, frames), but its front end makes {shape}"
+                )
             try:
-                backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32))
+                backend(np.zeros((1, *shape), dtype=np.float32))
             except ModelError:
                 raise
             except Exception as exc:  # runtimes raise their own types, with long texts
                 raise ModelError(
-                    f"{backend.path}: a test forward pass on its card's input shape "
-                    f"{backend.card.input_shape} failed ({first_line(exc)})"
+                    f"{backend.path}: a test forward pass on its front end's shape {shape} "
+                    f"failed ({first_line(exc)})"
                 ) from exc
 
     def _columns(self, backends: list[Backend]) -> list[str]:
@@ -171,7 +185,13 @@ class Ensemble:
                 audio = self.config.audio
                 span = row_frames(scores.shape[1], audio.input_seconds, audio.context_seconds)
                 scores = pool_frames(scores, member.frame_pooling, span)
-            return scores[:, member.columns]
+            scores = scores[:, member.columns]
+            # An Inf logit is a broken output though the sigmoid maps it to 0 or 1: its window
+            # reads NaN here, so that the engine counts it (inference.non_finite).
+            broken = ~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1)
+            if broken.any():
+                scores[broken] = np.nan
+            return scores
 
     def combine(self, per_member: dict[int, np.ndarray]) -> np.ndarray:
         """Weighted mean of the members that scored these rows (weights renormalised)."""

@@ -2,16 +2,19 @@
 
 The journal is a folder beside the output (`submission.csv` -> `submission.journal/`):
 
-    manifest.json             what the stored scores depend on (audio, mel, models, activation,
-                              columns)
-    files/<key>.npz|.parquet  one finished file: its path, size and mtime, row ids, each member's
-                              activated scores, the combined scores and its warnings
+    manifest.json             what the stored scores depend on (audio, mel, models with every
+                              file they consist of, activation, columns)
+    files/<key>.npz|.parquet  one finished file: its absolute path, the size and mtime of what
+                              was decoded, row ids, each member's activated scores, the combined
+                              scores and its warnings
 
 Each entry is written atomically when its file is finished, so a SIGKILL loses at most the files
 in flight. Entries hold scores before post-processing and rank blending (those need every file
 and run again at the end), so a resumed run writes the same submission as an uninterrupted one.
-An entry is used only when the recording's size and mtime still match; the file name on disk is
-a hash of the recording's path, so no recording name can steer where the journal writes.
+An entry is used only when the recording's size and mtime still match those of the handle that
+was decoded (a file replaced while it was scored never matches); the file name on disk is a hash
+of the recording's absolute path, so a relative and an absolute `--input` for one folder find the
+same entries, and no recording name can steer where the journal writes.
 
 Two entry formats hold the same thing: `.npz` (numpy only: the default) and `.parquet` (one row
 per window, as the per-window table, with member scores as `member<i>:<class>` columns and the
@@ -25,6 +28,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +40,8 @@ from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
 from birdinfer.models.backends.base import files_sha256, model_files
 from birdinfer.output.atomic import write_atomic, write_json_atomic
-from birdinfer.results import FileResult
+from birdinfer.output.paths import journal_path_for, real_path
+from birdinfer.results import FileIdentity, FileResult
 
 if TYPE_CHECKING:
     from birdinfer.config import Config
@@ -48,10 +53,6 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 ENTRY_SUFFIXES = (".npz", ".parquet")
 PARQUET_KEY = b"birdinfer.entry"
-
-
-def journal_path_for(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.journal")
 
 
 def open_for_run(
@@ -137,7 +138,9 @@ class Journal:
                     entry.unlink()
 
     def key(self, recording: Path) -> str:
-        return hashlib.sha256(str(Path(recording).resolve()).encode("utf-8")).hexdigest()[:32]
+        # os.fsencode: a name whose bytes are not UTF-8 hashes as those bytes; real_path: a
+        # symlink loop hashes as itself (Path.resolve raised RuntimeError on one)
+        return hashlib.sha256(os.fsencode(real_path(recording))).hexdigest()[:32]
 
     def entry_path(self, recording: Path) -> Path:
         return self.entries / f"{self.key(recording)}.{self.entry_format}"
@@ -146,11 +149,12 @@ class Journal:
         """Store one finished file (not placeholder rows: a resumed run scores those)."""
         if not result.member_scores:
             return
-        stat = Path(result.path).stat()
+        # What was decoded, not what is on disk now: the file may have been replaced meanwhile.
+        identity = result.identity or _identity(Path(result.path))
         facts = {
-            "path": str(result.path),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
+            "path": str(real_path(result.path)),
+            "size": identity.size,
+            "mtime_ns": identity.mtime_ns,
             "warnings": list(result.warnings),
             "members": sorted(result.member_scores),
             "classes": len(self.stamp["columns"]),
@@ -182,7 +186,7 @@ class Journal:
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("%s: unreadable journal entry for %s (%s)", entry, recording, exc)
                 continue  # a damaged entry: score the file again
-            if facts["path"] != str(recording):
+            if facts["path"] not in (str(recording), str(real_path(recording))):
                 continue
             if facts["size"] != stat.st_size or facts["mtime_ns"] != stat.st_mtime_ns:
                 log.info("%s changed since it was journaled: scoring it again", recording)
@@ -195,6 +199,11 @@ class Journal:
                 member_scores=member_scores,
             )
         return None
+
+
+def _identity(path: Path) -> FileIdentity:
+    status = path.stat()
+    return FileIdentity(status.st_size, status.st_mtime_ns)
 
 
 def _npz_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any]) -> bytes:

@@ -3,8 +3,12 @@
 Kaggle rejects a submission that lacks any expected row id, so a file keeps its rows when:
 - the time guard left it unscored (the deadline came): always;
 - it could not be scored (unreadable, a model failed on it): when
-  `input.placeholder_rows_for_skipped` is set, over the length its header declares, else over
-  `input.skipped_file_seconds`, else it gets none.
+  `input.placeholder_rows_for_skipped` is set.
+
+Its rows are the sample submission's row ids for its stem when there are any (they are what
+Kaggle expects), else those over the length its header declares (a length the header does not
+give, or one above `audio.max_header_hours`, counts as none: nothing is sized by a claim), else,
+for a skipped file, over `input.skipped_file_seconds`; else it gets none.
 
 This is the one place such rows are made; the score is `budget.placeholder_score`.
 """
@@ -20,8 +24,9 @@ import numpy as np
 
 from birdinfer.audio.decode import probe
 from birdinfer.audio.rows import count_windows, row_ids
-from birdinfer.config import Config
+from birdinfer.config import AudioConfig, Config
 from birdinfer.errors import AudioError
+from birdinfer.output.submission import read_row_ids
 from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
@@ -29,27 +34,42 @@ log = logging.getLogger(__name__)
 BUDGET_WARNING = "not scored: time budget exhausted"
 
 
-def declared_windows(path: Path, window_seconds: float) -> int:
-    """Windows over the length a recording's header declares (AudioError if unreadable)."""
-    info = probe(path)
-    return count_windows(info.frames, info.sample_rate, window_seconds)
+def declared_windows(path: Path, audio: AudioConfig) -> int:
+    """Windows over the length a recording's header declares; AudioError if it is unreadable
+    or gives no plausible length."""
+    info = probe(path, audio.max_header_seconds)
+    if not info.length_known:
+        raise AudioError(path, info.note)
+    return count_windows(info.frames, info.sample_rate, audio.window_seconds)
+
+
+def sample_row_ids(config: Config) -> dict[str, list[str]]:
+    """The sample submission's row ids by stem ({} without a sample submission)."""
+    sample = config.output.sample_submission
+    return read_row_ids(sample) if sample else {}
 
 
 def rows_for_unscored(
     files: list[Path], stems: Mapping[str, str], config: Config, n_columns: int
 ) -> tuple[list[FileResult], list[FileFailure]]:
-    """Rows for the files the time guard left unscored; a file whose header gives no length is
-    a failure instead (with the reason), as it would have been had it been decoded."""
+    """Rows for the files the time guard left unscored; a file with no rows in the sample
+    submission and no length in its header is a failure instead (with the reason), as it would
+    have been had it been decoded."""
     results, failures = [], []
+    expected = sample_row_ids(config) if files else {}
     for path in files:
-        try:
-            n = declared_windows(path, config.audio.window_seconds)
-            if n == 0:
-                raise AudioError(path, "holds no audio frames (empty or header-only file)")
-        except AudioError as exc:
-            failures.append(FileFailure(str(path), exc.reason))
-            continue
-        results.append(_result(path, stems[str(path)], n, n_columns, config, BUDGET_WARNING))
+        stem = stems[str(path)]
+        ids = expected.get(stem)
+        if ids is None:
+            try:
+                n = declared_windows(path, config.audio)
+                if n == 0:
+                    raise AudioError(path, "holds no audio frames (empty or header-only file)")
+            except AudioError as exc:
+                failures.append(FileFailure(str(path), exc.reason))
+                continue
+            ids = row_ids(stem, n, config.audio.window_seconds)
+        results.append(_result(path, ids, n_columns, config, BUDGET_WARNING))
     return results, failures
 
 
@@ -60,31 +80,38 @@ def rows_for_failures(
     each file's path (as text) to the stem its row ids start with."""
     if not config.input.placeholder_rows_for_skipped:
         return []
-    window = config.audio.window_seconds
+    expected = sample_row_ids(config) if failures else {}
     results = []
     for failure in failures:
-        path = Path(failure.path)
-        try:
-            n = declared_windows(path, window)
-        except AudioError:
-            n = 0
-        if n == 0 and config.input.skipped_file_seconds:
-            n = math.ceil(config.input.skipped_file_seconds / window - 1e-9)
-        if n == 0:
+        path, stem = Path(failure.path), stems[failure.path]
+        ids = expected.get(stem) or row_ids(
+            stem, _skipped_windows(path, config), config.audio.window_seconds
+        )
+        if not ids:
             log.warning("%s: no length known, so no placeholder rows", failure.path)
             continue
         score = config.budget.placeholder_score
         warning = f"placeholder rows ({score}): not scored ({failure.reason})"
-        results.append(_result(path, stems[failure.path], n, n_columns, config, warning))
+        results.append(_result(path, ids, n_columns, config, warning))
     return results
 
 
-def _result(
-    path: Path, stem: str, n_windows: int, n_columns: int, config: Config, warning: str
-) -> FileResult:
+def _skipped_windows(path: Path, config: Config) -> int:
+    """Windows for a skipped file: its header's, else `input.skipped_file_seconds`'s, else 0."""
+    window = config.audio.window_seconds
+    try:
+        n = declared_windows(path, config.audio)
+    except AudioError:
+        n = 0
+    if n == 0 and config.input.skipped_file_seconds:
+        n = math.ceil(config.input.skipped_file_seconds / window - 1e-9)
+    return n
+
+
+def _result(path: Path, ids: list[str], n_columns: int, config: Config, warning: str) -> FileResult:
     return FileResult(
         path=path,
-        row_ids=row_ids(stem, n_windows, config.audio.window_seconds),
-        scores=np.full((n_windows, n_columns), config.budget.placeholder_score, np.float32),
+        row_ids=list(ids),
+        scores=np.full((len(ids), n_columns), config.budget.placeholder_score, np.float32),
         warnings=[warning],
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from birdinfer.audio.inputs import list_inputs
 from birdinfer.config import Config
+from birdinfer.errors import display_path
 from birdinfer.inference import journal as journals
 from birdinfer.inference import placeholders
 from birdinfer.inference.ensemble import Ensemble
@@ -21,8 +22,9 @@ from birdinfer.inference.finish import postprocess_run
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.streaming import score_files
 from birdinfer.inference.time_guard import TimeGuard
-from birdinfer.output.atomic import write_csv_atomic
+from birdinfer.output.paths import check_outputs
 from birdinfer.output.report import build_report, now_iso, report_path_for, write_report
+from birdinfer.output.submission import write_submission
 from birdinfer.output.windows_table import write_run_windows
 from birdinfer.results import FileResult, RunResult
 
@@ -44,12 +46,13 @@ def run(
     Dask client's) or over the executor that `config.executor` names.
     """
     started, started_at = time.perf_counter(), now_iso()
-    ensemble = ensemble or Ensemble(config)
-    ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
     output = Path(config.output.submission) if config.output.submission else None
     mapped = executor is not None or config.executor.kind != "engine"
 
     inputs = list_inputs(config)
+    check_outputs(config, [inputs.folder], inputs.recordings, config.output.resume or mapped)
+    ensemble = ensemble or Ensemble(config)
+    ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
     journal = journals.open_for_run(config, ensemble, output, needed=mapped)
     resumed = journal.resumed(inputs.files, inputs.stems) if journal is not None else {}
     todo = [i for i in range(len(inputs.files)) if i not in resumed]
@@ -88,7 +91,7 @@ def run(
     with ensemble.timer("write"):
         frame = ensemble.submission(results)
         if output is not None:
-            write_csv_atomic(frame, output)
+            write_submission(frame, output)
         windows_path = write_run_windows(config, results, ensemble.columns)
     result = RunResult(
         submission=frame,
@@ -107,7 +110,7 @@ def run(
     report["journal"] = str(journal.folder) if journal is not None else None
     write_report(report, result.report_path)
     for failure in failures:
-        log.warning("skipped %s: %s", failure.path, failure.reason)
+        log.warning("skipped %s: %s", display_path(failure.path), failure.reason)
     return result
 
 

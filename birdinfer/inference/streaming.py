@@ -8,6 +8,13 @@ the model lane batches windows of several files together. Which members score a 
 a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
 files that remain, or leave a file unscored (the engine then reports it, and the run gives it
 placeholder rows).
+
+A window's score never depends on its batch neighbours: features are computed per file in
+pieces of FEATURE_WINDOWS consecutive windows, whatever the model batch size (the front end's
+float sums depend on how many windows it is given at once), and the runtimes give a window the
+same outputs in any batch (docs/reliability.md). A member's windows with NaN or Inf outputs are
+counted per file; the file is then failed, or scored without that member
+(`inference.non_finite`).
 """
 
 from __future__ import annotations
@@ -30,9 +37,14 @@ from birdinfer.audio.rows import row_ids
 from birdinfer.errors import AudioError
 from birdinfer.inference.ensemble import Ensemble, FrontendKey
 from birdinfer.inference.postprocess import average_views
-from birdinfer.results import FileFailure, FileResult
+from birdinfer.results import FileFailure, FileIdentity, FileResult
 
 log = logging.getLogger(__name__)
+
+# Windows whose features are computed in one front-end call, counted from a decoded group's
+# first window: fixed, so the model batch size never changes which windows share a call. (It is
+# the default batch size: the default run computes exactly what it always did.)
+FEATURE_WINDOWS = 16
 
 
 class FileSchedule(Protocol):
@@ -92,6 +104,8 @@ class FileEnd:
     error: str | None = None
     members: tuple[int, ...] = ()
     views: int = 1  # model inputs per window (TTA shifts)
+    identity: FileIdentity | None = None  # of the handle that was decoded
+    seconds: float = 0.0  # of audio decoded (what the rows follow)
 
 
 @dataclass
@@ -103,6 +117,7 @@ class _FileScores:
     scored: int = 0
     end: FileEnd | None = None
     error: str | None = None  # a model call failed on some of this file's windows
+    non_finite: dict[int, int] = field(default_factory=dict)  # member -> inputs with NaN/Inf
 
     def complete(self) -> bool:
         if self.end is None:
@@ -130,8 +145,9 @@ class StreamingEngine:
         self.ensemble = ensemble
         self.feature_workers = feature_workers
         self.batch_size = ensemble.config.inference.batch_size
-        # The queue is counted in chunks of at most batch_size windows.
-        self.queue_chunks = max(2, queue_windows // self.batch_size)
+        # The queue is counted in chunks of at most this many windows.
+        self.chunk_windows = min(self.batch_size, FEATURE_WINDOWS)
+        self.queue_chunks = max(2, queue_windows // self.chunk_windows)
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
         self._stop = threading.Event()
@@ -147,14 +163,25 @@ class StreamingEngine:
             reader = WindowReader(path, self.ensemble.config.audio)
             start = 0
             for group in self.ensemble.timed(reader, "decode"):
-                if self._stop.is_set():  # the run is over (a fatal error): stop decoding
-                    return
-                for offset in range(0, group.shape[0], self.batch_size):
-                    windows = group[offset : offset + self.batch_size]
-                    self._put(out, Chunk(index, start, self.ensemble.features(windows), members))
-                    start += windows.shape[0]
-            views = self.ensemble.config.audio.views
-            end = FileEnd(index, reader.n_windows, list(reader.warnings), None, members, views)
+                for offset in range(0, group.shape[0], FEATURE_WINDOWS):
+                    if self._stop.is_set():  # the run is over (a fatal error): stop decoding
+                        return
+                    piece = self.ensemble.features(group[offset : offset + FEATURE_WINDOWS])
+                    chunk = Chunk(index, start, piece, members)
+                    start += chunk.size
+                    while chunk.size > self.chunk_windows:
+                        head, chunk = chunk.split(self.chunk_windows)
+                        self._put(out, head)
+                    self._put(out, chunk)
+            end = FileEnd(
+                index,
+                reader.n_windows,
+                list(reader.warnings),
+                members=members,
+                views=self.ensemble.config.audio.views,
+                identity=reader.identity,
+                seconds=reader.seconds,
+            )
             self._put(out, end)
         except AudioError as exc:
             self._put(out, FileEnd(index, error=exc.reason, members=members))
@@ -247,9 +274,11 @@ class StreamingEngine:
             offset = 0
             for c in rows:
                 entry = state.setdefault(c.file, _FileScores(c.members))
-                entry.scores.setdefault(member, []).append(
-                    (c.start, scores[offset : offset + c.size])
-                )
+                part = scores[offset : offset + c.size]
+                entry.scores.setdefault(member, []).append((c.start, part))
+                broken = int((~np.isfinite(part)).any(axis=1).sum())
+                if broken:
+                    entry.non_finite[member] = entry.non_finite.get(member, 0) + broken
                 offset += c.size
         for c in batch:
             state[c.file].scored += c.size
@@ -263,7 +292,7 @@ class StreamingEngine:
             if entry is None or not entry.complete():
                 continue
             end = entry.end
-            error = end.error or entry.error
+            error = end.error or entry.error or self._non_finite(entry)
             if error is not None:
                 failures[index] = FileFailure(str(files[index]), error)
                 log.warning("skipped %s: %s", files[index], error)
@@ -276,14 +305,17 @@ class StreamingEngine:
                 per_member = {
                     m: average_views(_assemble(p, end.n_windows * views), views)
                     for m, p in entry.scores.items()
+                    if m not in entry.non_finite  # dropped for this file (drop_member)
                 }
                 window_seconds = self.ensemble.config.audio.window_seconds
                 results[index] = FileResult(
                     path=files[index],
                     row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
                     scores=self.ensemble.combine(per_member),
-                    warnings=end.warnings,
+                    warnings=end.warnings + self._dropped(entry, files[index]),
                     member_scores=per_member,
+                    identity=end.identity,
+                    audio_seconds=end.seconds,
                 )
                 self._done(index, results[index])
             # Chunks of a failed file may still be queued: they get scored into a fresh entry
@@ -291,6 +323,31 @@ class StreamingEngine:
             del state[index]
             done += 1
         return done
+
+    def _non_finite(self, entry: _FileScores) -> str | None:
+        """The reason a file with NaN/Inf model outputs fails: always under "fail", and under
+        "drop_member" when no member is left."""
+        if not entry.non_finite:
+            return None
+        policy = self.ensemble.config.inference.non_finite
+        if policy == "drop_member" and set(entry.scores) - set(entry.non_finite):
+            return None
+        return "; ".join(self._broken(entry)) + (
+            " (no member left)" if policy == "drop_member" else ""
+        )
+
+    def _broken(self, entry: _FileScores) -> list[str]:
+        inputs = entry.end.n_windows * entry.end.views if entry.end else 0
+        return [
+            f"model {self.ensemble.members[m].name} gave NaN/Inf for {n} of {inputs} windows"
+            for m, n in sorted(entry.non_finite.items())
+        ]
+
+    def _dropped(self, entry: _FileScores, path: Path) -> list[str]:
+        notes = [f"{note}: dropped for this file" for note in self._broken(entry)]
+        for note in notes:
+            log.warning("%s: %s", path, note)
+        return notes
 
     def _done(self, index: int, result: FileResult | None) -> None:
         self.schedule.on_file_done(index, result)

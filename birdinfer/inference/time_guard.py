@@ -57,13 +57,18 @@ class TimeGuard:
         files: list[Path],
         clock: Callable[[], float] = time.monotonic,
     ) -> TimeGuard | None:
-        """The run's time guard, when the config enables it; audio lengths from the headers."""
+        """The run's time guard, when the config enables it; audio lengths from the headers.
+
+        A header's length is only a claim until the file is decoded: one the header does not
+        give or that is implausible (`audio.max_header_hours`) counts as 0 s, and each file's
+        claim is replaced by its decoded seconds when it is done (`on_file_done`).
+        """
         if not config.budget.enabled:
             return None
         seconds = []
         for path in files:
             try:
-                seconds.append(probe(path).seconds)
+                seconds.append(probe(path, config.audio.max_header_seconds).seconds)
             except AudioError:
                 seconds.append(0.0)  # skipped with its reason when the engine reaches it
         return cls(ensemble, seconds, config.budget, config.budget_minutes, clock=clock)
@@ -107,7 +112,12 @@ class TimeGuard:
     def on_file_done(self, index: int, result: FileResult | None) -> None:
         with self._lock:
             self.files_done += 1
-            self.done_audio += self.audio_seconds[index]
+            # The file moves the projection by what was decoded, not by its header's claim; a
+            # failed or unscored file decoded nothing.
+            decoded = result.audio_seconds if result is not None else 0.0
+            self.total_audio += decoded - self.audio_seconds[index]
+            self.audio_seconds[index] = decoded
+            self.done_audio += decoded
             if self.expired or self.done_audio <= 0:
                 return
             if (

@@ -145,9 +145,29 @@ def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
             "...`, so that it carries its class names, sample rate and front-end settings"
         )
     try:
-        return ModelCard.from_json(text)
+        card = ModelCard.from_json(text)
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         raise ModelError(f"{path}: unreadable '{CARD_KEY}' metadata ({exc})") from exc
+    problem = class_problem(card.class_names)
+    if problem is not None:
+        raise ModelError(f"{path}: its card {problem}")
+    return card
+
+
+def class_problem(class_names: tuple[str, ...]) -> str | None:
+    """Why a class list cannot name submission columns: none at all, or a name twice (the
+    submission would get two columns of that name, one of them another class's scores)."""
+    if not class_names:
+        return "lists no classes"
+    seen, twice = set(), []
+    for name in class_names:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        shown = ", ".join(repr(n) for n in twice[:5]) + (" ..." if len(twice) > 5 else "")
+        return f"lists class names more than once: {shown}"
+    return None
 
 
 def contradictions(card: ModelCard, config: Config) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from birdinfer.config import Config, to_dict
+from birdinfer.errors import display_path
 from birdinfer.output.atomic import write_json_atomic
 from birdinfer.results import RunResult
 from birdinfer.version import __version__
@@ -84,6 +85,8 @@ def summary(result: RunResult, window_seconds: float) -> str:
         per_window = 1000 * seconds / max(windows, 1)
         lines.append(f"  {stage:<40} {per_window:8.2f} ms/window {100 * seconds / total:5.1f}%")
     for failure in result.failures:
-        lines.append(f"skipped: {failure.path}: {failure.reason}")
+        # A skipped name may hold bytes that are not UTF-8 or control characters: printed
+        # escaped, so that the summary itself never fails.
+        lines.append(f"skipped: {display_path(failure.path)}: {failure.reason}")
     lines.append(f"run report: {result.report_path}")
     return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""`--resume` never reuses stale scores (issue 12, point 4): new weights in a model's external
+data, a recording replaced while it is scored, and relative against absolute `--input`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import birdinfer.inference.streaming as engine
+from birdinfer.errors import JournalError
+from birdinfer.inference import executors
+from birdinfer.inference.journal import Journal, journal_path_for
+from tests.helpers import write_tone
+from tests.hostile_helpers import copy_good, rows_of, run_folder, write_good
+
+pytestmark = pytest.mark.slow  # the tiny model is exported with torch
+RESUME = {"resume": True}
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Path:
+    return write_good(tmp_path_factory.mktemp("good"))
+
+
+@pytest.fixture
+def inputs(good, tmp_path) -> Path:
+    return copy_good(good, tmp_path / "in")
+
+
+def external_data_model(tiny_onnx: Path, folder: Path) -> Path:
+    """The tiny model saved with its weights in `model.onnx.data` beside it."""
+    onnx = pytest.importorskip("onnx")
+    folder.mkdir(exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save_model(
+        onnx.load(str(tiny_onnx)),
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        # Weights out, small constants (slice bounds) in: ONNX Runtime's shape inference
+        # needs those in the graph.
+        size_threshold=64,
+    )
+    return path
+
+
+def new_weights(model: Path) -> None:
+    """Other numbers in the last weight of `model.onnx.data`; the .onnx file is untouched."""
+    data = model.with_name("model.onnx.data")
+    weights = bytearray(data.read_bytes())
+    last = np.frombuffer(bytes(weights[-16:]), np.float32) + np.float32(3.0)
+    weights[-16:] = last.tobytes()
+    data.write_bytes(bytes(weights))
+
+
+def test_new_weights_in_onnx_external_data_refuse_the_old_journal(inputs, tiny_onnx, tmp_path):
+    model = external_data_model(tiny_onnx, tmp_path / "model")
+    graph = model.read_bytes()
+    first = run_folder(inputs, model, tmp_path / "out", output=RESUME)
+    assert first.failures == []
+    new_weights(model)
+    assert model.read_bytes() == graph  # only model.onnx.data changed
+    with pytest.raises(JournalError, match=r"models\[0\]\.sha256"):
+        run_folder(inputs, model, tmp_path / "out", output=RESUME)
+
+
+def test_a_dask_worker_reloads_a_model_whose_external_data_changed(tiny_onnx, tmp_path):
+    from tests.helpers import make_config
+
+    model = external_data_model(tiny_onnx, tmp_path / "model")
+    config = make_config(tmp_path, model, tmp_path / "out.csv")
+    executors._ensembles.clear()
+    _, before = executors.worker_ensemble(config, 1)
+    new_weights(model)
+    _, after = executors.worker_ensemble(config, 1)
+    assert executors.ensembles_built() == 2
+    assert before["models"][0]["sha256"] != after["models"][0]["sha256"]
+    executors._ensembles.clear()
+
+
+def test_a_recording_replaced_while_scored_is_journaled_as_what_was_decoded(
+    inputs, tiny_onnx, tmp_path, monkeypatch
+):
+    """The journal stored the new file's size and mtime beside the old content's scores, so a
+    resumed run reused them for the new file."""
+    target = inputs / "good_a.wav"  # 7 s: 2 rows
+    replacement = tmp_path / "replacement.wav"
+    write_tone(replacement, 13.0, freq=4000.0)  # 3 rows
+    old = target.stat()
+    real_reader = engine.WindowReader
+
+    class ReplacedMidway(real_reader):
+        def __iter__(self):
+            for i, group in enumerate(super().__iter__()):
+                if i == 0 and self.path == target:  # decoding has started: swap the file
+                    os.replace(replacement, target)
+                yield group
+
+    monkeypatch.setattr(engine, "WindowReader", ReplacedMidway)
+    out = tmp_path / "out"
+    first = run_folder(inputs, tiny_onnx, out, output=RESUME)
+    assert rows_of(first, "good_a") == ["good_a_5", "good_a_10"]  # the old content's rows
+    assert target.stat().st_size != old.st_size
+    stored = Journal(journal_path_for(out / "submission.csv"), {}).entry_path(target)
+    facts = np.load(stored)["facts"]
+    assert f'"size": {old.st_size}' in str(facts) and f'"mtime_ns": {old.st_mtime_ns}' in str(facts)
+
+    monkeypatch.setattr(engine, "WindowReader", real_reader)
+    again = run_folder(inputs, tiny_onnx, out, output=RESUME)
+    assert again.resumed == 1  # good_b from the journal; good_a scored again
+    assert rows_of(again, "good_a") == ["good_a_5", "good_a_10", "good_a_15"]
+
+
+def test_relative_and_absolute_input_resume_the_same_journal(
+    inputs, tiny_onnx, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    monkeypatch.chdir(inputs.parent)
+    first = run_folder(Path(inputs.name), tiny_onnx, out, output=RESUME)
+    assert first.resumed == 0 and first.failures == []
+    written = first.output_path.read_bytes()
+    for folder in (inputs.resolve(), Path(inputs.name)):  # either way round
+        again = run_folder(folder, tiny_onnx, out, output=RESUME)
+        assert again.resumed == 2
+        assert again.output_path.read_bytes() == written
+    shutil.rmtree(journal_path_for(out / "submission.csv"))
+    absolute_first = run_folder(inputs.resolve(), tiny_onnx, out, output=RESUME)
+    assert absolute_first.resumed == 0
+    assert run_folder(Path(inputs.name), tiny_onnx, out, output=RESUME).resumed == 2
