@@ -337,6 +337,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set mel.n_mels=64",
     )
+    parser.add_argument(
+        "--waveform",
+        action="store_true",
+        help="the module takes raw audio (its mel inside the graph, or a foundation model): "
+        "(batch, samples), or (batch, 1, samples) with --in-chans 1; audio.window_seconds "
+        "and audio.sample_rate give the samples",
+    )
     parser.add_argument("--no-openvino", action="store_true", help="ONNX only")
     parser.add_argument(
         "--tolerance", type=float, default=1e-4, help="max abs diff allowed vs torch"
@@ -367,6 +374,7 @@ def _export(args: argparse.Namespace) -> int:
         constants=dict(parse_override(item) for item in args.constant),
         openvino=not args.no_openvino,
         tolerance=args.tolerance,
+        waveform=args.waveform,
     )
     result = run_export(job)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")

@@ -21,6 +21,8 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     # Each member's own probabilities (the members that scored this file), for rank blending.
     member_scores: dict[int, np.ndarray] = field(default_factory=dict)
+    # Per-row embeddings (rows, dims) by per-window table column (models.embedding).
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
