@@ -15,7 +15,7 @@ from birdinfer.errors import ModelError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.geometry import Geometry, overlap_rows
 from birdinfer.inference.run import run
-from tests.helpers import tiny_card, tiny_model
+from tests.helpers import naive_sliding_rows, tiny_card, tiny_model
 
 RATE = 32000
 
@@ -36,27 +36,6 @@ def test_centred_and_sliding_place_a_long_window_around_each_row():
     assert sliding.cut == Cut(20 * RATE, (-7.5 * RATE,)) and sliding.views == 1
 
 
-def naive_rows(frames: np.ndarray, row: float, window: float, pooling: str) -> np.ndarray:
-    """Rows from sliding windows, the long way: every frame placed at its centre's time in the
-    file, frames at one time averaged over the windows, each row pooling the times within it."""
-    n, count, _ = frames.shape
-    at_time: dict[float, list[np.ndarray]] = {}
-    for j in range(n):
-        start = j * row + (row - window) / 2  # window j is centred on row j
-        for i in range(count):
-            centre = round(start + (i + 0.5) * window / count, 6)
-            at_time.setdefault(centre, []).append(frames[j, i])
-    rows = []
-    for k in range(n):
-        inside = [
-            np.mean(values, axis=0)
-            for t, values in at_time.items()
-            if k * row - 1e-6 <= t <= (k + 1) * row + 1e-6
-        ]
-        rows.append(np.max(inside, axis=0) if pooling == "max" else np.mean(inside, axis=0))
-    return np.array(rows)
-
-
 @pytest.mark.parametrize("pooling", ["max", "mean"])
 @pytest.mark.parametrize(
     "window, frames",
@@ -73,7 +52,7 @@ def test_sliding_rows_average_each_frame_over_its_windows(window, frames, poolin
     outputs = rng.random((7, frames, 3)).astype(np.float32)
     geometry = Geometry("sliding", 5.0, window, RATE)
     ours = overlap_rows(outputs, 7, geometry, pooling)
-    np.testing.assert_allclose(ours, naive_rows(outputs, 5.0, window, pooling), atol=1e-6)
+    np.testing.assert_allclose(ours, naive_sliding_rows(outputs, 5.0, window, pooling), atol=1e-6)
     if window > 5.0:  # neighbours matter: not just each row's own window
         alone = Geometry("centred", 5.0, window, RATE).input_rows(outputs, pooling)
         assert np.abs(ours - alone).max() > 1e-3
