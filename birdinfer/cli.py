@@ -657,6 +657,20 @@ def add_card_commands(sub) -> None:
     )
     put.add_argument("--arch", help="architecture name to record")
     put.add_argument("--output", choices=("logits", "probabilities"), help="what the model returns")
+    put.add_argument(
+        "--named-output",
+        action="append",
+        default=[],
+        metavar="NAME[:HOLDS]",
+        help="describe an output by name, with what it holds: logits (default), probabilities "
+        "or embedding (for the per-window table); repeat for several, the first is scored "
+        "by default. Its layout is read off a forward pass",
+    )
+    put.add_argument(
+        "--waveform",
+        action="store_true",
+        help="the model takes raw audio, e.g. Perch v2 (audio.sample_rate, audio.window_seconds)",
+    )
     put.add_argument("--out", type=Path, help="write a copy here instead of changing the file")
     put.add_argument("-q", "--quiet", action="store_true")
     put.set_defaults(handler=_card_set)
@@ -683,6 +697,8 @@ def _card_set(args: argparse.Namespace) -> int:
         classes=read_class_names(args.classes) if args.classes else None,
         arch=args.arch,
         output=args.output,
+        waveform=args.waveform,
+        outputs=tuple(args.named_output),
     )
     path = set_card(args.model, card, args.out)
     print(f"card written to {path}: {card.num_classes} classes, input {card.input_shape}")

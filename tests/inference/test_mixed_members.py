@@ -414,3 +414,46 @@ def test_a_mixed_ensemble_rank_blends_and_runs_under_the_time_guard(
     report = json.loads(outcome.report_path.read_text())
     assert report["time_guard"]["decisions"][0]["action"] == "plan"
     assert all(sorted(f.member_scores) == [0, 1, 2, 3] for f in outcome.files)
+
+
+def test_a_foundation_model_file_without_a_card_gets_one_with_card_set(
+    perch, gem, synthetic, tmp_path
+):
+    """Perch v2's own ONNX carries no card: `card set --waveform` attaches one, naming the label
+    output and the embedding, and the file then scores exactly as the exported one."""
+    import onnx
+
+    from birdinfer.cli import main
+    from birdinfer.models.card import CARD_KEY
+
+    _, result, mapping = perch
+    _, gem_path = gem
+    proto = onnx.load(str(result.onnx_path))
+    kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    bare = tmp_path / "perch_v2_like.onnx"
+    onnx.save(proto, str(bare))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(PERCH_LABELS) + "\n")
+    flags = ["--classes", str(labels), "--waveform", "--named-output", "label"]
+    assert main(["card", "set", str(bare), *flags, "--named-output", "embedding:embedding"]) == 0
+    card = (
+        birdinfer.Ensemble(
+            from_dict({"models": [str(gem_path), {"path": str(bare), "mapping": str(mapping)}]})
+        )
+        .members[1]
+        .backend.card
+    )
+    assert card.waveform and card.input_shape == (160000,) and card.version == 3
+    assert [(o.name, o.holds, o.layout) for o in card.outputs] == [
+        ("label", "logits", "clipwise"),
+        ("embedding", "embedding", "clipwise"),
+    ]
+    member = {"mapping": str(mapping), "embedding": "embedding"}
+    table = {"output": {"windows": str(tmp_path / "w.parquet")}}
+    ours = run_members(synthetic, tmp_path, [str(gem_path), {"path": str(bare), **member}], **table)
+    exported = run_members(
+        synthetic, tmp_path, [str(gem_path), {"path": str(result.onnx_path), **member}], **table
+    )
+    pd.testing.assert_frame_equal(ours.submission, exported.submission)
