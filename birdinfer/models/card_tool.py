@@ -256,6 +256,11 @@ def check_frontend(
 
     if model is not None:
         card = read_card(model)
+        if card.waveform:
+            raise ModelError(
+                f"{model}: takes raw audio (its front end, if any, is inside the graph): "
+                "there is no birdinfer front end to check"
+            )
         mel, image, seconds = card.mel, card.image, card.window_seconds
     else:
         data = _config_data(config) if config else {}
