@@ -159,4 +159,11 @@ class SharedFrontEnd:
 
 
 def _windows(samples: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    return np.lib.stride_tricks.sliding_window_view(samples, length)[np.asarray(starts)]
+    """(len(starts), length) windows of `samples`: a strided view when the starts are evenly
+    spaced (back-to-back rows: no copy of the batch before the front end's own), else a copy."""
+    view = np.lib.stride_tricks.sliding_window_view(samples, length)
+    starts = np.asarray(starts)
+    steps = np.diff(starts)
+    if len(starts) > 1 and steps[0] > 0 and (steps == steps[0]).all():
+        return view[starts[0] : starts[-1] + 1 : steps[0]]
+    return view[starts]

@@ -109,6 +109,10 @@ def test_members_of_different_window_lengths_mix_in_one_ensemble(soundscape_dir,
             np.testing.assert_allclose(both.member_scores[i], one.scores, atol=1e-6)
     expected = 0.25 * alone[0].submission.iloc[:, 1:] + 0.75 * alone[1].submission.iloc[:, 1:]
     np.testing.assert_allclose(mixed.submission.iloc[:, 1:], expected, atol=1e-6)
+    ensemble = Ensemble(config_for(soundscape_dir, tmp_path, members))
+    for path, rows in zip(sorted(soundscape_dir.iterdir()), mixed.files, strict=True):
+        assert rows.path == path
+        np.testing.assert_allclose(ensemble.predict_file(path).scores, rows.scores, atol=1e-6)
     assert described[str(ten)]["geometry"] == "centred"
     assert described[str(ten)]["context_seconds"] == 2.5
     assert described[str(five)]["context_seconds"] == 0.0
