@@ -133,6 +133,8 @@ class Ensemble:
             columns = ColumnMap.by_name(card.class_names, self.columns, str(backend.path))
         frames = probe.shape[1] if probe.ndim == 3 else None
         _check_geometry(backend, geometry, frames)
+        if geometry.kind == "sliding" and self.config.audio.views > 1:
+            log.info("%s: sliding windows already overlap; audio.tta_shifts do not apply", name)
         return Member(
             name=name,
             backend=backend,

@@ -98,24 +98,28 @@ def test_a_longer_member_centred_on_its_own_equals_the_old_global_context(
     )
 
 
-def test_members_of_different_window_lengths_mix_in_one_ensemble(soundscape_dir, models, tmp_path):
+@pytest.mark.parametrize("audio", [{}, {"tta_shifts": [-1.0, 0.0, 1.0]}])
+def test_members_of_different_window_lengths_mix_in_one_ensemble(
+    soundscape_dir, models, tmp_path, audio
+):
     five, ten = models
     members = [str(five), {"path": str(ten), "geometry": "centred", "weight": 3.0}]
-    mixed = run(config_for(soundscape_dir, tmp_path, members))
+    mixed = run(config_for(soundscape_dir, tmp_path, members, audio=audio))
     described = {m["path"]: m for m in json.loads(mixed.report_path.read_text())["models"]}
-    alone = [run(config_for(soundscape_dir, tmp_path, [m])) for m in members]
+    alone = [run(config_for(soundscape_dir, tmp_path, [m], audio=audio)) for m in members]
     for i, single in enumerate(alone):
         for both, one in zip(mixed.files, single.files, strict=True):
             np.testing.assert_allclose(both.member_scores[i], one.scores, atol=1e-6)
     expected = 0.25 * alone[0].submission.iloc[:, 1:] + 0.75 * alone[1].submission.iloc[:, 1:]
     np.testing.assert_allclose(mixed.submission.iloc[:, 1:], expected, atol=1e-6)
-    ensemble = Ensemble(config_for(soundscape_dir, tmp_path, members))
+    ensemble = Ensemble(config_for(soundscape_dir, tmp_path, members, audio=audio))
     for path, rows in zip(sorted(soundscape_dir.iterdir()), mixed.files, strict=True):
         assert rows.path == path
         np.testing.assert_allclose(ensemble.predict_file(path).scores, rows.scores, atol=1e-6)
     assert described[str(ten)]["geometry"] == "centred"
     assert described[str(ten)]["context_seconds"] == 2.5
     assert described[str(five)]["context_seconds"] == 0.0
+    assert described[str(ten)]["views"] == len(audio.get("tta_shifts", [0.0]))
 
 
 def test_sliding_needs_a_frame_wise_output(soundscape_dir, models, tmp_path):

@@ -457,3 +457,51 @@ def test_a_foundation_model_file_without_a_card_gets_one_with_card_set(
         synthetic, tmp_path, [str(gem_path), {"path": str(result.onnx_path), **member}], **table
     )
     pd.testing.assert_frame_equal(ours.submission, exported.submission)
+
+
+def test_an_embedding_is_never_scored_and_must_be_marked_as_one(perch, gem, synthetic):
+    from birdinfer.errors import ModelError
+
+    _, result, mapping = perch
+    _, gem_path = gem
+    path = str(result.onnx_path)
+
+    def ensemble(member):
+        models = [str(gem_path), {"path": path, "mapping": str(mapping), **member}]
+        return birdinfer.Ensemble(from_dict({"input_dir": str(synthetic), "models": models}))
+
+    with pytest.raises(ModelError, match="output 'embedding' holds an embedding, not class"):
+        ensemble({"output": "embedding"})
+    windows = {"windows": "w.parquet"}
+    with pytest.raises(ModelError, match=r"embedding 'label': its card marks \['embedding'\]"):
+        birdinfer.Ensemble(
+            from_dict(
+                {
+                    "models": [
+                        str(gem_path),
+                        {"path": path, "mapping": str(mapping), "embedding": "label"},
+                    ],
+                    "output": windows,
+                }
+            )
+        )
+    assert ensemble({}).members[1].output.name == "label"
+
+
+def test_tta_shifts_apply_to_centred_members_not_to_sliding_ones(gem, sed, synthetic, tmp_path):
+    (_, gem_path), (module, result, seconds) = gem, sed
+    members = [
+        str(gem_path),
+        {"path": str(result.onnx_path), "geometry": "sliding", "output": "framewise"},
+    ]
+    tta = {"audio": {"tta_shifts": [-1.0, 0.0, 1.0]}}
+    shifted = run_members(synthetic, tmp_path, members, **tta)
+    plain = run_members(synthetic, tmp_path, members)
+    ids = [i for f in shifted.files for i in f.row_ids]
+    sliding = pd.DataFrame(
+        np.concatenate([f.member_scores[1] for f in shifted.files]), index=ids, columns=CODES
+    )
+    reference = sed_reference(module, synthetic, seconds)
+    assert max_diff(sliding, reference, f"SED {seconds:g} s sliding beside TTA") <= TOLERANCE
+    centred = [np.concatenate([f.member_scores[0] for f in r.files]) for r in (shifted, plain)]
+    assert np.abs(centred[0] - centred[1]).max() > 1e-3  # the CNN's views did move
