@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,73 +23,28 @@ import pandas as pd
 
 from birdinfer.audio.cuts import Cut, RowReader, Span
 from birdinfer.audio.rows import row_ids
-from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
+from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.frontend.shared import SharedFrontEnd
-from birdinfer.inference.geometry import Geometry
-from birdinfer.inference.label_map import ColumnMap
+from birdinfer.inference.members import (
+    FeatureKey,
+    FrontendKey,
+    build_member,
+    describe_member,
+    embedding_column,
+    member_names,
+)
 from birdinfer.inference.postprocess import activate, average_views, covered_mean, weighted_mean
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
-from birdinfer.models.card import OutputSpec, contradictions
+from birdinfer.models.card import contradictions
 from birdinfer.output.submission import build_submission, read_class_columns
 from birdinfer.output.windows_table import windows_frame
 from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
-
-# A whole front end: the mel settings (with scaling and normalisation) and the image steps.
-FrontendKey = tuple[MelConfig, ImageConfig]
-# A member's model inputs: its windows (Cut), through a front end, or raw (None: waveform).
-FeatureKey = tuple[Cut, "FrontendKey | None"]
-
-
-@dataclass
-class Member:
-    """One ensemble member: a loaded model, its weight, geometry and where its classes go."""
-
-    name: str
-    backend: Backend
-    weight: float
-    mel: MelConfig | None  # None: a waveform member (its front end, if any, is in its graph)
-    columns: ColumnMap
-    output: OutputSpec  # the output it scores, from the card
-    activation: str  # for that output: see member_activation
-    geometry: Geometry
-    frame_pooling: str = "max"  # a frame-wise output's row score
-    image: ImageConfig = ImageConfig()
-    embeddings: tuple[str, ...] = ()  # outputs written per row to the per-window table
-    mapping: str | None = None  # the mapping file its columns come from, if any
-    frames: int | None = None  # a frame-wise output's frames per input (from the probe)
-    covers: np.ndarray = field(default=None, repr=False)  # (columns,) bool
-
-    def __post_init__(self) -> None:
-        if self.covers is None:
-            self.covers = self.columns.covers
-
-    @property
-    def waveform(self) -> bool:
-        return self.mel is None
-
-    @property
-    def frontend(self) -> FrontendKey | None:
-        """Members with equal keys share one front-end computation (mel, scaling, image)."""
-        return None if self.mel is None else (self.mel, self.image)
-
-    @property
-    def key(self) -> FeatureKey:
-        """Members with equal keys are fed the same inputs."""
-        return (self.geometry.cut, self.frontend)
-
-
-def member_activation(spec: ModelSpec, output: OutputSpec, default: str) -> str:
-    """The member's own setting, else none for an output that holds probabilities, else the
-    run's inference.activation (a version-1 card's output holds logits: as before)."""
-    if spec.activation is not None:
-        return spec.activation
-    return "none" if output.holds == "probabilities" else default
 
 
 class Ensemble:
@@ -111,9 +65,9 @@ class Ensemble:
         ]
         probes = self._check_models(backends)
         self.columns = self._columns(backends)
-        names = _member_names(backends)
+        names = member_names(backends)
         self.members = [
-            self._member(name, spec, b, probe)
+            build_member(name, spec, b, probe, config, self.columns)
             for name, spec, b, probe in zip(names, config.models, backends, probes, strict=True)
         ]
         self._check_coverage()
@@ -123,33 +77,6 @@ class Ensemble:
             m.frontend: SharedFrontEnd(LogMel(*m.frontend)) for m in self.members if m.frontend
         }
         self._frontend_names = {key: f"frontend {i}" for i, key in enumerate(self.frontends)}
-
-    def _member(self, name: str, spec: ModelSpec, backend: Backend, probe) -> Member:
-        card = backend.card
-        geometry = Geometry.for_member(spec.geometry, self.config.audio, card.window_seconds)
-        if spec.mapping:
-            columns = ColumnMap.from_file(spec.mapping, card.class_names, self.columns, name)
-        else:
-            columns = ColumnMap.by_name(card.class_names, self.columns, str(backend.path))
-        frames = probe.shape[1] if probe.ndim == 3 else None
-        _check_geometry(backend, geometry, frames)
-        if geometry.kind == "sliding" and self.config.audio.views > 1:
-            log.info("%s: sliding windows already overlap; audio.tta_shifts do not apply", name)
-        return Member(
-            name=name,
-            backend=backend,
-            weight=spec.weight,
-            mel=None if card.waveform else (self.config.mel or card.mel),
-            columns=columns,
-            image=self.config.image or card.image,
-            output=backend.output,
-            activation=member_activation(spec, backend.output, self.config.inference.activation),
-            geometry=geometry,
-            frame_pooling=spec.frame_pooling,
-            embeddings=tuple(o.name for o in backend.extra_outputs),
-            mapping=spec.mapping,
-            frames=frames,
-        )
 
     def _check_models(self, backends: list[Backend]) -> list[np.ndarray]:
         problems = []
@@ -225,30 +152,8 @@ class Ensemble:
                 "workers": self.plan.workers,
                 "runtime_threads": self.plan.threads,
             },
-            "models": [self._describe(m) for m in self.members],
+            "models": [describe_member(m, self.columns) for m in self.members],
         }
-
-    def _describe(self, member: Member) -> dict[str, Any]:
-        described = {
-            "path": str(member.backend.path),
-            "arch": member.backend.card.arch,
-            "classes": member.backend.card.num_classes,
-            "weight": member.weight,
-            "output": member.output.name,
-            "layout": member.output.layout,
-            "activation": member.activation,
-            "input": member.backend.card.input_kind,
-            **member.geometry.describe(),
-        }
-        if member.embeddings:
-            described["embeddings"] = list(member.embeddings)
-        if member.mapping is not None:
-            described["mapping"] = member.mapping
-            # The columns this member leaves to the others (the ensemble mean over the rest).
-            described["columns_not_covered"] = [
-                c for c, ok in zip(self.columns, member.covers, strict=True) if not ok
-            ]
-        return described
 
     # --- per span of rows -------------------------------------------------------------------
 
@@ -375,7 +280,9 @@ class Ensemble:
                     part, embeddings = self.member_outputs(i, features)
                     scores[i].append(part)
                     for name, values in embeddings.items():
-                        embedded.setdefault(embedding_column(self, i, name), []).append(values)
+                        embedded.setdefault(embedding_column(self.members, i, name), []).append(
+                            values
+                        )
         n = reader.n_windows
         per_member = {i: self.file_rows(i, np.concatenate(scores[i]), n) for i in members}
         ids = row_ids(path.stem, n, self.config.audio.window_seconds)
@@ -390,7 +297,7 @@ class Ensemble:
 
     def assemble_embeddings(self, parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         """Per-row embeddings from each embedding column's per-input parts (in input order)."""
-        owner = {embedding_column(self, i, n): i for i, m in enumerate(self.members)
+        owner = {embedding_column(self.members, i, n): i for i, m in enumerate(self.members)
                  for n in m.embeddings}  # fmt: skip
         return {
             column: self.file_embeddings(owner[column], np.concatenate(values))
@@ -420,42 +327,6 @@ class Ensemble:
 def chunks(rows: range, size: int) -> Iterator[range]:
     for start in range(rows.start, rows.stop, size):
         yield range(start, min(start + size, rows.stop))
-
-
-def embedding_column(ensemble: Ensemble, index: int, output: str) -> str:
-    """The per-window table's column for a member's embedding: `<output>:<model file stem>`,
-    with the member's index when two members would share it."""
-    member = ensemble.members[index]
-    name = f"{output}:{member.backend.path.stem}"
-    clashes = sum(
-        1 for m in ensemble.members for o in m.embeddings if f"{o}:{m.backend.path.stem}" == name
-    )
-    return name if clashes == 1 else f"{name}#{index}"
-
-
-def _member_names(backends: list[Backend]) -> list[str]:
-    """`<arch>:<file name>`, with `#<index>` where two members share it (the time guard and
-    the stage table tell members apart by name)."""
-    names = [f"{b.card.arch}:{b.path.name}" for b in backends]
-    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
-
-
-def _check_geometry(backend: Backend, geometry: Geometry, frames: int | None) -> None:
-    if geometry.kind != "sliding":
-        return
-    output = backend.output
-    if output.layout != "framewise":
-        raise ModelError(
-            f"{backend.path}: geometry sliding averages frame-wise outputs, and output "
-            f"'{output.name}' is clip-wise: score a frame-wise output (models.output), or use "
-            "geometry: centred"
-        )
-    if frames is None or geometry.frame_step(frames) is None:
-        raise ModelError(
-            f"{backend.path}: geometry sliding needs a whole number of output frames per "
-            f"{geometry.row_seconds} s row; its {geometry.input_seconds} s input gives {frames} "
-            "frames: use geometry: centred"
-        )
 
 
 def _refuse_rejected(backend: Backend) -> None:

@@ -8,8 +8,8 @@ A file is decoded once; each chunk of its rows carries every scheduled member's 
 windows for waveform members, each distinct front end computed once over the window lengths
 its members hear). Producers block when the queue is full, so memory stays flat however many
 files there are, and the model lane batches rows of several files together. When a file is
-complete, each member's outputs become rows by its geometry (birdinfer.inference.geometry). Which members score a file is asked of
-a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
+complete, each member's outputs become rows by its geometry (birdinfer.inference.geometry).
+Which members score a file is asked of a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
 files that remain, or leave a file unscored (the engine then reports it, and the run gives it
 placeholder rows).
 """
@@ -32,7 +32,8 @@ from tqdm import tqdm
 from birdinfer.audio.cuts import RowReader
 from birdinfer.audio.rows import row_ids
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble, FeatureKey, chunks, embedding_column
+from birdinfer.inference.ensemble import Ensemble, chunks
+from birdinfer.inference.members import FeatureKey, embedding_column
 from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class StreamingEngine:
         self.feature_workers = feature_workers
         # Rows per model call: batch_size inputs for the member with most views per row.
         self.batch_size = ensemble.rows_per_chunk
-        # The queue is counted in chunks of at most batch_size rows.
+        # The queue holds about queue_windows model inputs, in chunks of batch_size inputs.
         self.queue_chunks = max(2, queue_windows // ensemble.config.inference.batch_size)
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
@@ -260,7 +261,7 @@ class StreamingEngine:
             if scores is not None:
                 entry.scores.setdefault(member, []).append((c.start, scores[part]))
             for name, values in embeddings.items():
-                column = embedding_column(self.ensemble, member, name)
+                column = embedding_column(self.ensemble.members, member, name)
                 entry.embeddings.setdefault(column, []).append((c.start, values[part]))
             offset += c.size * views
 

@@ -8,7 +8,8 @@ import pytest
 
 from birdinfer.config import from_dict
 from birdinfer.errors import ConfigError, ModelError
-from birdinfer.inference.ensemble import Ensemble, member_activation
+from birdinfer.inference.ensemble import Ensemble
+from birdinfer.inference.members import member_activation
 from birdinfer.inference.postprocess import activate, pool_frames, row_frames
 from birdinfer.models.card import OutputSpec
 
