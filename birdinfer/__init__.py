@@ -9,6 +9,7 @@ birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds
 
 card = birdinfer.make_card("my_sed", class_names, config.mel, 5.0, outputs=["clipwise:probabilities"])
 birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVINO (needs torch)
+card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw audio in
 """
 
 from birdinfer.config import Config, load_config
@@ -28,6 +29,7 @@ __all__ = [
     "export",
     "load_config",
     "make_card",
+    "make_waveform_card",
     "predict_frame",
     "run",
     "windows_frame",
@@ -36,7 +38,11 @@ __all__ = [
 
 # The export side is only imported when asked for, so that `import birdinfer` stays light on a
 # machine that only runs inference (torch itself is imported by export's calls, never before).
-_LAZY = {"export": "birdinfer.models.export", "make_card": "birdinfer.models.export"}
+_LAZY = {
+    "export": "birdinfer.models.export",
+    "make_card": "birdinfer.models.export",
+    "make_waveform_card": "birdinfer.models.export",
+}
 
 
 # Names of the previous release, kept working for this one with a warning naming the new name.

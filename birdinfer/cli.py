@@ -340,6 +340,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set mel.n_mels=64",
     )
+    parser.add_argument(
+        "--waveform",
+        action="store_true",
+        help="the module takes raw audio (its mel inside the graph, or a foundation model): "
+        "(batch, samples), or (batch, 1, samples) with --in-chans 1; audio.window_seconds "
+        "and audio.sample_rate give the samples",
+    )
     parser.add_argument("--no-openvino", action="store_true", help="ONNX only")
     parser.add_argument(
         "--tolerance", type=float, default=1e-4, help="max abs diff allowed vs torch"
@@ -370,6 +377,7 @@ def _export(args: argparse.Namespace) -> int:
         constants=dict(parse_override(item) for item in args.constant),
         openvino=not args.no_openvino,
         tolerance=args.tolerance,
+        waveform=args.waveform,
     )
     result = run_export(job)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")
@@ -652,6 +660,20 @@ def add_card_commands(sub) -> None:
     )
     put.add_argument("--arch", help="architecture name to record")
     put.add_argument("--output", choices=("logits", "probabilities"), help="what the model returns")
+    put.add_argument(
+        "--named-output",
+        action="append",
+        default=[],
+        metavar="NAME[:HOLDS]",
+        help="describe an output by name, with what it holds: logits (default), probabilities "
+        "or embedding (for the per-window table); repeat for several, the first is scored "
+        "by default. Its layout is read off a forward pass",
+    )
+    put.add_argument(
+        "--waveform",
+        action="store_true",
+        help="the model takes raw audio, e.g. Perch v2 (audio.sample_rate, audio.window_seconds)",
+    )
     put.add_argument("--out", type=Path, help="write a copy here instead of changing the file")
     put.add_argument("-q", "--quiet", action="store_true")
     put.set_defaults(handler=_card_set)
@@ -678,6 +700,8 @@ def _card_set(args: argparse.Namespace) -> int:
         classes=read_class_names(args.classes) if args.classes else None,
         arch=args.arch,
         output=args.output,
+        waveform=args.waveform,
+        outputs=tuple(args.named_output),
     )
     path = set_card(args.model, card, args.out)
     print(f"card written to {path}: {card.num_classes} classes, input {card.input_shape}")

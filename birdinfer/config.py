@@ -253,6 +253,8 @@ class MelConfig:
 
 
 FramePooling = Literal["max", "mean"]
+# How a member's input is placed around the rows (birdinfer.inference.geometry).
+Geometry = Literal["centred", "sliding"]
 
 
 @dataclass(frozen=True)
@@ -318,11 +320,29 @@ class ModelSpec:
     activation: Activation | None = None
     # A frame-wise output's row score: the max or mean over the frames of the row's span.
     frame_pooling: FramePooling = "max"
+    # Where the member's input sits around each row (its length is the card's window_seconds).
+    # null: the row plus audio.context_seconds each side, as every member before this key.
+    # centred: the row centred in the member's own window, (window - row) / 2 each side.
+    # sliding: one window per row, centred on it and stepped by the row length (zeros beyond
+    # the file's edges, no TTA shifts); each frame of a frame-wise output is averaged over the
+    # windows that hold it, then each row pools its own frames.
+    geometry: Geometry | None = None
+    # A file mapping the model's labels to submission columns (CSV: label,column; a label may
+    # feed several columns, several labels one column by their max). Columns it does not map
+    # are scored by the other members only. null: the model's class names are the columns.
+    mapping: str | None = None
+    # An output holding an embedding (the card says `holds: embedding`): written per row into
+    # the per-window table (output.windows, parquet) for pseudo-labelling and distillation.
+    embedding: str | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "models.path", "must not be empty")
         _check(self.weight > 0, "models.weight", "must be > 0")
         _check(self.output is None or bool(self.output), "models.output", "must not be empty")
+        _check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
+        _check(
+            self.embedding is None or bool(self.embedding), "models.embedding", "must not be empty"
+        )
 
 
 @dataclass(frozen=True)
@@ -541,6 +561,12 @@ class Config:
 
     def __post_init__(self) -> None:
         _check(len(self.models) >= 1, "models", "must list at least one model")
+        if any(spec.embedding for spec in self.models):
+            _check(
+                str(self.output.windows or "").lower().endswith(".parquet"),
+                "models.embedding",
+                "embeddings go into the per-window table: set output.windows to a .parquet path",
+            )
         if self.mel is not None:
             _check(
                 self.mel.sample_rate == self.audio.sample_rate,

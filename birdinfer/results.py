@@ -32,6 +32,8 @@ class FileResult:
     member_scores: dict[int, np.ndarray] = field(default_factory=dict)
     identity: FileIdentity | None = None  # None: not decoded here (placeholder rows, journal)
     audio_seconds: float = 0.0  # seconds decoded (what the rows follow); 0 when not decoded
+    # Per-row embeddings (rows, dims) by per-window table column (models.embedding).
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

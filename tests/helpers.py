@@ -50,6 +50,27 @@ def write_tone(
     return mono
 
 
+def naive_sliding_rows(frames: np.ndarray, row: float, window: float, pooling: str) -> np.ndarray:
+    """Rows from sliding windows, the long way: every frame placed at its centre's time in the
+    file, frames at one time averaged over the windows, each row pooling the times within it."""
+    n, count, _ = frames.shape
+    at_time: dict[float, list[np.ndarray]] = {}
+    for j in range(n):
+        start = j * row + (row - window) / 2  # window j is centred on row j
+        for i in range(count):
+            centre = round(start + (i + 0.5) * window / count, 6)
+            at_time.setdefault(centre, []).append(frames[j, i])
+    rows = []
+    for k in range(n):
+        inside = [
+            np.mean(values, axis=0)
+            for t, values in at_time.items()
+            if k * row - 1e-6 <= t <= (k + 1) * row + 1e-6
+        ]
+        rows.append(np.max(inside, axis=0) if pooling == "max" else np.mean(inside, axis=0))
+    return np.array(rows)
+
+
 def scores_of(result) -> np.ndarray:
     """A run's submission scores, without the row ids."""
     return result.submission.iloc[:, 1:].to_numpy()

@@ -67,6 +67,14 @@ def test_bool_is_not_an_int():
         ({"inference": {"activation": "relu"}}, "inference.activation"),
         ({"mel": {"normalization": "zscore"}}, "mel.normalization[0].step"),
         ({"models": []}, "models"),
+        ({"models": [{"path": "m.onnx", "geometry": "overlap"}]}, "models[0].geometry"),
+        ({"models": [{"path": "m.onnx", "mapping": ""}]}, "models.mapping"),
+        # an embedding goes into the per-window table, which must then be parquet
+        ({"models": [{"path": "m.onnx", "embedding": "emb"}]}, "models.embedding"),
+        (
+            {"models": [{"path": "m.onnx", "embedding": "emb"}], "output": {"windows": "w.csv"}},
+            "models.embedding",
+        ),
     ],
 )
 def test_impossible_values_name_the_key(data, key):

@@ -120,11 +120,17 @@ class LogMel:
             steps = self._image_steps[frames] = ImageSteps(self.image, self.config.n_mels, frames)
         return apply_steps(steps(normalized), self.image.normalization)
 
-    def __call__(self, windows: np.ndarray) -> np.ndarray:
-        normalized = self.normalized(self.scaled(windows))
+    def from_power(self, power: np.ndarray) -> np.ndarray:
+        """The model input from a mel power (n, n_mels, frames): every step after power_mel,
+        each over its own window (birdinfer.frontend.shared computes the power once for
+        overlapping windows)."""
+        normalized = self.normalized(scale_amplitude(power, self.config))
         if self.image == ImageConfig():
             return normalized[:, None]
         return self.imaged(normalized)
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        return self.from_power(self.power_mel(windows))
 
 
 def normalize(db: np.ndarray, method: str | NormStep | tuple[NormStep, ...]) -> np.ndarray:

@@ -1,76 +1,50 @@
-"""The ensemble of a run: its members (loaded models, weights, column maps) and front ends.
+"""The ensemble of a run: its members (loaded models, weights, geometry, column maps) and front
+ends.
 
 Built once per config (models loaded, checked against the config and by a tiny forward pass
-before any audio is read) and reused across files and runs. It turns windows into model inputs
-(one front end per distinct setting, shared by the members that agree), one member's inputs into
-probabilities in submission column order, and several members' into their weighted mean. The
-streaming engine and the executors call it; `predict_file` scores one recording directly.
+before any audio is read) and reused across files and runs. From a span of decoded audio it
+makes every member's model inputs: raw windows for waveform members, and each distinct front
+end once, over all the window lengths its members hear (birdinfer.frontend.shared). It turns one
+member's inputs into scores in submission column order, one file's inputs into rows (the
+member's geometry), and several members' rows into their weighted mean, per column over the
+members that cover it. The streaming engine and the executors call it; `predict_file` scores
+one recording directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio.cuts import Cut, RowReader, Span
 from birdinfer.audio.rows import row_ids
-from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
+from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.postprocess import (
-    activate,
-    average_views,
-    pool_frames,
-    row_frames,
-    weighted_mean,
+from birdinfer.frontend.shared import SharedFrontEnd
+from birdinfer.inference.members import (
+    FeatureKey,
+    FrontendKey,
+    build_member,
+    describe_member,
+    embedding_column,
+    member_names,
 )
+from birdinfer.inference.postprocess import activate, average_views, covered_mean, weighted_mean
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
-from birdinfer.models.card import OutputSpec, contradictions
-from birdinfer.output.submission import build_submission, column_order, read_class_columns
+from birdinfer.models.card import contradictions
+from birdinfer.output.submission import build_submission, read_class_columns
 from birdinfer.output.windows_table import windows_frame
 from birdinfer.results import FileResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Member:
-    """One ensemble member: a loaded model, its weight and where its classes go."""
-
-    name: str
-    backend: Backend
-    weight: float
-    mel: MelConfig
-    columns: np.ndarray  # model class index for each submission column
-    output: OutputSpec  # the output it scores, from the card
-    activation: str  # for that output: see member_activation
-    frame_pooling: str = "max"  # a frame-wise output's row score
-    image: ImageConfig = ImageConfig()
-
-    @property
-    def frontend(self) -> FrontendKey:
-        """Members with equal keys share one front-end computation (mel, scaling, image)."""
-        return (self.mel, self.image)
-
-
-# A whole front end: the mel settings (with scaling and normalisation) and the image steps.
-FrontendKey = tuple[MelConfig, ImageConfig]
-
-
-def member_activation(spec: ModelSpec, output: OutputSpec, default: str) -> str:
-    """The member's own setting, else none for an output that holds probabilities, else the
-    run's inference.activation (a version-1 card's output holds logits: as before)."""
-    if spec.activation is not None:
-        return spec.activation
-    return "none" if output.holds == "probabilities" else default
 
 
 class Ensemble:
@@ -81,67 +55,94 @@ class Ensemble:
         self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
         self.timer = StageTimer()
         backends = [
-            open_backend(spec.path, self.plan.threads, spec.output) for spec in config.models
-        ]
-        self._check_cards(backends)
-        self.columns = self._columns(backends)
-        self.members = [
-            Member(
-                name=f"{b.card.arch}:{b.path.name}",
-                backend=b,
-                weight=spec.weight,
-                mel=config.mel or b.card.mel,
-                columns=column_order(b.card.class_names, self.columns, str(b.path)),
-                image=config.image or b.card.image,
-                output=b.output,
-                activation=member_activation(spec, b.output, config.inference.activation),
-                frame_pooling=spec.frame_pooling,
+            open_backend(
+                spec.path,
+                self.plan.threads,
+                spec.output,
+                (spec.embedding,) if spec.embedding else (),
             )
-            for spec, b in zip(config.models, backends, strict=True)
+            for spec in config.models
         ]
-        # One front end per distinct setting: members that agree share one computation.
-        self.frontends = {m.frontend: LogMel(*m.frontend) for m in self.members}
-        self._check_inputs()
+        probes = self._check_models(backends)
+        self.columns = self._columns(backends)
+        names = member_names(backends)
+        self.members = [
+            build_member(name, spec, b, probe, config, self.columns)
+            for name, spec, b, probe in zip(names, config.models, backends, probes, strict=True)
+        ]
+        self._check_coverage()
+        # One front end per distinct setting: members that agree share one computation, over
+        # every window length they hear.
+        self.frontends = {
+            m.frontend: SharedFrontEnd(LogMel(*m.frontend)) for m in self.members if m.frontend
+        }
+        self._frontend_names = {key: f"frontend {i}" for i, key in enumerate(self.frontends)}
 
-    def _check_cards(self, backends: list[Backend]) -> None:
+    def _check_models(self, backends: list[Backend]) -> list[np.ndarray]:
         problems = []
-        for backend in backends:
-            problems += [f"{backend.path}: {p}" for p in contradictions(backend.card, self.config)]
+        for spec, backend in zip(self.config.models, backends, strict=True):
+            problems += [
+                f"{backend.path}: {p}" for p in contradictions(backend.card, self.config, spec)
+            ]
         if problems:
             raise ModelError("model and config disagree:\n  " + "\n  ".join(problems))
         if not self.config.inference.allow_rejected_models:
             for backend in backends:
                 _refuse_rejected(backend)
-
-    def _check_inputs(self) -> None:
-        """Each model takes what its front end makes, before any audio is read: a card (and a
-        graph) may declare 3 input channels where the log-mel gives 1, and every file would then
-        be skipped. A tiny forward pass on the front end's own shape also catches a broken model.
-        """
-        samples = self.config.audio.input_samples
-        for member in self.members:
-            backend = member.backend
-            shape = tuple(self.frontends[member.frontend].output_shape(samples))
-            if tuple(backend.card.input_shape) != shape:
-                raise ModelError(
-                    f"{backend.path}: its input is {tuple(backend.card.input_shape)} "
-                    f"(channels, mels, frames), but its front end makes {shape}"
-                )
+        # A tiny forward pass: a broken model fails here, before any audio is read.
+        probes = []
+        for backend in backends:
             try:
-                backend(np.zeros((1, *shape), dtype=np.float32))
+                probes.append(backend(np.zeros((1, *backend.card.input_shape), dtype=np.float32)))
             except ModelError:
                 raise
             except Exception as exc:  # runtimes raise their own types, with long texts
                 raise ModelError(
-                    f"{backend.path}: a test forward pass on its front end's shape {shape} "
-                    f"failed ({first_line(exc)})"
+                    f"{backend.path}: a test forward pass on its card's input shape "
+                    f"{backend.card.input_shape} failed ({first_line(exc)})"
                 ) from exc
+        return probes
 
     def _columns(self, backends: list[Backend]) -> list[str]:
         sample = self.config.output.sample_submission
         if sample:
             return read_class_columns(sample)
-        return list(backends[0].card.class_names)
+        mapped = [spec.mapping is not None for spec in self.config.models]
+        first = next((b for b, m in zip(backends, mapped, strict=True) if not m), None)
+        if first is None:
+            raise ModelError(
+                "every member maps its labels through a mapping file: give the submission's "
+                "columns with output.sample_submission"
+            )
+        return list(first.card.class_names)
+
+    def _check_coverage(self) -> None:
+        covered = np.any([m.covers for m in self.members], axis=0)
+        if not covered.all():
+            missing = [c for c, ok in zip(self.columns, covered, strict=True) if not ok]
+            raise ModelError(
+                f"{len(missing)} submission columns are covered by no member (each member's "
+                f"mapping leaves them out): {', '.join(missing[:10])}"
+                + (" ..." if len(missing) > 10 else "")
+            )
+        for member in self.members:
+            if not member.columns.complete:
+                log.info(
+                    "%s covers %d of %d columns; the others come from the other members",
+                    member.name,
+                    int(member.covers.sum()),
+                    len(self.columns),
+                )
+
+    def frontend_name(self, index: int) -> str | None:
+        """The stage timer's name for the front end member `index` uses (None: waveform)."""
+        frontend = self.members[index].frontend
+        return None if frontend is None else self._frontend_names[frontend]
+
+    def covers_all(self, members: Iterable[int]) -> bool:
+        """Whether these members together score every submission column."""
+        masks = [self.members[i].covers for i in members]
+        return bool(masks) and bool(np.any(masks, axis=0).all())
 
     def describe(self) -> dict[str, Any]:
         """The run report's "threads" and "models" sections."""
@@ -151,76 +152,166 @@ class Ensemble:
                 "workers": self.plan.workers,
                 "runtime_threads": self.plan.threads,
             },
-            "models": [
-                {
-                    "path": str(m.backend.path),
-                    "arch": m.backend.card.arch,
-                    "classes": m.backend.card.num_classes,
-                    "weight": m.weight,
-                    "output": m.output.name,
-                    "layout": m.output.layout,
-                    "activation": m.activation,
-                }
-                for m in self.members
-            ],
+            "models": [describe_member(m, self.columns) for m in self.members],
         }
 
-    # --- per file -----------------------------------------------------------------------------
+    # --- per span of rows -------------------------------------------------------------------
 
-    def features(self, windows: np.ndarray) -> dict[FrontendKey, np.ndarray]:
-        """Model inputs for (n, samples) audio windows, one array per distinct front end."""
+    @property
+    def cuts(self) -> tuple[Cut, ...]:
+        """Every distinct window placement the members hear."""
+        return tuple(dict.fromkeys(m.geometry.cut for m in self.members))
+
+    @property
+    def rows_per_chunk(self) -> int:
+        """Rows per batch of model inputs: batch_size inputs for the member with most views."""
+        views = max(m.geometry.views for m in self.members)
+        return max(1, self.config.inference.batch_size // views)
+
+    def span_features(
+        self, span: Span, members: Iterable[int] | None = None
+    ) -> dict[FeatureKey, np.ndarray]:
+        """Model inputs of `members` (default: all) for the rows of `span`: raw windows for
+        waveform members, and each distinct front end computed once over all its cuts."""
+        chosen = range(len(self.members)) if members is None else members
+        keys = list(dict.fromkeys(self.members[i].key for i in chosen))
+        self.timer.count(len(span.rows))
+        out: dict[FeatureKey, np.ndarray] = {}
+        for cut, frontend in keys:
+            if frontend is None:
+                out[(cut, None)] = span.windows(cut)
+        by_frontend: dict[FrontendKey, list[Cut]] = {}
+        for cut, frontend in keys:
+            if frontend is not None:
+                by_frontend.setdefault(frontend, []).append(cut)
+        with self.timer("mel"):
+            for frontend, cuts in by_frontend.items():
+                with self.timer.part(self._frontend_names[frontend], len(span.rows)):
+                    inputs = [(span.starts(c), c.length) for c in cuts]
+                    made = self.frontends[frontend].features(span.samples, inputs)
+                out.update({(c, frontend): x for c, x in zip(cuts, made, strict=True)})
+        return out
+
+    def features(self, windows: np.ndarray) -> dict[FeatureKey, np.ndarray]:
+        """Model inputs for (n, samples) windows already cut, for every member (one array per
+        distinct key): for ensembles whose members all hear windows of that length."""
+        lengths = {m.geometry.cut.length for m in self.members}
+        if lengths != {windows.shape[1]}:
+            raise ModelError(
+                f"windows of {windows.shape[1]} samples; the members hear {sorted(lengths)}: "
+                "score files (predict_file, run) for members of several window lengths"
+            )
         self.timer.count(len(windows))
         with self.timer("mel"):
-            return {key: frontend(windows) for key, frontend in self.frontends.items()}
+            return {
+                m.key: windows if m.frontend is None else self.frontends[m.frontend].logmel(windows)
+                for m in self.members
+            }
 
-    def member_scores(self, index: int, features: dict[FrontendKey, np.ndarray]) -> np.ndarray:
-        """One member's probabilities (n, columns), in submission column order."""
+    def member_outputs(
+        self, index: int, features: dict[FeatureKey, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One member's scores per input, in submission column order ((inputs, columns); a
+        sliding member's frame-wise (inputs, frames, columns)), and its embeddings by name."""
         member = self.members[index]
-        self.timer.count(len(next(iter(features.values()))), member=index)
+        batch = features[member.key]
+        self.timer.count(len(batch), member=index, rows=len(batch) // member.geometry.views)
+        if member.waveform and len(member.backend.card.input_shape) == 2:
+            batch = batch[:, None, :]  # (batch, 1, samples)
         with self.timer(f"model {member.name}"):
-            raw = member.backend(features[member.frontend])
+            if member.embeddings:
+                found = member.backend.run(batch)
+                raw = found[member.output.name]
+            else:
+                found, raw = {}, member.backend(batch)
         with self.timer("postprocess"):
             scores = activate(raw, member.activation)
-            if scores.ndim == 3:  # frame-wise: (n, frames, classes)
-                audio = self.config.audio
-                span = row_frames(scores.shape[1], audio.input_seconds, audio.context_seconds)
-                scores = pool_frames(scores, member.frame_pooling, span)
-            scores = scores[:, member.columns]
-            # An Inf logit is a broken output though the sigmoid maps it to 0 or 1: its window
+            if member.geometry.kind == "centred":
+                scores = member.geometry.input_rows(scores, member.frame_pooling)
+            embeddings = {name: found[name] for name in member.embeddings}
+            scores = member.columns.apply(scores)
+            # An Inf logit is a broken output though the sigmoid maps it to 0 or 1: its input
             # reads NaN here, so that the engine counts it (inference.non_finite).
-            broken = ~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1)
+            broken = ~np.isfinite(np.asarray(raw).reshape(len(raw), -1)).all(axis=1)
             if broken.any():
+                scores = np.array(scores, dtype=np.float32, copy=True)
                 scores[broken] = np.nan
-            return scores
+            return scores, embeddings
+
+    def member_scores(self, index: int, features: dict[FeatureKey, np.ndarray]) -> np.ndarray:
+        """One member's scores per input, in submission column order (see member_outputs)."""
+        return self.member_outputs(index, features)[0]
+
+    def file_rows(self, index: int, per_input: np.ndarray, n_rows: int) -> np.ndarray:
+        """One file's row scores (rows, columns) from a member's scores of all its inputs."""
+        member = self.members[index]
+        with self.timer("postprocess"):
+            return member.geometry.file_rows(per_input, n_rows, member.frame_pooling)
+
+    def file_embeddings(self, index: int, per_input: np.ndarray) -> np.ndarray:
+        """One row's embedding per row: the mean over its views (sliding: its own window's)."""
+        return average_views(per_input, self.members[index].geometry.views)
 
     def combine(self, per_member: dict[int, np.ndarray]) -> np.ndarray:
-        """Weighted mean of the members that scored these rows (weights renormalised)."""
-        if len(per_member) == 1:
-            return next(iter(per_member.values()))
+        """Weighted mean of the members that scored these rows (weights renormalised), per
+        column over the members that cover it."""
+        indices = sorted(per_member)
+        if len(indices) == 1 and self.members[indices[0]].columns.complete:
+            return per_member[indices[0]]
         with self.timer("postprocess"):
-            indices = sorted(per_member)
             weights = [self.members[i].weight for i in indices]
-            return weighted_mean([per_member[i] for i in indices], weights)
+            scores = [per_member[i] for i in indices]
+            if all(self.members[i].columns.complete for i in indices):
+                return weighted_mean(scores, weights)
+            return covered_mean(scores, weights, [self.members[i].covers for i in indices])
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Probabilities (n, columns) for a batch of (n, samples) audio windows."""
+        """Probabilities (n, columns) for a batch of (n, samples) audio windows, each scored
+        as one input (members that all hear that length; no sliding member)."""
+        if any(m.geometry.kind == "sliding" for m in self.members):
+            raise ModelError("a sliding member scores whole files: use predict_file")
         features = self.features(windows)
         return self.combine({i: self.member_scores(i, features) for i in range(len(self.members))})
 
     def predict_file(self, path: str | Path) -> FileResult:
-        """Scores for every window of one recording; raises AudioError for a bad file."""
+        """Scores for every row of one recording; raises AudioError for a bad file."""
         path = Path(path)
-        batch_size = self.config.inference.batch_size
-        reader = WindowReader(path, self.config.audio)
-        parts = []
-        for group in self.timed(reader, "decode"):
-            for start in range(0, group.shape[0], batch_size):
-                parts.append(self.predict_windows(group[start : start + batch_size]))
-        scores = average_views(np.concatenate(parts), self.config.audio.views)
-        ids = row_ids(path.stem, reader.n_windows, self.config.audio.window_seconds)
-        return FileResult(path, ids, scores, list(reader.warnings))
+        reader = RowReader(path, self.config.audio, self.cuts)
+        members = range(len(self.members))
+        scores: dict[int, list[np.ndarray]] = {i: [] for i in members}
+        embedded: dict[str, list[np.ndarray]] = {}
+        for span in self.timed(reader.spans(), "decode"):
+            for rows in chunks(span.rows, self.rows_per_chunk):
+                features = self.span_features(span.sub(rows))
+                for i in members:
+                    part, embeddings = self.member_outputs(i, features)
+                    scores[i].append(part)
+                    for name, values in embeddings.items():
+                        embedded.setdefault(embedding_column(self.members, i, name), []).append(
+                            values
+                        )
+        n = reader.n_windows
+        per_member = {i: self.file_rows(i, np.concatenate(scores[i]), n) for i in members}
+        ids = row_ids(path.stem, n, self.config.audio.window_seconds)
+        return FileResult(
+            path,
+            ids,
+            self.combine(per_member),
+            list(reader.warnings),
+            member_scores=per_member,
+            embeddings=self.assemble_embeddings(embedded),
+        )
 
-    def timed(self, iterator, stage: str) -> Iterator[np.ndarray]:
+    def assemble_embeddings(self, parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+        """Per-row embeddings from each embedding column's per-input parts (in input order)."""
+        owner = {embedding_column(self.members, i, n): i for i, m in enumerate(self.members)
+                 for n in m.embeddings}  # fmt: skip
+        return {
+            column: self.file_embeddings(owner[column], np.concatenate(values))
+            for column, values in parts.items()
+        }
+
+    def timed(self, iterator, stage: str) -> Iterator[Any]:
         iterator = iter(iterator)
         while True:
             with self.timer(stage):
@@ -238,6 +329,11 @@ class Ensemble:
         else:
             scores = np.zeros((0, len(self.columns)), np.float32)
         return build_submission(ids, scores, self.columns)
+
+
+def chunks(rows: range, size: int) -> Iterator[range]:
+    for start in range(rows.start, rows.stop, size):
+        yield range(start, min(start + size, rows.stop))
 
 
 def _refuse_rejected(backend: Backend) -> None:

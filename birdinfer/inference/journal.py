@@ -3,10 +3,12 @@
 The journal is a folder beside the output (`submission.csv` -> `submission.journal/`):
 
     manifest.json             what the stored scores depend on (audio, mel, models with every
-                              file they consist of, activation, columns)
+                              file they consist of, their geometry and mappings, activation,
+                              columns)
     files/<key>.npz|.parquet  one finished file: its absolute path, the size and mtime of what
                               was decoded, row ids, each member's activated scores, the combined
-                              scores and its warnings
+                              scores, its warnings and the members' per-row embeddings
+                              (models.embedding)
 
 Each entry is written atomically when its file is finished, so a SIGKILL loses at most the files
 in flight. Entries hold scores before post-processing and rank blending (those need every file
@@ -24,6 +26,7 @@ pandas, pyarrow or dask.dataframe.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -81,10 +84,16 @@ def fingerprint(ensemble: Ensemble) -> dict[str, Any]:
                 "file": str(member.backend.path.resolve()),
                 "sha256": files_sha256(*model_files(member.backend.path)),
                 "weight": member.weight,
+                "input": member.backend.card.input_kind,
                 "mel": to_dict(member.mel),
+                "image": to_dict(member.image),
                 "output": member.output.name,
                 "activation": member.activation,
                 "frame_pooling": member.frame_pooling,
+                "geometry": member.geometry.describe(),
+                # The mapping's content, not its path: an edited mapping moves the scores.
+                "mapping": files_sha256(Path(member.mapping)) if member.mapping else None,
+                "embeddings": list(member.embeddings),
             }
             for member in ensemble.members
         ],
@@ -158,6 +167,7 @@ class Journal:
             "warnings": list(result.warnings),
             "members": sorted(result.member_scores),
             "classes": len(self.stamp["columns"]),
+            "embeddings": list(result.embeddings),
         }
         dump = _parquet_bytes if self.entry_format == "parquet" else _npz_bytes
         data = dump(result, facts, self.stamp)
@@ -181,7 +191,7 @@ class Journal:
                 continue
             try:
                 read = _read_parquet if suffix == ".parquet" else _read_npz
-                facts, row_ids, scores, member_scores = read(entry)
+                facts, row_ids, scores, member_scores, embeddings = read(entry)
                 stat = Path(recording).stat()
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("%s: unreadable journal entry for %s (%s)", entry, recording, exc)
@@ -197,6 +207,7 @@ class Journal:
                 scores=scores,
                 warnings=list(facts["warnings"]),
                 member_scores=member_scores,
+                embeddings=embeddings,
             )
         return None
 
@@ -214,6 +225,8 @@ def _npz_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any])
     }
     for member, scores in result.member_scores.items():
         arrays[f"member_{member}"] = np.asarray(scores, dtype=np.float32)
+    for k, values in enumerate(result.embeddings.values()):  # named in facts, in this order
+        arrays[f"embedding_{k}"] = np.asarray(values, dtype=np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -223,17 +236,20 @@ def _read_npz(entry: Path):
     with np.load(entry, allow_pickle=False) as data:
         facts = json.loads(str(data["facts"]))
         members = {m: data[f"member_{m}"] for m in facts["members"]}
-        return facts, [str(r) for r in data["row_ids"]], data["scores"], members
+        names = facts.get("embeddings", [])
+        embeddings = {name: data[f"embedding_{k}"] for k, name in enumerate(names)}
+        return facts, [str(r) for r in data["row_ids"]], data["scores"], members, embeddings
 
 
 def _parquet_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from birdinfer.output.windows_table import windows_frame
+    from birdinfer.output.windows_table import windows_frame, with_embeddings
 
     columns = stamp["columns"]
-    frame = windows_frame([result], columns, stamp["audio"]["window_seconds"])
+    bare = dataclasses.replace(result, embeddings={})
+    frame = windows_frame([bare], columns, stamp["audio"]["window_seconds"])
     if len(stamp["models"]) > 1:  # one member: its scores are the combined ones
         members = {
             f"member{m}:{column}": result.member_scores[m][:, j]
@@ -241,6 +257,7 @@ def _parquet_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, A
             for j, column in enumerate(columns)
         }
         frame = pd.concat([frame, pd.DataFrame(members)], axis=1)
+    frame = with_embeddings(frame, [result])  # after the member columns: read back by name
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps(facts).encode()}
     sink = pa.BufferOutputStream()
@@ -258,14 +275,16 @@ def _read_parquet(entry: Path):
     frame = table.to_pandas()
     classes = list(frame.columns[len(KEYS) : len(KEYS) + facts["classes"]])
     scores = frame[classes].to_numpy(np.float32)
-    if frame.shape[1] > len(KEYS) + len(classes):  # member columns follow the classes
+    names = facts.get("embeddings", [])
+    embeddings = {name: np.stack(frame[name].to_list()).astype(np.float32) for name in names}
+    if frame.shape[1] > len(KEYS) + len(classes) + len(names):  # member columns follow classes
         members = {
             m: frame[[f"member{m}:{c}" for c in classes]].to_numpy(np.float32)
             for m in facts["members"]
         }
     else:
         members = {m: scores for m in facts["members"]}
-    return facts, [str(r) for r in frame["row_id"]], scores, members
+    return facts, [str(r) for r in frame["row_id"]], scores, members, embeddings
 
 
 def _differences(stored: Any, current: Any, key: str = "") -> list[str]:

@@ -59,6 +59,22 @@ def weighted_mean(members: list[np.ndarray], weights: list[float]) -> np.ndarray
     return out
 
 
+def covered_mean(
+    members: list[np.ndarray], weights: list[float], covers: list[np.ndarray]
+) -> np.ndarray:
+    """Like `weighted_mean`, per column over the members that cover it (`covers`: one bool
+    (columns,) mask per member): a member mapped onto some columns only (a foundation model)
+    leaves the others to the rest. A column no member covers stays 0."""
+    out = np.zeros_like(members[0], dtype=np.float32)
+    total = np.zeros(members[0].shape[-1], np.float64)
+    for weight, cover in zip(weights, covers, strict=True):
+        total += weight * cover
+    for scores, weight, cover in zip(members, weights, covers, strict=True):
+        share = np.where(cover, weight / np.where(total > 0, total, 1.0), 0.0)
+        out += scores * share.astype(np.float32)
+    return out
+
+
 def percentile_ranks(scores: np.ndarray) -> np.ndarray:
     """Each column's values replaced by their rank / n, in (0, 1]: 1.0 is the column's maximum."""
     order = np.argsort(scores, axis=0, kind="stable")

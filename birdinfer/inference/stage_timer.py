@@ -18,13 +18,33 @@ class StageTimer:
         self.seconds: dict[str, float] = defaultdict(float)
         self.windows = 0  # windows through the front end
         self.member_windows: dict[int, int] = defaultdict(int)  # windows scored, per member
+        self.member_rows: dict[int, int] = defaultdict(int)  # rows scored, per member
+        # Seconds and rows of each distinct front end (within the "mel" stage), for the time
+        # guard: dropping the last member that needs a front end saves its cost too.
+        self.part_seconds: dict[str, float] = defaultdict(float)
+        self.part_rows: dict[str, int] = defaultdict(int)
 
-    def count(self, windows: int, member: int | None = None) -> None:
+    def count(self, windows: int, member: int | None = None, rows: int | None = None) -> None:
+        """`windows` model inputs (through the front end, or scored by `member`); a member's
+        inputs cover `rows` rows (default: as many as inputs)."""
         with self._lock:
             if member is None:
                 self.windows += windows
             else:
                 self.member_windows[member] += windows
+                self.member_rows[member] += windows if rows is None else rows
+
+    @contextmanager
+    def part(self, name: str, rows: int) -> Iterator[None]:
+        """Time a part of a stage (one front end), kept apart from the stage table."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.part_seconds[name] += elapsed
+                self.part_rows[name] += rows
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:

@@ -1,11 +1,15 @@
 """The streaming engine: decode and mel of upcoming files overlap model work on current ones.
 
-    feature workers (threads)            bounded queue            model lane (calling thread)
-    decode -> windows -> log-mel  ---->  [chunk chunk ...]  ---->  batches across files -> members
+    feature workers (threads)              bounded queue            model lane (calling thread)
+    decode -> rows -> each member's  ---->  [chunk chunk ...]  ---->  batches across files -> members
+              inputs (front ends once)
 
-Producers block when the queue is full, so memory stays flat however many files there are, and
-the model lane batches windows of several files together. Which members score a file is asked of
-a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
+A file is decoded once; each chunk of its rows carries every scheduled member's inputs (raw
+windows for waveform members, each distinct front end computed once over the window lengths
+its members hear). Producers block when the queue is full, so memory stays flat however many
+files there are, and the model lane batches rows of several files together. When a file is
+complete, each member's outputs become rows by its geometry (birdinfer.inference.geometry).
+Which members score a file is asked of a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
 files that remain, or leave a file unscored (the engine then reports it, and the run gives it
 placeholder rows).
 
@@ -32,11 +36,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio.cuts import RowReader
 from birdinfer.audio.rows import row_ids
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble, FrontendKey
-from birdinfer.inference.postprocess import average_views
+from birdinfer.inference.ensemble import Ensemble, chunks
+from birdinfer.inference.members import FeatureKey, embedding_column
 from birdinfer.results import FileFailure, FileIdentity, FileResult
 
 log = logging.getLogger(__name__)
@@ -79,31 +83,29 @@ class EngineOutcome(NamedTuple):
 @dataclass
 class Chunk:
     file: int
-    start: int  # index of the chunk's first window within its file
-    features: dict[FrontendKey, np.ndarray]  # one array per distinct front end
+    start: int  # index of the chunk's first row within its file
+    size: int  # rows
+    # Model inputs per distinct key (cut, front end): rows x the cut's views each.
+    features: dict[FeatureKey, np.ndarray]
     members: tuple[int, ...]
 
-    @property
-    def size(self) -> int:
-        return next(iter(self.features.values())).shape[0]
-
     def split(self, n: int) -> tuple[Chunk, Chunk]:
-        head = {k: v[:n] for k, v in self.features.items()}
-        tail = {k: v[n:] for k, v in self.features.items()}
+        """The first `n` rows, and the rest."""
+        head = {k: v[: n * k[0].views] for k, v in self.features.items()}
+        tail = {k: v[n * k[0].views :] for k, v in self.features.items()}
         return (
-            Chunk(self.file, self.start, head, self.members),
-            Chunk(self.file, self.start + n, tail, self.members),
+            Chunk(self.file, self.start, n, head, self.members),
+            Chunk(self.file, self.start + n, self.size - n, tail, self.members),
         )
 
 
 @dataclass
 class FileEnd:
     file: int
-    n_windows: int = 0
+    n_windows: int = 0  # rows
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     members: tuple[int, ...] = ()
-    views: int = 1  # model inputs per window (TTA shifts)
     identity: FileIdentity | None = None  # of the handle that was decoded
     seconds: float = 0.0  # of audio decoded (what the rows follow)
 
@@ -113,18 +115,19 @@ class _FileScores:
     """Per-member scores of one file, filled batch by batch."""
 
     members: tuple[int, ...]
+    # (first row, outputs per input) per member, and per embedding column
     scores: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
-    scored: int = 0
+    embeddings: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    scored: int = 0  # rows
     end: FileEnd | None = None
-    error: str | None = None  # a model call failed on some of this file's windows
+    error: str | None = None  # a model call failed on some of this file's rows
     non_finite: dict[int, int] = field(default_factory=dict)  # member -> inputs with NaN/Inf
 
     def complete(self) -> bool:
         if self.end is None:
             return False
         unscored = not self.end.members  # the schedule left it unscored: nothing to wait for
-        inputs = self.end.n_windows * self.end.views
-        return self.end.error is not None or unscored or self.scored >= inputs
+        return self.end.error is not None or unscored or self.scored >= self.end.n_windows
 
 
 class StreamingEngine:
@@ -144,10 +147,12 @@ class StreamingEngine:
     ) -> None:
         self.ensemble = ensemble
         self.feature_workers = feature_workers
-        self.batch_size = ensemble.config.inference.batch_size
-        # The queue is counted in chunks of at most this many windows.
-        self.chunk_windows = min(self.batch_size, FEATURE_WINDOWS)
-        self.queue_chunks = max(2, queue_windows // self.chunk_windows)
+        # Rows per model call: batch_size inputs for the member with most views per row.
+        self.batch_size = ensemble.rows_per_chunk
+        # The queue holds about queue_windows model inputs, in chunks of batch_size inputs.
+        self.queue_chunks = max(2, queue_windows // ensemble.config.inference.batch_size)
+        # Features are computed in fixed pieces of rows, then cut to the model's batch.
+        self.chunk_rows = min(self.batch_size, FEATURE_WINDOWS)
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
         self._stop = threading.Event()
@@ -160,17 +165,16 @@ class StreamingEngine:
             if not members:  # left unscored: the caller decides what such a file gets
                 self._put(out, FileEnd(index))
                 return
-            reader = WindowReader(path, self.ensemble.config.audio)
-            start = 0
-            for group in self.ensemble.timed(reader, "decode"):
-                for offset in range(0, group.shape[0], FEATURE_WINDOWS):
+            cuts = dict.fromkeys(self.ensemble.members[m].geometry.cut for m in members)
+            reader = RowReader(path, self.ensemble.config.audio, tuple(cuts))
+            for span in self.ensemble.timed(reader.spans(), "decode"):
+                for rows in chunks(span.rows, FEATURE_WINDOWS):
                     if self._stop.is_set():  # the run is over (a fatal error): stop decoding
                         return
-                    piece = self.ensemble.features(group[offset : offset + FEATURE_WINDOWS])
-                    chunk = Chunk(index, start, piece, members)
-                    start += chunk.size
-                    while chunk.size > self.chunk_windows:
-                        head, chunk = chunk.split(self.chunk_windows)
+                    features = self.ensemble.span_features(span.sub(rows), members)
+                    chunk = Chunk(index, rows.start, len(rows), features, members)
+                    while chunk.size > self.chunk_rows:
+                        head, chunk = chunk.split(self.chunk_rows)
                         self._put(out, head)
                     self._put(out, chunk)
             end = FileEnd(
@@ -178,7 +182,6 @@ class StreamingEngine:
                 reader.n_windows,
                 list(reader.warnings),
                 members=members,
-                views=self.ensemble.config.audio.views,
                 identity=reader.identity,
                 seconds=reader.seconds,
             )
@@ -242,7 +245,7 @@ class StreamingEngine:
             finished += self._finish(touched, files, state, results, failures)
 
     def _score(self, pending: list[Chunk], state: dict) -> tuple[list[Chunk], set[int]]:
-        """Score up to one batch of windows from the front of `pending`; return what is left."""
+        """Score up to one batch of rows from the front of `pending`; return what is left."""
         batch, rest, taken = [], [], 0
         for chunk in pending:
             if taken >= self.batch_size:
@@ -255,34 +258,45 @@ class StreamingEngine:
             else:
                 batch.append(chunk)
                 taken += chunk.size
-        stacked: dict[tuple[int, ...], dict] = {}  # members scoring the same rows share one copy
+        # Members fed the same inputs for the same chunks share one stacked copy.
+        stacked: dict[tuple, np.ndarray] = {}
         for member in sorted({m for c in batch for m in c.members}):
             rows = [c for c in batch if member in c.members]
-            key = tuple(i for i, c in enumerate(batch) if member in c.members)
-            if key not in stacked:
-                stacked[key] = {
-                    mel: np.concatenate([c.features[mel] for c in rows]) for mel in rows[0].features
-                }
+            key = self.ensemble.members[member].key
+            which = (key, tuple(i for i, c in enumerate(batch) if member in c.members))
+            if which not in stacked:
+                stacked[which] = np.concatenate([c.features[key] for c in rows])
             try:
-                scores = self.ensemble.member_scores(member, stacked[key])
-            except Exception as exc:  # the runtime failed on these windows: fail their files only
+                scores, embeddings = self.ensemble.member_outputs(member, {key: stacked[which]})
+            except Exception as exc:  # the runtime failed on these rows: fail their files only
                 reason = f"model {self.ensemble.members[member].name} failed: {exc}"
                 log.error("%s (files %s)", reason, sorted({c.file for c in rows}))
                 for c in rows:
                     state.setdefault(c.file, _FileScores(c.members)).error = reason
-                scores = np.zeros((sum(c.size for c in rows), len(self.ensemble.columns)))
-            offset = 0
-            for c in rows:
-                entry = state.setdefault(c.file, _FileScores(c.members))
-                part = scores[offset : offset + c.size]
-                entry.scores.setdefault(member, []).append((c.start, part))
-                broken = int((~np.isfinite(part)).any(axis=1).sum())
-                if broken:
-                    entry.non_finite[member] = entry.non_finite.get(member, 0) + broken
-                offset += c.size
+                scores, embeddings = None, {}
+            self._keep(member, rows, scores, embeddings, state)
         for c in batch:
             state[c.file].scored += c.size
         return rest, {c.file for c in batch}
+
+    def _keep(self, member: int, rows: list[Chunk], scores, embeddings, state: dict) -> None:
+        """Each chunk's share of a member's outputs (None: the call failed), by first row."""
+        views = self.ensemble.members[member].geometry.views
+        offset = 0
+        for c in rows:
+            entry = state.setdefault(c.file, _FileScores(c.members))
+            part = slice(offset, offset + c.size * views)
+            if scores is not None:
+                entry.scores.setdefault(member, []).append((c.start, scores[part]))
+                broken = int(
+                    (~np.isfinite(scores[part])).reshape(c.size * views, -1).any(axis=1).sum()
+                )
+                if broken:
+                    entry.non_finite[member] = entry.non_finite.get(member, 0) + broken
+            for name, values in embeddings.items():
+                column = embedding_column(self.ensemble.members, member, name)
+                entry.embeddings.setdefault(column, []).append((c.start, values[part]))
+            offset += c.size * views
 
     def _finish(self, touched: set[int], files, state, results, failures) -> int:
         """Turn the touched files that are complete into results, failures or unscored files."""
@@ -301,22 +315,7 @@ class StreamingEngine:
                 self._unscored[index] = files[index]
                 self._done(index, None)
             else:
-                views = self.ensemble.config.audio.views
-                per_member = {
-                    m: average_views(_assemble(p, end.n_windows * views), views)
-                    for m, p in entry.scores.items()
-                    if m not in entry.non_finite  # dropped for this file (drop_member)
-                }
-                window_seconds = self.ensemble.config.audio.window_seconds
-                results[index] = FileResult(
-                    path=files[index],
-                    row_ids=row_ids(self._stems[index], end.n_windows, window_seconds),
-                    scores=self.ensemble.combine(per_member),
-                    warnings=end.warnings + self._dropped(entry, files[index]),
-                    member_scores=per_member,
-                    identity=end.identity,
-                    audio_seconds=end.seconds,
-                )
+                results[index] = self._result(files[index], index, entry)
                 self._done(index, results[index])
             # Chunks of a failed file may still be queued: they get scored into a fresh entry
             # that never completes, and are dropped with it.
@@ -337,9 +336,12 @@ class StreamingEngine:
         )
 
     def _broken(self, entry: _FileScores) -> list[str]:
-        inputs = entry.end.n_windows * entry.end.views if entry.end else 0
+        def inputs(m: int) -> int:
+            views = self.ensemble.members[m].geometry.views
+            return entry.end.n_windows * views if entry.end else 0
+
         return [
-            f"model {self.ensemble.members[m].name} gave NaN/Inf for {n} of {inputs} windows"
+            f"model {self.ensemble.members[m].name} gave NaN/Inf for {n} of {inputs(m)} windows"
             for m, n in sorted(entry.non_finite.items())
         ]
 
@@ -349,17 +351,43 @@ class StreamingEngine:
             log.warning("%s: %s", path, note)
         return notes
 
+    def _result(self, path: Path, index: int, entry: _FileScores) -> FileResult:
+        """A complete file's rows: each member's by its geometry, then the ensemble's."""
+        ensemble, n = self.ensemble, entry.end.n_windows
+        per_member = {}
+        for m, parts in entry.scores.items():
+            if m in entry.non_finite:  # dropped for this file (inference.non_finite: drop_member)
+                continue
+            views = ensemble.members[m].geometry.views
+            per_member[m] = ensemble.file_rows(m, _assemble(parts, n * views), n)
+        embeddings = ensemble.assemble_embeddings(
+            {
+                column: [values for _, values in sorted(parts, key=lambda p: p[0])]
+                for column, parts in entry.embeddings.items()
+            }  # fmt: skip
+        )
+        return FileResult(
+            path=path,
+            row_ids=row_ids(self._stems[index], n, ensemble.config.audio.window_seconds),
+            scores=ensemble.combine(per_member),
+            warnings=entry.end.warnings + self._dropped(entry, path),
+            member_scores=per_member,
+            embeddings=embeddings,
+            identity=entry.end.identity,
+            audio_seconds=entry.end.seconds,
+        )
+
     def _done(self, index: int, result: FileResult | None) -> None:
         self.schedule.on_file_done(index, result)
         if self._on_file_done is not None:
             self._on_file_done(index, result)
 
 
-def _assemble(parts: list[tuple[int, np.ndarray]], n_windows: int) -> np.ndarray:
+def _assemble(parts: list[tuple[int, np.ndarray]], n_inputs: int) -> np.ndarray:
     parts = sorted(parts, key=lambda p: p[0])
     scores = np.concatenate([p[1] for p in parts])
-    if scores.shape[0] != n_windows:
-        raise RuntimeError(f"assembled {scores.shape[0]} windows, expected {n_windows}")
+    if scores.shape[0] != n_inputs:
+        raise RuntimeError(f"assembled {scores.shape[0]} inputs, expected {n_inputs}")
     return scores
 
 

@@ -1,10 +1,12 @@
 """The time guard: fit an ensemble into a CPU budget, and always finish before the deadline.
 
 Members are given in priority order. After a few calibration files the guard projects the rest
-of the run from what it measured (wall seconds per second of audio, and each stage's share of the
-work) and drops the lowest-priority members for the files not yet started until the projection,
-times a safety factor, fits the time left. If even the first member alone does not fit, it falls
-back to the fastest member. If the deadline comes anyway, files not yet started are written with
+of the run from what it measured (wall seconds per second of audio, and each member's own cost
+per row: its model, plus the front end it needs unless a member that stays shares it) and drops
+the lowest-priority members for the files not yet started until the projection, times a safety
+factor, fits the time left. A member mapped onto some columns only (a foundation model) is never
+left alone, and a drop never leaves a column unscored. If even the first member alone does not
+fit, it falls back to the fastest member that scores every column. If the deadline comes anyway, files not yet started are written with
 a placeholder score, so a complete, valid submission still exists in time. Every decision is kept
 for the run report.
 """
@@ -140,37 +142,62 @@ class TimeGuard:
 
     # --- planning ---------------------------------------------------------------------------
 
-    def _costs(self) -> tuple[float, dict[int, float]]:
-        """Seconds per window of the shared front end (decode + mel) and of each member."""
-        seconds = self.ensemble.timer.seconds
-        windows = max(self.ensemble.timer.windows, 1)
-        member_windows = self.ensemble.timer.member_windows
-        front = (seconds.get("decode", 0.0) + seconds.get("mel", 0.0)) / windows
+    def _costs(self) -> tuple[float, dict[str, float], dict[int, float]]:
+        """Seconds per row of the decode, of each distinct front end, and of each member's
+        model, as the stage timer measured them."""
+        timer = self.ensemble.timer
+        seconds = timer.seconds
+        decode = seconds.get("decode", 0.0) / max(timer.windows, 1)
+        frontends = {
+            name: timer.part_seconds[name] / rows for name, rows in timer.part_rows.items() if rows
+        }
         members = {}
         for i, member in enumerate(self.ensemble.members):
-            scored = member_windows.get(i, 0)
-            members[i] = seconds.get(f"model {member.name}", 0.0) / scored if scored else 0.0
-        return front, members
+            rows = timer.member_rows.get(i, 0)
+            members[i] = seconds.get(f"model {member.name}", 0.0) / rows if rows else 0.0
+        if not frontends and seconds.get("mel"):  # no per-front-end parts: one shared cost
+            frontends = {"mel": seconds["mel"] / max(timer.windows, 1)}
+        return decode, frontends, members
+
+    def _cost(self, members: tuple[int, ...]) -> float:
+        """A row's cost with `members`: the decode, each front end they need once, and each
+        member's model (a member that alone needs a front end also saves it when dropped)."""
+        decode, frontends, member_cost = self._costs()
+        needed = {self.ensemble.frontend_name(m) for m in members}
+        shared = sum(cost for name, cost in frontends.items() if name in needed or name == "mel")
+        return decode + shared + sum(member_cost[m] for m in members)
+
+    def _droppable(self, chosen: tuple[int, ...]) -> int | None:
+        """The lowest-priority member whose loss leaves every column covered (a mapped member
+        covers only some: the others must not all go)."""
+        for member in reversed(chosen):
+            rest = tuple(m for m in chosen if m != member)
+            if rest and self.ensemble.covers_all(rest):
+                return member
+        return None
 
     def _replan(self) -> None:
         now = self.clock()
         left = self.deadline - now
         remaining_audio = self.total_audio - self.done_audio
         wall_per_audio = (now - self.started) / self.done_audio
-        front, member_cost = self._costs()
-        measured_cost = front + sum(member_cost[m] for m in self.active) or 1e-12
+        measured_cost = self._cost(self.active) or 1e-12
 
         def projected(members: tuple[int, ...]) -> float:
-            cost = front + sum(member_cost[m] for m in members)
+            cost = self._cost(members)
             return self.config.safety * remaining_audio * wall_per_audio * cost / measured_cost
 
         action = "plan" if not self._planned else "drop"
         self._planned = True
         chosen = self.active
         while len(chosen) > 1 and projected(chosen) > left:
-            chosen = chosen[:-1]
-        if projected(chosen) > left and len(self.ensemble.members) > 1:
-            fastest = min(member_cost, key=member_cost.get)
+            member = self._droppable(chosen)
+            if member is None:
+                break
+            chosen = tuple(m for m in chosen if m != member)
+        alone = [m for m in range(len(self.ensemble.members)) if self.ensemble.covers_all((m,))]
+        if projected(chosen) > left and len(self.ensemble.members) > 1 and alone:
+            fastest = min(alone, key=lambda m: self._cost((m,)))
             if (fastest,) != chosen and projected((fastest,)) < projected(chosen):
                 chosen, action = (fastest,), "fallback"
         if chosen != self.active or len(self.decisions) == 0:

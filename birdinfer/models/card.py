@@ -12,22 +12,30 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from birdinfer.config import Config, ImageConfig, MelConfig, from_dict, to_plain
+from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec, from_dict, to_plain
 from birdinfer.errors import ConfigError, ModelError
 
 CARD_KEY = "birdinfer.card"
 # 2 added `outputs` and `input_constants`; version-1 cards (one clip-wise output) still read.
 CARD_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-HOLDS = ("logits", "probabilities")
+# 3 added `input_kind: waveform`. Only waveform cards are written as version 3, so a birdinfer
+# that cannot feed raw audio refuses them by version, while it still reads every other card.
+WAVEFORM_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+# An embedding output holds (batch, dims) features, not class scores: it is written to the
+# per-window table, never scored.
+HOLDS = ("logits", "probabilities", "embedding")
 LAYOUTS = ("clipwise", "framewise")
+# What the model's first input takes: the front end's features (a mel image), or raw audio.
+INPUT_KINDS = ("features", "waveform")
 
 
 @dataclass(frozen=True)
 class OutputSpec:
     """One graph output the pipeline can score.
 
-    `holds`: logits (the run's activation applies) or probabilities (used as they are).
+    `holds`: logits (the run's activation applies), probabilities (used as they are), or an
+    embedding (batch, dims), for the per-window table.
     `layout`: clipwise, (batch, classes), or framewise, (batch, frames, classes); None only on a
     card not yet exported (the exporter reads it off the output's shape).
     """
@@ -46,11 +54,19 @@ class OutputSpec:
 
     @classmethod
     def parse(cls, text: str) -> OutputSpec:
-        """`NAME` or `NAME:logits|probabilities`; NAME may be an index into a tuple's outputs."""
+        """`NAME` or `NAME:logits|probabilities|embedding`; NAME may be an index into a tuple's
+        outputs."""
         name, _, holds = str(text).partition(":")
         if not name:
-            raise ValueError(f"output {text!r}: expected NAME or NAME:logits|probabilities")
+            raise ValueError(
+                f"output {text!r}: expected NAME or NAME:logits|probabilities|embedding"
+            )
         return cls(name, holds or "logits")
+
+    @property
+    def scores(self) -> bool:
+        """Whether it holds class scores (logits or probabilities), as a member scores."""
+        return self.holds != "embedding"
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,8 @@ class ModelCard:
     window_seconds: float
     mel: MelConfig
     # The model's input without the batch axis: (channels, height, width); (1, n_mels, frames)
-    # unless the image steps change it.
-    input_shape: tuple[int, int, int]
+    # unless the image steps change it. A waveform model's: (samples,) or (1, samples).
+    input_shape: tuple[int, ...]
     # What the model's output holds before the pipeline's activation (version 1; a version-2
     # card says it per output, and this repeats the first output's).
     output: str = "logits"
@@ -75,15 +91,29 @@ class ModelCard:
     outputs: tuple[OutputSpec, ...] = ()
     # Inputs beyond the features, each fed this value for every window (e.g. a TTA shift).
     input_constants: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # "waveform": the model takes raw audio at `sample_rate` (its front end is inside the
+    # graph, or it is a foundation model such as Perch); `mel` and `image` then mean nothing.
+    input_kind: str = "features"
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind {self.input_kind!r}, expected one of {INPUT_KINDS}")
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def waveform(self) -> bool:
+        return self.input_kind == "waveform"
+
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["mel"] = to_plain(self.mel)
-        data["image"] = to_plain(self.image)
+        # A waveform card has no front end to describe: null says so, where defaults would lie.
+        data["mel"] = None if self.waveform else to_plain(self.mel)
+        data["image"] = None if self.waveform else to_plain(self.image)
+        if not self.waveform:  # a features card stays byte for byte what version 2 wrote
+            del data["input_kind"]
         data["class_names"] = list(self.class_names)
         data["input_shape"] = list(self.input_shape)
         data["outputs"] = [dataclasses.asdict(o) for o in self.outputs]
@@ -97,17 +127,21 @@ class ModelCard:
             raise ValueError(
                 f"card version {version!r}, this birdinfer reads {list(READABLE_VERSIONS)}"
             )
-        mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": data["sample_rate"]}})
+        rate = int(data["sample_rate"])
+        mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": rate}}).mel
         image = from_dict({"image": data.pop("image", None) or {}}).image
+        input_kind = str(data.get("input_kind", "features"))
+        if input_kind == "waveform" and version < WAVEFORM_VERSION:
+            raise ValueError(f"a waveform card must be version {WAVEFORM_VERSION}, not {version}")
         outputs = tuple(OutputSpec(**o) for o in data.get("outputs", []))
         if any(o.layout is None for o in outputs):
             raise ValueError("an output without a layout (clipwise or framewise)")
         return cls(
             arch=str(data["arch"]),
             class_names=tuple(str(c) for c in data["class_names"]),
-            sample_rate=int(data["sample_rate"]),
+            sample_rate=rate,
             window_seconds=float(data["window_seconds"]),
-            mel=mel.mel,
+            mel=mel or MelConfig(sample_rate=rate),
             input_shape=tuple(int(x) for x in data["input_shape"]),
             output=str(data.get("output", "logits")),
             version=version,
@@ -115,6 +149,7 @@ class ModelCard:
             image=image,
             outputs=outputs,
             input_constants=dict(data.get("input_constants", {})),
+            input_kind=input_kind,
         )
 
     def output_spec(self, name: str | None, graph_outputs: list[str]) -> OutputSpec:
@@ -170,20 +205,17 @@ def class_problem(class_names: tuple[str, ...]) -> str | None:
     return None
 
 
-def contradictions(card: ModelCard, config: Config) -> list[str]:
-    """Every setting where the model file and the run's config disagree, as readable lines."""
+def contradictions(card: ModelCard, config: Config, spec: ModelSpec | None = None) -> list[str]:
+    """Every setting where the model file and the run's config (with the member's own entry,
+    `spec`) disagree, as readable lines."""
     found = []
     if card.sample_rate != config.audio.sample_rate:
         found.append(
             f"audio.sample_rate: config {config.audio.sample_rate}, model {card.sample_rate}"
         )
-    if abs(card.window_seconds - config.audio.input_seconds) > 1e-9:
-        context = config.audio.context_seconds
-        found.append(
-            f"audio.window_seconds: config {config.audio.window_seconds}"
-            + (f" + 2 x audio.context_seconds {context}" if context else "")
-            + f" = {config.audio.input_seconds} s of input, model {card.window_seconds} s"
-        )
+    found += _window_contradictions(card, config, spec)
+    if card.waveform:  # its front end is inside the graph: the run's mel and image do not apply
+        return found + _waveform_shape_contradictions(card)
     for section, cls in (("mel", MelConfig), ("image", ImageConfig)):
         ours_all, theirs_all = getattr(config, section), getattr(card, section)
         if ours_all is None:
@@ -193,7 +225,12 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
             if ours != theirs:
                 found.append(f"{section}.{f.name}: config {_show(ours)}, model {_show(theirs)}")
     expected = expected_input_shape(card.mel, card.image, card.sample_rate, card.window_seconds)
-    if card.input_shape[0] != expected[0]:
+    if len(card.input_shape) != 3:
+        found.append(
+            f"input shape {card.input_shape}: a features card takes (channels, height, width); "
+            "a raw-audio model's card says input_kind: waveform"
+        )
+    elif card.input_shape[0] != expected[0]:
         found.append(
             f"the model takes {card.input_shape[0]} input channels and its front end makes "
             f"{expected[0]}: set image.channels (and image.channel_mode: repeat or delta) to what "
@@ -205,6 +242,43 @@ def contradictions(card: ModelCard, config: Config) -> list[str]:
             f"({expected})"
         )
     return found
+
+
+def _window_contradictions(card: ModelCard, config: Config, spec: ModelSpec | None) -> list[str]:
+    audio = config.audio
+    if spec is not None and spec.geometry is not None:
+        # The member's own window, placed around each row: it must hold the row whole.
+        if card.window_seconds + 1e-9 < audio.window_seconds:
+            return [
+                f"geometry {spec.geometry}: the model hears {card.window_seconds} s, shorter "
+                f"than the {audio.window_seconds} s rows (audio.window_seconds) it would score"
+            ]
+        return []
+    if abs(card.window_seconds - audio.input_seconds) <= 1e-9:
+        return []
+    context = audio.context_seconds
+    hint = ""
+    if card.window_seconds > audio.window_seconds:
+        hint = (
+            " (a longer model window scores rows with this member's geometry: centred, the row "
+            "in the middle of its window, or sliding)"
+        )
+    return [
+        f"audio.window_seconds: config {audio.window_seconds}"
+        + (f" + 2 x audio.context_seconds {context}" if context else "")
+        + f" = {audio.input_seconds} s of input, model {card.window_seconds} s"
+        + hint
+    ]
+
+
+def _waveform_shape_contradictions(card: ModelCard) -> list[str]:
+    samples = round(card.sample_rate * card.window_seconds)
+    if tuple(card.input_shape) in ((samples,), (1, samples)):
+        return []
+    return [
+        f"input shape {card.input_shape} does not fit a waveform of {card.window_seconds} s at "
+        f"{card.sample_rate} Hz: ({samples},) or (1, {samples})"
+    ]
 
 
 def expected_input_shape(

@@ -8,6 +8,7 @@ atomic: a temporary file beside the model, then a rename.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -20,7 +21,15 @@ import numpy as np
 from birdinfer.config import AudioConfig, ImageConfig, MelConfig, from_dict
 from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import resolve_model_path
-from birdinfer.models.card import CARD_KEY, ModelCard, card_from_metadata, expected_input_shape
+from birdinfer.models.card import (
+    CARD_KEY,
+    CARD_VERSION,
+    WAVEFORM_VERSION,
+    ModelCard,
+    OutputSpec,
+    card_from_metadata,
+    expected_input_shape,
+)
 from birdinfer.output.atomic import write_atomic
 
 
@@ -65,9 +74,16 @@ def build_card(
     classes: Sequence[str] | None = None,
     arch: str | None = None,
     output: str | None = None,
+    waveform: bool = False,
+    outputs: Sequence[str] = (),
 ) -> ModelCard:
     """A card for the model file: its old card (if any), then the config's audio, mel and image
-    settings (a YAML, a bundled name, or just `--set` keys such as mel.preset=...), then flags."""
+    settings (a YAML, a bundled name, or just `--set` keys such as mel.preset=...), then flags.
+
+    `waveform`: the model takes raw audio (a foundation model such as Perch v2, or a graph with
+    its own mel): (batch, samples) or (batch, 1, samples), as the file declares, of
+    audio.window_seconds at audio.sample_rate. `outputs`: the outputs to describe, as
+    `NAME[:logits|probabilities|embedding]`, their layouts read off a forward pass."""
     path = resolve_model_path(path)
     metadata, dims = read_metadata(path)
     old = card_from_metadata(metadata, str(path)) if CARD_KEY in metadata else None
@@ -97,8 +113,78 @@ def build_card(
         extra=dict(old.extra) if old else {"card": "attached by birdinfer card set"},
         image=image,
     )
+    if waveform:
+        rate = settings.audio.sample_rate if settings else (old.sample_rate if old else 32000)
+        samples = round(rate * window)
+        card = dataclasses.replace(
+            card,
+            sample_rate=rate,
+            mel=MelConfig(sample_rate=rate),
+            image=ImageConfig(),
+            input_shape=(1, samples) if len(dims) == 3 else (samples,),
+            version=WAVEFORM_VERSION,
+            input_kind="waveform",
+        )
     _check_dims(path, card, dims)
+    if outputs:
+        card = _with_outputs(path, card, outputs)
     return card
+
+
+def _with_outputs(path: Path, card: ModelCard, outputs: Sequence[str]) -> ModelCard:
+    """The card with `outputs` described, each's layout read off one forward pass of zeros."""
+    try:
+        specs = [OutputSpec.parse(o) for o in outputs]
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    shapes = _output_shapes(path, card)
+    described = []
+    for spec in specs:
+        if spec.name not in shapes:
+            raise ModelError(f"{path}: no output '{spec.name}' (the file has {sorted(shapes)})")
+        shape = shapes[spec.name]
+        if (
+            spec.holds == "embedding"
+            and len(shape) == 2
+            or spec.holds != "embedding"
+            and shape[1:] == (card.num_classes,)
+        ):
+            layout = "clipwise"
+        elif spec.holds != "embedding" and len(shape) == 3 and shape[2] == card.num_classes:
+            layout = "framewise"
+        else:
+            raise ModelError(
+                f"{path}: output '{spec.name}' has shape {shape}: neither (batch, "
+                f"{card.num_classes}) nor (batch, frames, {card.num_classes}) for the "
+                f"{card.num_classes} classes, nor an embedding (batch, dims)"
+            )
+        described.append(dataclasses.replace(spec, layout=layout))
+    holds = next((o.holds for o in described if o.scores), "logits")
+    return dataclasses.replace(
+        card, outputs=tuple(described), output=holds, version=max(card.version, CARD_VERSION)
+    )
+
+
+def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
+    """Every output's shape for a batch of 2 inputs of zeros (the card's constants fed)."""
+    batch = np.zeros((2, *card.input_shape), np.float32)
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU")
+        result = compiled({0: batch})
+        return {
+            sorted(port.get_names())[0] if port.get_names() else f"port_{i}": tuple(
+                result[port].shape
+            )
+            for i, port in enumerate(compiled.outputs)
+        }
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, {session.get_inputs()[0].name: batch})
+    return {name: tuple(v.shape) for name, v in zip(names, values, strict=True)}
 
 
 def _config_data(config: str) -> dict[str, Any]:
@@ -116,10 +202,15 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
 def _check_dims(path: Path, card: ModelCard, dims: list[Any]) -> None:
     expected = (None, *card.input_shape)
     fixed = [(d, w) for d, w in zip(dims, expected, strict=False) if isinstance(d, int) and w]
-    if len(dims) != 4 or any(d != w for d, w in fixed):
+    if len(dims) != len(expected) or any(d != w for d, w in fixed):
+        check = (
+            "audio.sample_rate and audio.window_seconds"
+            if card.waveform
+            else "mel, image and window settings (--waveform for a model that takes raw audio)"
+        )
         raise ModelError(
             f"{path}: the model's input is {dims}, but these settings make (batch, "
-            f"{', '.join(map(str, card.input_shape))}): check mel, image and window settings"
+            f"{', '.join(map(str, card.input_shape))}): check {check}"
         )
 
 
@@ -165,6 +256,11 @@ def check_frontend(
 
     if model is not None:
         card = read_card(model)
+        if card.waveform:
+            raise ModelError(
+                f"{model}: takes raw audio (its front end, if any, is inside the graph): "
+                "there is no birdinfer front end to check"
+            )
         mel, image, seconds = card.mel, card.image, card.window_seconds
     else:
         data = _config_data(config) if config else {}

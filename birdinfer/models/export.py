@@ -6,8 +6,11 @@ onnx.checker, then a parity check of every exported output on ONNX Runtime (and 
 
 The module may be anything that returns a tensor, a tuple or a dict of tensors (SED heads return
 clip-wise and frame-wise outputs): the card names each exported output, says whether it holds
-logits or probabilities, and whether it is clip-wise (batch, classes) or frame-wise (batch,
-frames, classes). Inputs beyond the features (a TTA shift, say) are fed the card's constants.
+logits, probabilities or an embedding, and whether it is clip-wise (batch, classes) or frame-wise
+(batch, frames, classes). Inputs beyond the features (a TTA shift, say) are fed the card's
+constants. A waveform model (`make_waveform_card`: its mel inside the graph, or a foundation
+model) takes raw audio, (batch, samples) or (batch, 1, samples), and is probed with audio-like
+noise.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from birdinfer.errors import first_line
 from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
 from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
+from birdinfer.models.stft_export import dynamo_export, openvino_from_torch, strip_node_metadata
 from birdinfer.models.torch_support import ExportError, require_torch
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "extract_state_dict",
     "load_checkpoint",
     "make_card",
+    "make_waveform_card",
     "read_class_names",
 ]
 
@@ -44,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 INPUT_NAME, OUTPUT_NAME = "mel", "logits"
+WAVEFORM_INPUT_NAME = "waveform"
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,45 @@ def make_card(
     )
 
 
+def make_waveform_card(
+    arch: str,
+    class_names: Sequence[str],
+    sample_rate: int,
+    window_seconds: float,
+    extra: dict | None = None,
+    *,
+    channel_axis: bool = False,
+    outputs: Sequence[str | OutputSpec] = (),
+    input_constants: Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """The card for a model that takes raw audio: `window_seconds` at `sample_rate`, shaped
+    (batch, samples), or (batch, 1, samples) with `channel_axis`. Its front end is its own
+    (inside the graph), so the card holds no mel settings. `outputs` as for `make_card`; name an
+    embedding output `NAME:embedding` to write it into the per-window table."""
+    from birdinfer.config import MelConfig
+    from birdinfer.models.card import WAVEFORM_VERSION
+
+    samples = round(sample_rate * window_seconds)
+    try:
+        specs = tuple(o if isinstance(o, OutputSpec) else OutputSpec.parse(o) for o in outputs)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    return ModelCard(
+        arch=arch,
+        class_names=tuple(str(c) for c in class_names),
+        sample_rate=int(sample_rate),
+        window_seconds=float(window_seconds),
+        mel=MelConfig(sample_rate=int(sample_rate)),  # unused: to_json writes null
+        input_shape=(1, samples) if channel_axis else (samples,),
+        output=specs[0].holds if specs else "logits",
+        version=WAVEFORM_VERSION,
+        extra=dict(extra or {}),
+        outputs=specs,
+        input_constants=dict(input_constants or {}),
+        input_kind="waveform",
+    )
+
+
 # --- outputs -----------------------------------------------------------------------------------
 
 
@@ -156,6 +202,13 @@ def _choose(card: ModelCard, produced: list[tuple[str, Any, Any]]) -> list[tuple
 
 
 def _layout(spec: OutputSpec, shape: tuple[int, ...], batch: int, classes: int) -> str:
+    if spec.holds == "embedding":
+        if len(shape) == 2 and shape[0] == batch:
+            return "clipwise"
+        raise ExportError(
+            f"output '{spec.name}' holds an embedding and has shape {shape}: an embedding must "
+            f"be ({batch}, dims), one vector per window"
+        )
     if len(shape) == 2 and shape == (batch, classes):
         return "clipwise"
     if len(shape) == 3 and shape[0] == batch and shape[2] == classes:
@@ -172,9 +225,9 @@ def _layout(spec: OutputSpec, shape: tuple[int, ...], batch: int, classes: int) 
 
 def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
     torch, _ = require_torch()
-    input_names = [INPUT_NAME, *card.input_constants]
+    input_names = [WAVEFORM_INPUT_NAME if card.waveform else INPUT_NAME, *card.input_constants]
     if len(set(input_names)) != len(input_names):
-        raise ExportError(f"a constant input may not be called '{INPUT_NAME}'")
+        raise ExportError(f"a constant input may not be called '{input_names[0]}'")
     inputs = _example_inputs(card, batch)
     model = model.eval()
     try:
@@ -200,7 +253,9 @@ def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
         specs.append(spec)
         picks.append(pick)
         expected.append(values)
-    resolved = dataclasses.replace(card, outputs=tuple(specs), output=specs[0].holds)
+    # The version-1 field: what the first scoring output holds.
+    holds = next((o.holds for o in specs if o.scores), "logits")
+    resolved = dataclasses.replace(card, outputs=tuple(specs), output=holds)
     # The wrapper must be put in eval() itself: torch.onnx.export applies the top module's
     # training flag, and a fresh wrapper is in training mode (BatchNorm would then export in
     # training mode; see birdinfer.models.batchnorm).
@@ -225,7 +280,10 @@ def _picker(torch, model, picks: list[Any]):
 
 def _example_inputs(card: ModelCard, batch: int) -> list[np.ndarray]:
     # Standardised log-mels are roughly N(0, 1): seeded normal noise is a fair parity probe.
-    mel = np.random.default_rng(0).standard_normal((batch, *card.input_shape)).astype(np.float32)
+    # Audio is a tenth of that (about -20 dBFS): loud enough, never clipped.
+    scale = 0.1 if card.waveform else 1.0
+    noise = np.random.default_rng(0).standard_normal((batch, *card.input_shape))
+    mel = (scale * noise).astype(np.float32)
     constants = []
     for value in card.input_constants.values():
         array = np.asarray(value)
@@ -253,17 +311,29 @@ def _write_onnx(prepared: _Prepared, path: str | Path, opset: int) -> float:
     tmp = path.with_name(f".{path.name}.tmp")
     # The TorchScript exporter (dynamo=False) handles timm's CNNs, NFNet's StdConv included,
     # with a plain dynamic batch axis; it is also what Kaggle's older torch images offer.
-    torch.onnx.export(
-        prepared.module,
-        tuple(torch.from_numpy(x) for x in prepared.inputs),
-        str(tmp),
-        input_names=prepared.input_names,
-        output_names=output_names,
-        dynamic_axes=dynamic,
-        opset_version=opset,
-        dynamo=False,
-    )
+    try:
+        torch.onnx.export(
+            prepared.module,
+            tuple(torch.from_numpy(x) for x in prepared.inputs),
+            str(tmp),
+            input_names=prepared.input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+        )
+        dynamo = False
+    except Exception as exc:  # torch.stft on complex values, mostly (see stft_export)
+        log.warning(
+            "the TorchScript ONNX exporter failed (%s): trying the dynamo exporter", first_line(exc)
+        )
+        dynamo_export(
+            prepared.module, prepared.inputs, tmp, prepared.input_names, output_names, opset
+        )
+        dynamo = True
     proto = onnx.load(str(tmp))
+    if dynamo:
+        strip_node_metadata(proto)
     fixed = fix_training_batchnorm(proto)
     if fixed:
         log.warning("%d BatchNormalization nodes exported in training mode, fixed", len(fixed))
@@ -278,7 +348,12 @@ def convert_openvino(onnx_path: str | Path, xml_path: str | Path, card: ModelCar
     """ONNX -> OpenVINO IR with FP32 weights and the card in rt_info."""
     import openvino as ov
 
-    model = ov.convert_model(str(onnx_path))
+    return _save_openvino(ov.convert_model(str(onnx_path)), xml_path, card)
+
+
+def _save_openvino(model, xml_path: str | Path, card: ModelCard) -> Path:
+    import openvino as ov
+
     model.set_rt_info(card.to_json(), [CARD_KEY])
     xml_path = Path(xml_path)
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
@@ -306,7 +381,25 @@ def export(
         )
     if not openvino:
         return ExportResult(onnx_path, None, onnx_diff, None, prepared.card)
-    xml_path = convert_openvino(onnx_path, onnx_path.with_suffix(".xml"), prepared.card)
+    xml_path = onnx_path.with_suffix(".xml")
+    try:
+        convert_openvino(onnx_path, xml_path, prepared.card)
+    except Exception as exc:  # OpenVINO's ONNX frontend: an STFT with a dynamic batch, say
+        log.warning(
+            "OpenVINO cannot convert %s (%s): converting straight from the torch module",
+            onnx_path,
+            first_line(exc),
+        )
+        _save_openvino(
+            openvino_from_torch(
+                prepared.module,
+                prepared.inputs,
+                prepared.input_names,
+                [o.name for o in prepared.card.outputs],
+            ),
+            xml_path,
+            prepared.card,
+        )
     ov_diff = _max_abs_diff(prepared.expected, _run_openvino(xml_path, prepared))
     log.info("OpenVINO parity vs torch: max abs diff %.2e", ov_diff)
     if not ov_diff <= tolerance:

@@ -19,6 +19,7 @@ from birdinfer.models.export import (
     ExportResult,
     export,
     make_card,
+    make_waveform_card,
     read_class_names,
 )
 from birdinfer.models.torch_support import ExportError
@@ -45,12 +46,18 @@ class ExportJob:
     constants: dict[str, Any] = field(default_factory=dict)
     openvino: bool = True
     tolerance: float = PARITY_TOLERANCE
+    # Raw audio in: (batch, samples), or (batch, 1, samples) with in_chans 1; no mel on the card.
+    waveform: bool = False
 
 
 def run_export(job: ExportJob) -> ExportResult:
     """Build, load, export and check; raises ExportError (a ModelError) with the reason."""
     if (job.arch is None) == (job.factory is None):
         raise ExportError("give exactly one of --arch (a timm name) or --factory")
+    if job.waveform and job.arch is not None:
+        raise ExportError("--waveform takes raw audio: give the module with --factory, not --arch")
+    if job.waveform and job.in_chans not in (None, 1):
+        raise ExportError(f"--waveform --in-chans {job.in_chans}: a waveform has 1 channel")
     in_chans = job.in_chans if job.in_chans is not None else (job.image or ImageConfig()).channels
     if in_chans < 1:
         raise ExportError(f"--in-chans {in_chans}: must be >= 1")
@@ -70,14 +77,25 @@ def run_export(job: ExportJob) -> ExportResult:
         )
     else:
         log.warning("no --checkpoint: exporting the module's initial weights")
-    card = make_card(
-        job.arch or job.factory,
-        classes,
-        job.mel,
-        job.window_seconds,
-        image=job.image,
-        in_chans=job.in_chans,
-        outputs=job.outputs,
-        input_constants=job.constants,
-    )
+    if job.waveform:
+        card = make_waveform_card(
+            job.factory,
+            classes,
+            job.mel.sample_rate,
+            job.window_seconds,
+            channel_axis=job.in_chans == 1,
+            outputs=job.outputs,
+            input_constants=job.constants,
+        )
+    else:
+        card = make_card(
+            job.arch or job.factory,
+            classes,
+            job.mel,
+            job.window_seconds,
+            image=job.image,
+            in_chans=job.in_chans,
+            outputs=job.outputs,
+            input_constants=job.constants,
+        )
     return export(model, card, job.out, openvino=job.openvino, tolerance=job.tolerance)

@@ -1,4 +1,5 @@
-"""Per-window outputs: one row per 5 s window with its file, time span and every class's score.
+"""Per-window outputs: one row per 5 s window with its file, time span and every class's score
+(and each member embedding asked for: models.embedding).
 
 For pseudo-labelling large unlabelled archives, next to or instead of the submission. Written
 atomically as parquet (with pyarrow) or CSV, chosen by the path's suffix.
@@ -55,7 +56,26 @@ def windows_frame(
         scores = np.concatenate([np.asarray(f.scores, dtype=np.float32) for f in files])
     else:
         scores = np.zeros((0, len(columns)), np.float32)
-    return pd.concat([keys, pd.DataFrame(scores, columns=list(columns))], axis=1)
+    frame = pd.concat([keys, pd.DataFrame(scores, columns=list(columns))], axis=1)
+    return with_embeddings(frame, files)
+
+
+def with_embeddings(frame: pd.DataFrame, files: Sequence[FileResult]) -> pd.DataFrame:
+    """One column per member embedding after the classes, each cell a row's float32 vector
+    (a list in parquet); None for the rows of a file that member did not score (the time
+    guard dropped it)."""
+    names = list(dict.fromkeys(name for f in files for name in f.embeddings))
+    clash = sorted(set(names) & set(frame.columns))
+    if clash:
+        raise SubmissionError(f"embedding columns {clash} clash with the window table's columns")
+    for name in names:
+        cells: list = []
+        for f in files:
+            values = f.embeddings.get(name)
+            rows = len(f.row_ids)
+            cells += [None] * rows if values is None else list(np.asarray(values, np.float32))
+        frame[name] = cells
+    return frame
 
 
 def write_windows(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 
 from birdinfer.config import load_config
 from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.errors import ModelError
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
 from birdinfer.models.backends.base import BUILTIN_PREFIX, resolve_model_path
@@ -71,6 +72,11 @@ def run_job(job: QuantizeJob) -> tuple[QuantizeResult, Path, Path, dict[str, Any
     if job.threads > cores:
         log.warning("--threads %d is more than the %d cores available", job.threads, cores)
     card = open_backend(job.model).card
+    if card.waveform:  # calibration and the guard feed log-mel windows: not what it takes
+        raise ModelError(
+            f"{job.model}: a waveform model (raw audio in) cannot be quantized here yet; "
+            "run it in FP32"
+        )
     calibration_dir = job.calibration
     if calibration_dir is None:
         calibration_dir, _ = demo_soundscapes(

@@ -198,14 +198,14 @@ def test_directory_symlink_loop_does_not_recurse(inputs, tiny_onnx, tmp_path, re
 def test_file_deleted_after_listing_is_skipped(inputs, tiny_onnx, tmp_path, reference, monkeypatch):
     doomed = inputs / "doomed.wav"
     write_tone(doomed, 6.0)
-    real_reader = engine.WindowReader
+    real_reader = engine.RowReader
 
-    def delete_then_read(path, config):  # find_input_files has listed it; decoding starts now
+    def delete_then_read(path, config, cuts):  # find_input_files has listed it; decoding starts
         if Path(path) == doomed:
             doomed.unlink()
-        return real_reader(path, config)
+        return real_reader(path, config, cuts)
 
-    monkeypatch.setattr(engine, "WindowReader", delete_then_read)
+    monkeypatch.setattr(engine, "RowReader", delete_then_read)
     result = run_folder(inputs, tiny_onnx, tmp_path)
     assert_skipped(result, reference, doomed, "cannot be opened (No such file or directory)")
 

@@ -166,3 +166,54 @@ def test_sigkill_partway_then_resume_gives_the_uninterrupted_submission(
     assert code.returncode == 0, code.stderr
     assert f"{journaled} files from the journal" in code.stdout
     assert out.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.parametrize("entry_format", ["npz", "parquet"])
+def test_entries_keep_each_rows_embeddings(tmp_path, entry_format):
+    from birdinfer.inference.journal import Journal
+    from birdinfer.results import FileResult
+
+    recording = tmp_path / "rec.wav"
+    write_tone(recording, 10.0)
+    rng = np.random.default_rng(1)
+    stamp = {"audio": {"window_seconds": 5.0}, "models": [{}, {}], "columns": ["a", "b"]}
+    result = FileResult(
+        recording,
+        ["rec_5", "rec_10"],
+        rng.random((2, 2)).astype(np.float32),
+        member_scores={0: rng.random((2, 2)).astype("f4"), 1: rng.random((2, 2)).astype("f4")},
+        embeddings={"embedding:perch": rng.standard_normal((2, 6)).astype(np.float32)},
+    )
+    journal = Journal.start(tmp_path / "j", stamp, resume=False, entry_format=entry_format)
+    journal.record(result)
+    loaded = journal.load(recording)
+    assert list(loaded.embeddings) == ["embedding:perch"]
+    np.testing.assert_array_equal(
+        loaded.embeddings["embedding:perch"], result.embeddings["embedding:perch"]
+    )
+    np.testing.assert_array_equal(loaded.member_scores[1], result.member_scores[1])
+
+
+def test_a_changed_mapping_file_is_refused_on_resume(short_folder, tmp_path):
+    """A mapping moves the scores of the columns it feeds: the journal holds its content."""
+    from birdinfer.config import from_dict
+    from tests.helpers import DEMO_CODES, tiny_card, tiny_model
+
+    labels = ["Strix varia", "Sp. x"]
+    own = tiny_model(tmp_path / "own", seed=3, card=tiny_card(classes=labels), openvino=False)
+    full = tiny_model(tmp_path / "full", seed=4, openvino=False)
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text(f"label,column\nStrix varia,{DEMO_CODES[0]}\n")
+    out = tmp_path / "submission.csv"
+    config = from_dict(
+        {
+            "input_dir": str(short_folder),
+            "models": [str(full), {"path": str(own), "mapping": str(mapping)}],
+            "output": {"submission": str(out), "progress": False, "resume": True},
+        }
+    )
+    run(config)
+    assert run(config).resumed == 12  # unchanged: every file from the journal
+    mapping.write_text(f"label,column\nSp. x,{DEMO_CODES[0]}\n")
+    with pytest.raises(JournalError, match=r"models\[1\]\.mapping"):
+        run(config)

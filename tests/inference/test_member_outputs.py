@@ -8,7 +8,8 @@ import pytest
 
 from birdinfer.config import from_dict
 from birdinfer.errors import ConfigError, ModelError
-from birdinfer.inference.ensemble import Ensemble, member_activation
+from birdinfer.inference.ensemble import Ensemble
+from birdinfer.inference.members import member_activation
 from birdinfer.inference.postprocess import activate, pool_frames, row_frames
 from birdinfer.models.card import OutputSpec
 
@@ -34,14 +35,14 @@ def test_a_version_1_card_follows_the_runs_activation_as_before(windows, activat
     member = ensemble.members[0]
     assert member.activation == activation and member.output.holds == "logits"
     features = ensemble.features(windows)
-    raw = member.backend(features[member.frontend])
+    raw = member.backend(features[member.key])
     np.testing.assert_array_equal(ensemble.member_scores(0, features), activate(raw, activation))
 
 
 def test_a_members_activation_overrides_the_runs(windows):
     ensemble = Ensemble(demo_config({"activation": "none"}, activation="sigmoid"))
     features = ensemble.features(windows)
-    raw = ensemble.members[0].backend(features[ensemble.members[0].frontend])
+    raw = ensemble.members[0].backend(features[ensemble.members[0].key])
     np.testing.assert_array_equal(ensemble.member_scores(0, features), raw)
     assert ensemble.describe()["models"][0]["activation"] == "none"
 

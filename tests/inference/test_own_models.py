@@ -17,35 +17,20 @@ import birdinfer
 from birdinfer.audio.decode import WindowReader
 from birdinfer.audio.rows import row_ids
 from birdinfer.cli import main
-from birdinfer.config import AudioConfig, MelConfig, from_dict
-from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.config import AudioConfig, from_dict
+from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.frontend.logmel import LogMel
+from tests.inference.byom_helpers import CODES, MEL, TOLERANCE, ZOO, build, max_diff, zoo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 from birdinfer.models.backends import open_backend  # noqa: E402
-from birdinfer.models.build import load_factory  # noqa: E402
 from birdinfer.models.card import CARD_KEY, ModelCard  # noqa: E402
 from birdinfer.models.checkpoint import load_checkpoint  # noqa: E402
 from birdinfer.models.export import build_model  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-ZOO = Path(__file__).resolve().parents[1] / "models" / "byom_zoo.py"
-MEL = MelConfig(n_fft=1024, hop_length=320, n_mels=64, fmin=20, fmax=16000)
-CODES = [s.code for s in DEMO_SPECIES]
-TOLERANCE = 1e-4
-
-
-def zoo(name: str):
-    return load_factory(f"{ZOO}:{name}")
-
-
-def build(name: str, seed: int = 0):
-    """A zoo model with seeded weights: the measured differences repeat from run to run."""
-    torch.manual_seed(seed)
-    return zoo(name)(len(CODES))
 
 
 @pytest.fixture(scope="module")
@@ -119,17 +104,6 @@ def torch_rows(module, audio: Path, score, audio_config: AudioConfig | None = No
     ids, x = features(audio, audio_config)
     with torch.no_grad():
         return pd.DataFrame(score(module, x).numpy(), index=ids, columns=CODES)
-
-
-def max_diff(ours: pd.DataFrame, reference: pd.DataFrame, label: str) -> float:
-    assert sorted(ours.index) == sorted(reference.index)
-    # Parity on near-constant scores would prove nothing: the rows must differ.
-    spread = float(reference.to_numpy().std(axis=0).max())
-    print(f"{label}: row-to-row spread {spread:.3f}")
-    assert spread > 0.01
-    diff = float(np.abs(ours.loc[reference.index, CODES].to_numpy() - reference.to_numpy()).max())
-    print(f"parity {label}: max abs diff vs torch {diff:.2e}")
-    return diff
 
 
 def sigmoid(x):

@@ -35,15 +35,16 @@ def test_queue_bounds_how_far_decoding_runs_ahead(short_files, tiny_onnx, tmp_pa
     )
     ensemble = spied_ensemble(config, delays=(0.03,))
     featurized, scored, peak = [0], ensemble.members[0].backend.batches, [0]
-    features = ensemble.features
+    features = ensemble.span_features
 
-    def counting_features(windows):
-        featurized[0] += len(windows)
+    def counting_features(span, members=None):
+        featurized[0] += len(span.rows)
         peak[0] = max(peak[0], featurized[0] - len(scored))
-        return features(windows)
+        return features(span, members)
 
-    ensemble.features = counting_features
+    ensemble.span_features = counting_features
     run(config, ensemble)
+    assert featurized[0] == 12  # every row went through it (one per short file)
     # in flight at most: the queue (2 chunks) + one chunk per feature worker + the one being scored
     assert peak[0] <= 2 + 2 + 1
 
@@ -68,7 +69,7 @@ def test_a_runtime_error_fails_only_the_files_it_hit(soundscape_dir, tiny_onnx, 
         soundscape_dir, tiny_onnx, tmp_path / "s.csv", inference={"workers": 1, "batch_size": 1}
     )
     ensemble = Ensemble(config)
-    original = ensemble.member_scores
+    original = ensemble.member_outputs
     calls = []
 
     def fail_once(index, features):
@@ -77,7 +78,7 @@ def test_a_runtime_error_fails_only_the_files_it_hit(soundscape_dir, tiny_onnx, 
             raise RuntimeError("simulated runtime failure")
         return original(index, features)
 
-    ensemble.member_scores = fail_once
+    ensemble.member_outputs = fail_once
     result = run(config, ensemble)
     assert [f.reason for f in result.failures] == [
         f"model {ensemble.members[0].name} failed: simulated runtime failure"

@@ -1,11 +1,14 @@
 """The time guard: it plans from the first files, drops low-priority members when the budget is
 short, fills what is left with placeholders at the deadline, and keeps everyone when it is ample."""
 
+import dataclasses
 import json
 
-from birdinfer.config import BudgetConfig
+from birdinfer.config import BudgetConfig, ModelSpec
+from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
-from tests.helpers import make_config, spied_ensemble
+from birdinfer.inference.time_guard import TimeGuard
+from tests.helpers import TEST_MEL, make_config, spied_ensemble, tiny_card, tiny_model
 
 
 class FakeClock:
@@ -61,3 +64,34 @@ def test_guard_keeps_everyone_when_the_budget_is_ample(short_files, tiny_onnx, t
     assert [d["action"] for d in report["decisions"]] == ["plan"]
     assert not report["deadline_reached"]
     assert all(sorted(r.member_scores) == [0] for r in result.files)
+
+
+def test_a_members_cost_counts_its_own_front_end_unless_a_member_left_shares_it(
+    short_files, tmp_path
+):
+    """Two members share one front end, a third has its own: dropping the third saves its front
+    end too, dropping one of the pair saves only its model."""
+    other_mel = dataclasses.replace(TEST_MEL, n_mels=32)
+    paths = [
+        tiny_model(tmp_path / "a", seed=1, openvino=False),
+        tiny_model(tmp_path / "b", seed=2, openvino=False),
+        tiny_model(tmp_path / "c", seed=3, card=tiny_card(mel=other_mel), openvino=False),
+    ]
+    config = make_config(short_files, paths[0], tmp_path / "s.csv")
+    config = dataclasses.replace(config, models=tuple(ModelSpec(str(p)) for p in paths))
+    ensemble = Ensemble(config)
+    assert len(ensemble.frontends) == 2
+    timer = ensemble.timer
+    timer.windows = 100
+    timer.seconds["decode"] = 1.0  # 0.01 s a row
+    shared, own = ensemble.frontend_name(0), ensemble.frontend_name(2)
+    assert ensemble.frontend_name(1) == shared != own
+    timer.part_seconds.update({shared: 2.0, own: 5.0})
+    timer.part_rows.update({shared: 100, own: 100})
+    for i, seconds in enumerate((3.0, 4.0, 6.0)):
+        timer.seconds[f"model {ensemble.members[i].name}"] = seconds
+        timer.member_rows[i] = 100
+    guard = TimeGuard(ensemble, [3.0] * 12, BudgetConfig(enabled=True), 10.0)
+    assert abs(guard._cost((0, 1, 2)) - (0.01 + 0.02 + 0.05 + 0.03 + 0.04 + 0.06)) < 1e-12
+    assert abs(guard._cost((0, 1)) - (0.01 + 0.02 + 0.03 + 0.04)) < 1e-12  # own front end saved
+    assert abs(guard._cost((0, 2)) - (0.01 + 0.02 + 0.05 + 0.03 + 0.06)) < 1e-12  # shared kept

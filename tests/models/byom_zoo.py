@@ -2,15 +2,19 @@
 
 Each is the team's own nn.Module around a small timm backbone (built offline, pretrained=False):
 a GeM-pooled classifier whose weights live under `backbone.`, an SED head returning a dict of
-clip-wise and frame-wise outputs, a 3-channel backbone behind a wrapper that repeats a 1-channel
-mel, and a model with a second input. The tests load this file by path, as `birdinfer export
---factory tests/models/byom_zoo.py:gem_classifier` does, so it works in any test layout.
+clip-wise and frame-wise outputs (scored on 5 s rows, or over 20 s sliding windows), a 3-channel
+backbone behind a wrapper that repeats a 1-channel mel, a model with a second input, a waveform
+model with a torchaudio mel inside its graph, and a stand-in for a foundation model such as
+Perch v2 (raw audio in, its own label list, an embedding out). The tests load this file by path,
+as `birdinfer export --factory tests/models/byom_zoo.py:gem_classifier` does, so it works in any
+test layout.
 """
 
 from __future__ import annotations
 
 import timm
 import torch
+import torchaudio
 from torch import nn
 
 ARCH = "test_efficientnet"
@@ -89,6 +93,55 @@ class ShiftInput(nn.Module):
 
     def forward(self, x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         return self.net(x) + self.shift(shift)
+
+
+class WaveformCNN(nn.Module):
+    """Raw audio (batch, 1, samples) in: torchaudio's MelSpectrogram and AmplitudeToDB inside
+    the graph (as the 2023 and 2025 2nd places exported theirs), per-window standardisation,
+    then the GeM classifier."""
+
+    def __init__(self, num_classes: int, sample_rate: int = 32000) -> None:
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate, n_fft=1024, hop_length=320, n_mels=64, f_min=20, f_max=16000
+        )
+        self.db = torchaudio.transforms.AmplitudeToDB(top_db=80)
+        self.net = GeMClassifier(num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        # (batch, 1, mels, frames): AmplitudeToDB clamps top_db per 4-D item, so one window's
+        # floor never depends on its batch-mates.
+        db = self.db(self.mel(x[:, 0])[:, None])
+        mean = db.mean(dim=(2, 3), keepdim=True)
+        std = db.std(dim=(2, 3), keepdim=True)
+        return (db - mean) / (std + 1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.features(x))
+
+
+class PerchLike(nn.Module):
+    """A stand-in for a foundation model: 5 s of raw audio (batch, samples) in, a learnt
+    framing front end, an embedding, and logits over its own label list."""
+
+    def __init__(self, num_classes: int, dims: int = 48) -> None:
+        super().__init__()
+        self.frames = nn.Conv1d(1, 32, kernel_size=640, stride=320)
+        self.mix = nn.Conv1d(32, dims, kernel_size=5, padding=2)
+        self.head = nn.Linear(dims, num_classes)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        energy = torch.log(self.frames(x[:, None]).abs() + 1e-3)
+        embedding = torch.tanh(self.mix(energy)).mean(dim=-1)
+        return {"label": self.head(embedding), "embedding": embedding}
+
+
+def waveform_cnn(num_classes: int) -> nn.Module:
+    return WaveformCNN(num_classes)
+
+
+def perch_like(num_classes: int) -> nn.Module:
+    return PerchLike(num_classes)
 
 
 def gem_classifier(num_classes: int, in_chans: int = 1) -> nn.Module:

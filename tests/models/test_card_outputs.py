@@ -62,7 +62,9 @@ def test_a_version_2_card_round_trips_its_outputs_and_constants(demo_card):
 @pytest.mark.parametrize(
     "change, problem",
     [
-        ({"version": 3}, r"card version 3, this birdinfer reads \[1, 2\]"),
+        ({"version": 4}, r"card version 4, this birdinfer reads \[1, 2, 3\]"),
+        ({"input_kind": "waveform"}, "a waveform card must be version 3, not 2"),
+        ({"input_kind": "spectrum"}, "input_kind .spectrum."),
         ({"outputs": [{"name": "x", "holds": "odds", "layout": "clipwise"}]}, "holds 'odds'"),
         ({"outputs": [{"name": "x", "holds": "logits", "layout": "tokens"}]}, "layout 'tokens'"),
         ({"outputs": [{"name": "x", "holds": "logits"}]}, "without a layout"),

@@ -73,7 +73,11 @@ def test_card_set_attaches_a_card_and_the_model_then_runs(bare_model, classes_fi
 
 
 def test_card_set_with_a_preset_records_its_settings(bare_model, classes_file):
-    card = build_card(bare_model, overrides={"mel.preset": "birdclef2023_1st"}, classes=[f"c{i}" for i in range(7)])
+    card = build_card(
+        bare_model,
+        overrides={"mel.preset": "birdclef2023_1st"},
+        classes=[f"c{i}" for i in range(7)],
+    )
     assert (card.mel.mel_scale, card.mel.norm, card.mel.pad_mode) == ("htk", None, "reflect")
     out = set_card(bare_model, card, bare_model.with_name("copy.onnx"))
     assert read_card(out).mel == card.mel
@@ -83,7 +87,11 @@ def test_card_set_with_a_preset_records_its_settings(bare_model, classes_file):
 
 def test_card_set_refuses_settings_that_do_not_fit_the_models_input(bare_model, classes_file):
     with pytest.raises(ModelError, match="input"):
-        build_card(bare_model, overrides={"mel.preset": "birdclef2026_2nd"}, classes=[f"c{i}" for i in range(7)])
+        build_card(
+            bare_model,
+            overrides={"mel.preset": "birdclef2026_2nd"},
+            classes=[f"c{i}" for i in range(7)],
+        )
 
 
 def test_card_set_without_classes_on_a_bare_file_asks_for_them(bare_model):

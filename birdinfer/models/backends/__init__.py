@@ -14,9 +14,15 @@ from birdinfer.models.backends.base import Backend, resolve_model_path
 __all__ = ["Backend", "open_backend", "resolve_model_path"]
 
 
-def open_backend(path: str | Path, threads: int = 1, output: str | None = None) -> Backend:
+def open_backend(
+    path: str | Path,
+    threads: int = 1,
+    output: str | None = None,
+    embeddings: tuple[str, ...] = (),
+) -> Backend:
     """Load a model file with the runtime its suffix names, using `threads` intra-op threads;
-    it returns the output named `output`, or the card's first."""
+    it returns the output named `output`, or the card's first (and, from `run`, the
+    `embeddings` outputs beside it)."""
     resolved = resolve_model_path(path)
     if not resolved.is_file():
         raise ModelError(f"{path}: model file not found")
@@ -24,9 +30,9 @@ def open_backend(path: str | Path, threads: int = 1, output: str | None = None) 
     if suffix == ".onnx":
         from birdinfer.models.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(resolved, threads, output)
+        return OnnxRuntimeBackend(resolved, threads, output, embeddings)
     if suffix == ".xml":
         from birdinfer.models.backends.openvino import OpenVinoBackend
 
-        return OpenVinoBackend(resolved, threads, output)
+        return OpenVinoBackend(resolved, threads, output, embeddings)
     raise ModelError(f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)")

@@ -19,17 +19,24 @@ BUILTIN_MODELS = {"demo": ASSETS / "demo_model.onnx"}
 
 
 class Backend(Protocol):
-    """A loaded model: call it with a (batch, channels, n_mels, frames) float32 array."""
+    """A loaded model: call it with a (batch, channels, n_mels, frames) float32 array, or the
+    (batch, samples) or (batch, 1, samples) audio of a waveform model."""
 
     path: Path
     card: ModelCard
     threads: int
     # The output this backend returns, from the card: what it holds and its layout.
     output: OutputSpec
+    # Outputs returned beside it by `run` (embeddings for the per-window table).
+    extra_outputs: tuple[OutputSpec, ...]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs (what `output.holds`), shape (batch, classes) for a clip-wise
         output, (batch, frames, classes) for a frame-wise one."""
+        ...
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The scored output and the extra outputs of one forward pass, by name."""
         ...
 
 
@@ -113,10 +120,25 @@ def files_sha256(*paths: Path) -> str:
 
 
 def check_input_shape(path: Path, card: ModelCard, dims: list[object]) -> None:
-    """The file's declared input (batch, c, h, w) must fit the card; a dynamic dim fits anything."""
+    """The file's declared input (batch, c, h, w), or a waveform model's (batch, samples) or
+    (batch, 1, samples), must fit the card; a dynamic dim fits anything."""
     expected = (None, *card.input_shape)
     if len(dims) != len(expected):
-        raise ModelError(f"{path}: model input has {len(dims)} dims, expected 4 (batch, c, h, w)")
+        if card.waveform:
+            axes = "(batch, samples)" if len(expected) == 2 else "(batch, 1, samples)"
+            advice = ""
+        else:
+            axes = "(batch, c, h, w)"
+            advice = (
+                "; a model that takes raw audio needs a waveform card (birdinfer.make_waveform_"
+                "card, or birdinfer card set --waveform)"
+                if len(dims) in (2, 3)
+                else ""
+            )
+        raise ModelError(
+            f"{path}: model input has {len(dims)} dims, its card says {len(expected)} "
+            f"{axes}{advice}"
+        )
     for axis, (dim, want) in enumerate(zip(dims, expected, strict=True)):
         if want is not None and isinstance(dim, int) and dim != want:
             raise ModelError(
@@ -153,7 +175,42 @@ def select_output(path: Path, card: ModelCard, graph_outputs: list[str], name: s
         raise ModelError(
             f"{path}: its card names output '{spec.name}', the file has {graph_outputs}"
         )
+    if not spec.scores:
+        scored = [o.name for o in card.outputs if o.scores]
+        raise ModelError(
+            f"{path}: output '{spec.name}' holds an embedding, not class scores: score one of "
+            f"{scored} (models.output) and name '{spec.name}' as the member's embedding"
+        )
     return spec
+
+
+def select_embeddings(
+    path: Path, card: ModelCard, graph_outputs: list[str], names: tuple[str, ...]
+) -> tuple[OutputSpec, ...]:
+    """The outputs named as embeddings: each on the card as `holds: embedding`, in the file."""
+    chosen = []
+    for name in names:
+        spec = next((o for o in card.outputs if o.name == name), None)
+        if spec is None or spec.holds != "embedding":
+            marked = [o.name for o in card.outputs if o.holds == "embedding"]
+            raise ModelError(
+                f"{path}: embedding '{name}': its card marks {marked or 'no output'} as an "
+                "embedding (export with --output NAME:embedding)"
+            )
+        if name not in graph_outputs:
+            raise ModelError(
+                f"{path}: its card names output '{name}', the file has {graph_outputs}"
+            )
+        chosen.append(spec)
+    return tuple(chosen)
+
+
+def check_embedding(path: Path, name: str, values: np.ndarray, batch: int) -> np.ndarray:
+    if values.ndim != 2 or values.shape[0] != batch:
+        raise ModelError(
+            f"{path}: embedding output '{name}' has shape {values.shape}, expected ({batch}, dims)"
+        )
+    return values
 
 
 def feature_input(path: Path, card: ModelCard, inputs: list[GraphInput]) -> GraphInput:

@@ -10,9 +10,11 @@ from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import (
     ConstantFeeds,
     GraphInput,
+    check_embedding,
     check_input_shape,
     check_output,
     feature_input,
+    select_embeddings,
     select_output,
 )
 from birdinfer.models.batchnorm import inference_batchnorm_bytes
@@ -32,7 +34,13 @@ DTYPES = {
 class OnnxRuntimeBackend:
     """One InferenceSession; ONNX Runtime allows concurrent `run` calls on a session."""
 
-    def __init__(self, path: Path, threads: int = 1, output: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 1,
+        output: str | None = None,
+        embeddings: tuple[str, ...] = (),
+    ) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -68,11 +76,22 @@ class OnnxRuntimeBackend:
         self.constants = ConstantFeeds(self.path, self.card, inputs)
         outputs = [o.name for o in self.session.get_outputs()]
         self.output = select_output(self.path, self.card, outputs, output)
+        self.extra_outputs = select_embeddings(self.path, self.card, outputs, embeddings)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.run(batch)[self.output.name]
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         feeds = {self.input_name: batch, **self.constants(batch.shape[0])}
-        (scores,) = self.session.run([self.output.name], feeds)
-        return check_output(
-            self.path, self.card, np.asarray(scores, np.float32), batch.shape[0], self.output.layout
-        )
+        names = [self.output.name, *(o.name for o in self.extra_outputs)]
+        scores, *extra = self.session.run(names, feeds)
+        n = batch.shape[0]
+        found = {
+            self.output.name: check_output(
+                self.path, self.card, np.asarray(scores, np.float32), n, self.output.layout
+            )
+        }
+        for name, values in zip(names[1:], extra, strict=True):
+            found[name] = check_embedding(self.path, name, np.asarray(values, np.float32), n)
+        return found

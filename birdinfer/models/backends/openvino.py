@@ -11,9 +11,11 @@ from birdinfer.errors import ModelError, first_line
 from birdinfer.models.backends.base import (
     ConstantFeeds,
     GraphInput,
+    check_embedding,
     check_input_shape,
     check_output,
     feature_input,
+    select_embeddings,
     select_output,
 )
 from birdinfer.models.card import CARD_KEY, card_from_metadata
@@ -22,7 +24,13 @@ from birdinfer.models.card import CARD_KEY, card_from_metadata
 class OpenVinoBackend:
     """One compiled model; an infer request per calling thread (requests are not thread-safe)."""
 
-    def __init__(self, path: Path, threads: int = 1, output: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 1,
+        output: str | None = None,
+        embeddings: tuple[str, ...] = (),
+    ) -> None:
         import openvino as ov
 
         self.path = Path(path)
@@ -47,7 +55,9 @@ class OpenVinoBackend:
         self._constant_index = {i.name: k for k, i in enumerate(inputs)}
         names = _names(model.outputs, {o.name for o in self.card.outputs})
         self.output = select_output(self.path, self.card, names, output)
+        self.extra_outputs = select_embeddings(self.path, self.card, names, embeddings)
         self._output_index = names.index(self.output.name)
+        self._extra_index = {o.name: names.index(o.name) for o in self.extra_outputs}
         config = {
             # CPUs with AVX512_BF16/AMX would otherwise run an FP32 model in bf16 by default:
             # keep FP32 honest; lower precision is the quantizer's explicit, guarded choice.
@@ -65,6 +75,9 @@ class OpenVinoBackend:
         self._local = threading.local()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.run(batch)[self.output.name]
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
@@ -73,8 +86,15 @@ class OpenVinoBackend:
         for name, array in self.constants(batch.shape[0]).items():
             feeds[self._constant_index[name]] = array
         result = request.infer(feeds, share_inputs=True)
+        n = batch.shape[0]
         scores = np.array(result[self.compiled.outputs[self._output_index]], dtype=np.float32)
-        return check_output(self.path, self.card, scores, batch.shape[0], self.output.layout)
+        found = {
+            self.output.name: check_output(self.path, self.card, scores, n, self.output.layout)
+        }
+        for name, index in self._extra_index.items():
+            values = np.array(result[self.compiled.outputs[index]], dtype=np.float32)
+            found[name] = check_embedding(self.path, name, values, n)
+        return found
 
 
 def _graph_input(port, name: str) -> GraphInput:

@@ -1,0 +1,100 @@
+"""One decode of a recording, cut into every member's model inputs, row by row.
+
+A row is the run's window (audio.window_seconds, 5 s). A `Cut` says what one model hears for a
+row: `length` samples starting `offset` samples after the row's start, once per offset (one
+offset per TTA shift; a negative offset reaches back into the previous rows). Members of one
+ensemble may have different cuts (a 5 s CNN, a 20 s SED model, a waveform model): the file is
+decoded once, and `RowReader` yields `Span`s, the decoded audio that a run of rows needs for
+every cut, from which each cut's windows are sliced. Audio outside the file is zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from birdinfer.audio.decode import WindowReader
+from birdinfer.config import AudioConfig
+
+
+@dataclass(frozen=True)
+class Cut:
+    length: int  # samples per model input
+    offsets: tuple[int, ...]  # per view: its first sample, relative to the row's start
+
+    @property
+    def views(self) -> int:
+        return len(self.offsets)
+
+    @classmethod
+    def of(cls, config: AudioConfig) -> Cut:
+        """The cut an AudioConfig alone describes: the row with its context, per TTA shift
+        (the inputs `WindowReader` yields)."""
+        context = round(config.context_seconds * config.sample_rate)
+        offsets = tuple(round(s * config.sample_rate) - context for s in config.tta_shifts)
+        return cls(config.input_samples, offsets)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Decoded audio for `rows`: `samples[0]` is the file's sample number `origin`."""
+
+    samples: np.ndarray
+    origin: int
+    rows: range
+    row_samples: int
+
+    def starts(self, cut: Cut) -> np.ndarray:
+        """Where each input of `cut` starts in `samples`: rows x views, row-major."""
+        rows = np.arange(self.rows.start, self.rows.stop, dtype=np.int64)
+        offsets = np.asarray(cut.offsets, dtype=np.int64)
+        return (rows[:, None] * self.row_samples + offsets[None, :] - self.origin).reshape(-1)
+
+    def windows(self, cut: Cut) -> np.ndarray:
+        """(rows x views, cut.length) float32: the inputs of `cut` for these rows."""
+        view = np.lib.stride_tricks.sliding_window_view(self.samples, cut.length)
+        return view[self.starts(cut)]
+
+    def sub(self, rows: range) -> Span:
+        """The same audio, for some of its rows."""
+        return Span(self.samples, self.origin, rows, self.row_samples)
+
+
+class RowReader(WindowReader):
+    """Iterate (once) over `Span`s of one recording: each covers the rows that became ready
+    with a decode block, with the audio every cut in `cuts` needs for them.
+
+    After iteration `n_windows` holds the count of rows and `warnings` what was repaired, as
+    for WindowReader (whose decode, checks and row count this reuses).
+    """
+
+    def __init__(self, path: Path, config: AudioConfig, cuts: Sequence[Cut]) -> None:
+        super().__init__(path, config)
+        if not cuts:
+            raise ValueError("RowReader needs at least one cut")
+        self.cuts = tuple(cuts)
+
+    def spans(self) -> Iterator[Span]:
+        win = self.config.window_samples
+        first = min(min(c.offsets) for c in self.cuts)  # a row's span, relative to its start
+        last = max(max(c.offsets) + c.length for c in self.cuts)
+        buffer = np.zeros(max(0, -first), dtype=np.float32)
+        origin = -buffer.shape[0]  # position in the file of buffer[0]
+        for block in self._mono_blocks():
+            buffer = np.concatenate([buffer, block])
+            ready = max(0, (origin + buffer.shape[0] - last) // win + 1)
+            if ready > self.n_windows:
+                yield Span(buffer, origin, range(self.n_windows, ready), win)
+                self.n_windows = ready
+                drop = ready * win + first - origin  # audio no later row needs
+                if drop > 0:
+                    buffer, origin = buffer[drop:], origin + drop
+        total = self._total_windows()
+        if total > self.n_windows:
+            need = (total - 1) * win + last - origin
+            buffer = np.concatenate([buffer, np.zeros(max(0, need - buffer.shape[0]), np.float32)])
+            yield Span(buffer, origin, range(self.n_windows, total), win)
+            self.n_windows = total
