@@ -75,6 +75,14 @@ def plan_threads(
     for name, value in (("feature workers", workers), ("runtime threads", threads)):
         if value > cores:
             log.warning("%d %s exceed the %d available cores; expect thrashing", value, name, cores)
+    if cores >= 2 * PROCESS_CORES:
+        log.info(
+            "%d cores: executor.kind 'processes' runs %d engines of %d cores, each in its own "
+            "process (one interpreter's GIL and queue serialise more as the cores grow)",
+            cores,
+            len(process_groups(list(range(cores)))),
+            PROCESS_CORES,
+        )
     return ThreadPlan(cores=cores, workers=workers, threads=threads)
 
 
