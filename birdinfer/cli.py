@@ -129,9 +129,10 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=("engine", "threads", "dask"),
+        choices=("engine", "threads", "processes", "dask"),
         help="where files are scored: this process's streaming engine (default), a file-level "
-        "map on a thread pool, or a Dask cluster",
+        "map on a thread pool, on worker processes pinned to groups of cores (many-core "
+        "nodes), or on a Dask cluster",
     )
     parser.add_argument(
         "--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (--executor dask)"
@@ -159,8 +160,11 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "output.sample_submission": args.sample_submission,
         "output.submission": args.output,
         "output.windows": args.windows,
-        # --workers: the file map's pool size with --executor threads, else feature workers.
-        ("executor.workers" if args.executor == "threads" else "inference.workers"): args.workers,
+        # --workers: the file map's pool size with --executor threads or processes, else
+        # feature workers.
+        (
+            "executor.workers" if args.executor in ("threads", "processes") else "inference.workers"
+        ): args.workers,
         "inference.threads": args.threads,
         "inference.batch_size": args.batch_size,
         "executor.kind": args.executor,

@@ -472,14 +472,16 @@ class CompetitionConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     """Where files are scored. "engine": this process's streaming engine (decode and mel on a
-    ThreadPoolExecutor overlapping one model lane). "threads" and "dask": a file-level map of
+    ThreadPoolExecutor overlapping one model lane). "processes": one engine per group of cores,
+    each in its own process. "threads", "processes" and "dask": a file-level map of
     tasks of `files_per_task` files on a ThreadPoolExecutor or a Dask cluster; each task's
     per-window results land in the journal folder beside the output, and the submission is
     assembled from them."""
 
-    kind: Literal["engine", "threads", "dask"] = "engine"
-    # Tasks scored at once on the thread pool (kind: threads); None = every core. A Dask
-    # cluster's parallelism is its own (its workers' threads).
+    kind: Literal["engine", "threads", "processes", "dask"] = "engine"
+    # Tasks scored at once on the thread pool (kind: threads); None = every core. Worker
+    # processes (kind: processes: one engine per group of cores, for many-core nodes); None =
+    # groups of threads.PROCESS_CORES cores. A Dask cluster's parallelism is its own.
     workers: int | None = None
     # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (kind: dask).
     scheduler: str | None = None

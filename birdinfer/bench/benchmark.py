@@ -105,10 +105,10 @@ def variants(fp32: Path, folder: Path, audio_dir: Path) -> dict[str, Path]:
     """The FP32 model and its OpenVINO FP32, OpenVINO INT8 and ONNX Runtime INT8 variants,
     made by the quantizer (calibrated on the benchmark's own audio; cached between runs)."""
     names = {"ov-fp32": "OpenVINO FP32", "ov-int8": "OpenVINO INT8", "ort-int8": "onnxruntime INT8"}
-    found = {
-        key: folder / f"{fp32.stem}.{key}{'.onnx' if key.startswith('ort') else '.xml'}"
-        for key in names
-    }
+    from birdinfer.quantize.variants import output_path
+
+    # The names the quantizer writes (checking other names redid the quantization every run).
+    found = {key: output_path(fp32, folder, key) for key in names}
     if not all(p.is_file() for p in found.values()):
         from birdinfer.quantize.accuracy_guard import load_heldout
         from birdinfer.quantize.calibration import sample_windows

@@ -97,11 +97,19 @@ def run_child(name: str, settings: PeerSettings, cpus: list[int]) -> tuple[float
         name,
         json.dumps(job),
     ]
+    # The child imports this birdinfer, not whichever one the environment would find first
+    # (an editable install of another checkout, say).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+    }
     start = time.perf_counter()
     done = subprocess.run(
         args,
         capture_output=True,
         text=True,
+        env=env,
         preexec_fn=lambda: os.sched_setaffinity(0, cpus),
     )
     whole = time.perf_counter() - start

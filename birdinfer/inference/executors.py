@@ -34,7 +34,7 @@ from birdinfer.errors import ConfigError, JournalError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.journal import Journal, fingerprint
 from birdinfer.inference.streaming import score_files
-from birdinfer.inference.threads import ThreadPlan, available_cores
+from birdinfer.inference.threads import ThreadPlan, available_cores, process_groups
 from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ class FileTask:
     stamp: dict[str, Any]
     entry_format: str
     runtime_threads: int | None = None  # None: from the Dask worker's own thread count
+    # Files decoded at once within a task: 1 where a worker's task threads are its file
+    # parallelism (Dask, threads); None: every core of the process (the process path).
+    feature_workers: int | None = 1
 
 
 @dataclass
@@ -73,7 +76,9 @@ def ensembles_built() -> int:
     return len(_ensembles)
 
 
-def worker_ensemble(config: Config, runtime_threads: int | None) -> tuple[Ensemble, dict]:
+def worker_ensemble(
+    config: Config, runtime_threads: int | None, feature_workers: int | None = 1
+) -> tuple[Ensemble, dict]:
     """This process's Ensemble for `config`, built (models loaded) once and reused by every
     task; with its fingerprint, computed once too (model files are hashed)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
@@ -83,8 +88,8 @@ def worker_ensemble(config: Config, runtime_threads: int | None) -> tuple[Ensemb
         if key not in _ensembles:
             tune_malloc()
             threads = runtime_threads or dask_runtime_threads()
-            # One feature worker per task: the worker's task threads are its file parallelism.
-            plan = ThreadPlan(cores=available_cores(), workers=1, threads=threads)
+            cores = available_cores()
+            plan = ThreadPlan(cores=cores, workers=feature_workers or cores, threads=threads)
             ensemble = Ensemble(config, plan)
             _ensembles[key] = (ensemble, fingerprint(ensemble))
             log.info("%s: models loaded, %s", worker_name(), plan.describe())
@@ -142,7 +147,7 @@ def worker_name() -> str:
 def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
 
-    ensemble, stamp = worker_ensemble(task.config, task.runtime_threads)
+    ensemble, stamp = worker_ensemble(task.config, task.runtime_threads, task.feature_workers)
     if stamp != task.stamp:  # another model file at the same path on this node, say
         raise JournalError(
             f"{worker_name()}: this worker's models or settings differ from the run's"
@@ -183,8 +188,17 @@ def map_files(
                 ensemble, files, stems, executor, journal, on_task_done=progress.update
             )
         with open_executor(config) as (opened, runtime_threads):
+            # A process of the process path runs a whole engine on its cores (see process_pool).
+            feature_workers = None if config.executor.kind == "processes" else 1
             return score_on_executor(
-                ensemble, files, stems, opened, journal, runtime_threads, progress.update
+                ensemble,
+                files,
+                stems,
+                opened,
+                journal,
+                runtime_threads,
+                progress.update,
+                feature_workers,
             )
     finally:
         progress.close()
@@ -198,6 +212,7 @@ def score_on_executor(
     journal: Journal,
     runtime_threads: int | None = None,
     on_task_done: Callable[[int], None] | None = None,
+    feature_workers: int | None = 1,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Map tasks of `executor.files_per_task` files over `executor`; results in file order.
 
@@ -217,6 +232,7 @@ def score_on_executor(
             stamp=journal.stamp,
             entry_format=journal.entry_format,
             runtime_threads=runtime_threads,
+            feature_workers=feature_workers,
         )
         for i in range(0, len(files), size)
     ]
@@ -263,6 +279,16 @@ def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
         workers = settings.workers or cores
         with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
             yield pool, max(1, cores // workers)
+        return
+    if settings.kind == "processes":
+        from birdinfer.inference.process_pool import process_executor
+
+        cores = available_cores()
+        per_process = -(-cores // settings.workers) if settings.workers else None
+        groups = process_groups(per_process=per_process)
+        log.info("%d worker processes on cores %s", len(groups), groups)
+        with process_executor(groups) as pool:
+            yield pool, None  # each process: runtime threads = its cores (process_pool._pin)
         return
     if settings.kind != "dask":
         raise ConfigError(f"config key 'executor.kind': '{settings.kind}' is not a file map")

@@ -75,4 +75,33 @@ def plan_threads(
     for name, value in (("feature workers", workers), ("runtime threads", threads)):
         if value > cores:
             log.warning("%d %s exceed the %d available cores; expect thrashing", value, name, cores)
+    if cores >= 2 * PROCESS_CORES:
+        log.info(
+            "%d cores: executor.kind 'processes' runs %d engines of %d cores, each in its own "
+            "process (one interpreter's GIL and queue serialise more as the cores grow)",
+            cores,
+            len(process_groups(list(range(cores)))),
+            PROCESS_CORES,
+        )
     return ThreadPlan(cores=cores, workers=workers, threads=threads)
+
+
+# Cores per process on the process path: a group as large as the machines the engine's thread
+# plan was tuned on (2-4 cores), so each process's stages overlap as on such a machine.
+PROCESS_CORES = 4
+
+
+def process_groups(
+    cores: list[int] | None = None, per_process: int | None = None
+) -> list[list[int]]:
+    """The cores this process may use, split into groups of `per_process` (default
+    PROCESS_CORES), one worker process each; a short last group joins the one before it."""
+    if cores is None:
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        cores = cores[: available_cores()] or list(range(available_cores()))
+    size = max(1, per_process or PROCESS_CORES)
+    groups = [cores[i : i + size] for i in range(0, len(cores), size)]
+    if len(groups) > 1 and len(groups[-1]) < size:
+        tail = groups.pop()
+        groups[-1] = groups[-1] + tail
+    return groups

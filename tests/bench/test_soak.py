@@ -61,7 +61,10 @@ def test_soak_run_samples_every_file_and_writes_its_report(tiny_onnx, tmp_path):
     assert [s["files"] for s in data["samples"]] == list(range(1, 41))
     rss = [s["rss_mb"] for s in data["samples"]]
     peak = proc_status_mb("VmHWM")  # this process's peak resident memory so far
-    assert all(50 < mb <= peak + 0.1 for mb in rss)  # this process's RSS, sampled as files finish
+    # This process's RSS, sampled as files finish. The kernel folds each thread's cached RSS
+    # counts into the high-water mark lazily, so VmHWM can trail a VmRSS sample by a few MB
+    # (seen: 308.1 against 307.8 on the unchanged code): 2 MB of slack.
+    assert all(50 < mb <= peak + 2 for mb in rss)
     assert data["start_mb"] == rss[0] and data["peak_mb"] == max(rss)
     seconds = [s["seconds"] for s in data["samples"]]
     assert seconds == sorted(seconds)

@@ -128,3 +128,22 @@ def _no_warning():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+def test_default_front_end_does_little_interpreter_work_per_window():
+    """The GIL is held only between numpy/BLAS/FFT calls: bound the interpreter-level calls
+    (Python functions and builtins) per window, so the heavy work stays in GIL-free C. The
+    per-filter design made ~84 per window; blocks of filters and the direct FFT binding ~51."""
+    import sys
+
+    logmel = LogMel(MelConfig())
+    windows = np.random.default_rng(0).standard_normal((16, 160000)).astype(np.float32)
+    logmel(windows)  # buffers made once per thread
+    events = []
+    sys.setprofile(lambda frame, event, arg: events.append(event))
+    try:
+        logmel(windows)
+    finally:
+        sys.setprofile(None)
+    calls = sum(event in ("call", "c_call") for event in events) / len(windows)
+    assert calls <= 64, f"{calls:.1f} interpreter-level calls per window"

@@ -211,3 +211,26 @@ def test_cli_local_workers_starts_its_own_cluster(archive, tiny_onnx, reference,
     args = ["--input", str(archive), "--model", str(tiny_onnx), "--output", str(out)]
     code = main([*args, "--executor", "dask", "--local-workers", "2", "--no-progress", "-q"])
     assert code == 0 and out.read_bytes() == reference
+
+
+def test_worker_processes_pinned_to_core_groups_match_the_engine(
+    archive, tiny_onnx, reference, tmp_path
+):
+    out = tmp_path / "s.csv"
+    result = run(mapped_config(archive, tiny_onnx, out, kind="processes", workers=2))
+    assert result.failures == [] and out.read_bytes() == reference
+    assert len(list((journal_path_for(out) / "files").glob("*.npz"))) == 16
+
+
+def test_process_groups_split_the_cores_and_fold_a_short_tail():
+    from birdinfer.inference.threads import process_groups
+
+    assert process_groups(list(range(16)), 4) == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+        [12, 13, 14, 15],
+    ]
+    assert process_groups(list(range(6)), 4) == [[0, 1, 2, 3, 4, 5]]
+    assert process_groups(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9]]
+    assert process_groups([0, 1], 1) == [[0], [1]]
