@@ -92,16 +92,16 @@ def test_a_recording_replaced_while_scored_is_journaled_as_what_was_decoded(
     replacement = tmp_path / "replacement.wav"
     write_tone(replacement, 13.0, freq=4000.0)  # 3 rows
     old = target.stat()
-    real_reader = engine.WindowReader
+    real_reader = engine.RowReader
 
     class ReplacedMidway(real_reader):
-        def __iter__(self):
-            for i, group in enumerate(super().__iter__()):
+        def spans(self):
+            for i, span in enumerate(super().spans()):
                 if i == 0 and self.path == target:  # decoding has started: swap the file
                     os.replace(replacement, target)
-                yield group
+                yield span
 
-    monkeypatch.setattr(engine, "WindowReader", ReplacedMidway)
+    monkeypatch.setattr(engine, "RowReader", ReplacedMidway)
     out = tmp_path / "out"
     first = run_folder(inputs, tiny_onnx, out, output=RESUME)
     assert rows_of(first, "good_a") == ["good_a_5", "good_a_10"]  # the old content's rows
@@ -110,7 +110,7 @@ def test_a_recording_replaced_while_scored_is_journaled_as_what_was_decoded(
     facts = np.load(stored)["facts"]
     assert f'"size": {old.st_size}' in str(facts) and f'"mtime_ns": {old.st_mtime_ns}' in str(facts)
 
-    monkeypatch.setattr(engine, "WindowReader", real_reader)
+    monkeypatch.setattr(engine, "RowReader", real_reader)
     again = run_folder(inputs, tiny_onnx, out, output=RESUME)
     assert again.resumed == 1  # good_b from the journal; good_a scored again
     assert rows_of(again, "good_a") == ["good_a_5", "good_a_10", "good_a_15"]

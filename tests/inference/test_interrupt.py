@@ -25,14 +25,14 @@ import sys, time
 from pathlib import Path
 from birdinfer.inference.ensemble import Ensemble
 
-real = Ensemble.member_scores
+real = Ensemble.member_outputs
 
 def slow(self, index, features):  # a slow model: the run is still scoring when SIGINT comes
     Path({marker!r}).touch()
     time.sleep(0.2)
     return real(self, index, features)
 
-Ensemble.member_scores = slow
+Ensemble.member_outputs = slow
 from birdinfer.cli import main
 sys.exit(main(sys.argv[1:]))
 """
