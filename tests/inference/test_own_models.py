@@ -7,6 +7,7 @@ module run on the same decoded windows and the same log-mel features.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,17 @@ from birdinfer.models.export import build_model  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def audio(tmp_path_factory) -> Path:
-    """Two seeded 12 s soundscapes: three rows each, the last one partial."""
-    folder = tmp_path_factory.mktemp("byom_audio")
-    write_soundscapes(folder, 2, seed=31, seconds=12.0, fmt="ogg")
+@pytest.fixture(scope="module", params=["synthetic", "real"])
+def audio(request, tmp_path_factory) -> Path:
+    """Two seeded 12 s soundscapes (three rows each, the last one partial), or real field
+    recordings from ../shared/audio (a 60 s one, and one at 44.1 kHz that is resampled)."""
+    folder = tmp_path_factory.mktemp(f"byom_audio_{request.param}")
+    if request.param == "synthetic":
+        write_soundscapes(folder, 2, seed=31, seconds=12.0, fmt="ogg")
+        return folder
+    shared = request.getfixturevalue("shared_audio")  # skips when ../shared/audio is absent
+    for name in ("1min.wav", "great_plains_toad.wav"):
+        shutil.copy(shared / name, folder / name)
     return folder
 
 
@@ -92,7 +99,7 @@ def features(audio: Path, audio_config: AudioConfig | None = None):
     audio_config = audio_config or AudioConfig()
     frontend = LogMel(MEL)
     parts, ids = [], []
-    for path in sorted(audio.glob("*.ogg")):
+    for path in sorted(p for p in audio.iterdir() if p.suffix in (".ogg", ".wav")):
         reader = WindowReader(path, audio_config)
         parts.append(frontend(np.concatenate(list(reader))))
         ids += row_ids(path.stem, reader.n_windows, audio_config.window_seconds)
