@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +21,10 @@ import birdinfer.audio.decode as audio
 import birdinfer.inference.streaming as engine
 from birdinfer.inference.run import run
 from tests.helpers import corrupted_audio, make_config, write_tone
+from tests.hostile_helpers import time_limit
 
 TIGHT = 1e-6
 GOOD = {"good_a.wav": (7.0, 1000.0), "good_b.flac": (3.0, 3000.0)}  # 2 rows and 1 row
-
-
-@contextmanager
-def time_limit(seconds: int):
-    """Fail instead of hanging (SIGALRM: pytest runs tests in the main thread)."""
-
-    def expire(_signum, _frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
