@@ -34,24 +34,28 @@ class StageTimer:
                 self.member_windows[member] += windows
                 self.member_rows[member] += windows if rows is None else rows
 
-    @contextmanager
-    def part(self, name: str, rows: int) -> Iterator[None]:
+    def part(self, name: str, rows: int):
         """Time a part of a stage (one front end), kept apart from the stage table."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - start
-            with self._lock:
-                self.part_seconds[name] += elapsed
-                self.part_rows[name] += rows
+
+        def add(elapsed: float) -> None:
+            self.part_seconds[name] += elapsed
+            self.part_rows[name] += rows
+
+        return self._timed(add)
+
+    def __call__(self, stage: str):
+        def add(elapsed: float) -> None:
+            self.seconds[stage] += elapsed
+
+        return self._timed(add)
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
+    def _timed(self, add) -> Iterator[None]:
+        """Time the block and hand the seconds to `add`, under the lock (threads share it)."""
         start = time.perf_counter()
         try:
             yield
         finally:
             elapsed = time.perf_counter() - start
             with self._lock:
-                self.seconds[stage] += elapsed
+                add(elapsed)
