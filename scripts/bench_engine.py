@@ -52,7 +52,7 @@ def child(args: argparse.Namespace) -> dict:
     )
     cores = len(os.sched_getaffinity(0))
     ensemble = Ensemble(config, plan_threads(cores=cores))
-    frontend = next(iter(ensemble.frontends.values()))
+    frontend = next(iter(ensemble.frontends.values())).logmel
     backend = ensemble.members[0].backend
     out = {"cores": cores}
 
