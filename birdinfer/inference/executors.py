@@ -1,7 +1,7 @@
 """Scoring files on any `concurrent.futures.Executor`: a thread pool here, or a Dask cluster.
 
     client (run)                              executor workers (threads or Dask processes)
-    tasks of a few files  --- submit --->     score_task: the worker's cached Ensemble + StreamingEngine
+    tasks of a few files  --- submit --->     score_task: the process's shared engine (models loaded once)
                                               -> one journal entry (parquet partition) per file
     assemble the submission from the journal  <--- outcome (files done, failures; no scores)
 
@@ -9,6 +9,10 @@ Scores travel through the journal folder beside the output, never through the sc
 that is retried (its worker died) skips the files whose entries exist, and `--resume` works across
 workers and runs. Dask's client offers a `concurrent.futures` executor, so nothing here is
 Dask-specific but `dask_executor`.
+
+Every task in a process feeds that process's one engine (`shared_engine`), which runs on all the
+process's cores: tasks only wait for their files, so a worker needs two task threads or more to
+keep the engine fed across task boundaries (local clusters get two).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from birdinfer.config import Config, to_dict
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.journal import Journal, fingerprint
-from birdinfer.inference.streaming import score_files
+from birdinfer.inference.shared_engine import SharedEngine
 from birdinfer.inference.threads import ThreadPlan, available_cores, process_groups
 from birdinfer.results import FileFailure, FileResult
 
@@ -50,10 +54,8 @@ class FileTask:
     journal: str
     stamp: dict[str, Any]
     entry_format: str
-    runtime_threads: int | None = None  # None: from the Dask worker's own thread count
-    # Files decoded at once within a task: 1 where a worker's task threads are its file
-    # parallelism (Dask, threads); None: every core of the process (the process path).
-    feature_workers: int | None = 1
+    runtime_threads: int | None = None  # None: the process's cores (worker_cores)
+    feature_workers: int | None = None  # None: as many as the runtime threads
 
 
 @dataclass
@@ -66,8 +68,10 @@ class TaskOutcome:
 
 # --- the worker side ------------------------------------------------------------------------------
 
-# This process's pipelines with their fingerprints, keyed by config and model file identity.
+# This process's pipelines with their fingerprints, keyed by config and model file identity,
+# and the shared engine running each (started by the first task that needs it).
 _ensembles: dict[str, tuple[Ensemble, dict[str, Any]]] = {}
+_engines: dict[str, SharedEngine] = {}
 _lock = threading.Lock()
 
 
@@ -77,23 +81,51 @@ def ensembles_built() -> int:
 
 
 def worker_ensemble(
-    config: Config, runtime_threads: int | None, feature_workers: int | None = 1
+    config: Config, runtime_threads: int | None, feature_workers: int | None = None
 ) -> tuple[Ensemble, dict]:
     """This process's Ensemble for `config`, built (models loaded) once and reused by every
     task; with its fingerprint, computed once too (model files are hashed)."""
+    with _lock:
+        return _ensembles[_built(config, runtime_threads, feature_workers)]
+
+
+def worker_engine(
+    config: Config, runtime_threads: int | None, feature_workers: int | None = None
+) -> tuple[SharedEngine, dict]:
+    """This process's shared engine for `config` (and the fingerprint of its Ensemble)."""
+    with _lock:
+        key = _built(config, runtime_threads, feature_workers)
+        ensemble, stamp = _ensembles[key]
+        if key not in _engines:
+            _engines[key] = SharedEngine(ensemble)
+        return _engines[key], stamp
+
+
+def close_worker_engines() -> None:
+    """Stop this process's shared engines (their models stay loaded for the next run)."""
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.close()
+
+
+def _built(config: Config, runtime_threads: int | None, feature_workers: int | None) -> str:
+    """The key of this process's Ensemble for `config`, building it first if need be (the
+    caller holds `_lock`)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
     files = [_identity(spec.path) for spec in config.models]
     key = json.dumps([to_dict(config), files], sort_keys=True)
-    with _lock:
-        if key not in _ensembles:
-            tune_malloc()
-            threads = runtime_threads or dask_runtime_threads()
-            cores = available_cores()
-            plan = ThreadPlan(cores=cores, workers=feature_workers or cores, threads=threads)
-            ensemble = Ensemble(config, plan)
-            _ensembles[key] = (ensemble, fingerprint(ensemble))
-            log.info("%s: models loaded, %s", worker_name(), plan.describe())
-        return _ensembles[key]
+    if key not in _ensembles:
+        tune_malloc()
+        threads = runtime_threads or worker_cores()
+        plan = ThreadPlan(
+            cores=available_cores(), workers=feature_workers or threads, threads=threads
+        )
+        ensemble = Ensemble(config, plan)
+        _ensembles[key] = (ensemble, fingerprint(ensemble))
+        log.info("%s: models loaded, %s", worker_name(), plan.describe())
+    return key
 
 
 def _identity(model: str) -> list:
@@ -122,22 +154,18 @@ def tune_malloc() -> bool:
     return libc.mallopt(m_trim_threshold, 64 << 20) == 1 and ok
 
 
-def dask_runtime_threads() -> int:
-    """Runtime threads per task on a Dask worker: its cores over its task threads, so that
-    runtime threads x task threads <= the worker's cores.
-
-    A worker's cores are its `nthreads` (Dask's own count, as `dask worker --nthreads` or
-    dask-jobqueue's cores/processes set it), or BIRDINFER_WORKER_CORES when a worker runs fewer
-    task threads than it has cores (e.g. `--nthreads 1` on 4 cores: 4 runtime threads per task).
-    """
+def worker_cores() -> int:
+    """The cores this process's engine runs on: BIRDINFER_WORKER_CORES where the process path
+    or a local cluster set it, else a Dask worker's thread count (its cores, as `dask worker
+    --nthreads` or dask-jobqueue set it), else every core this process may use."""
+    if os.environ.get("BIRDINFER_WORKER_CORES"):
+        return max(1, int(os.environ["BIRDINFER_WORKER_CORES"]))
     try:
         from distributed import get_worker
 
-        task_threads = get_worker().state.nthreads
+        return max(1, get_worker().state.nthreads)
     except (ImportError, ValueError):  # not on a Dask worker
-        task_threads = 1
-    cores = int(os.environ.get("BIRDINFER_WORKER_CORES", task_threads))
-    return max(1, cores // task_threads)
+        return available_cores()
 
 
 def worker_name() -> str:
@@ -147,7 +175,7 @@ def worker_name() -> str:
 def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
 
-    ensemble, stamp = worker_ensemble(task.config, task.runtime_threads, task.feature_workers)
+    engine, stamp = worker_engine(task.config, task.runtime_threads, task.feature_workers)
     if stamp != task.stamp:  # another model file at the same path on this node, say
         raise JournalError(
             f"{worker_name()}: this worker's models or settings differ from the run's"
@@ -161,7 +189,7 @@ def score_task(task: FileTask) -> TaskOutcome:
         else:
             todo.append(Path(path))
             stems.append(stem)
-    scored = score_files(ensemble, todo, stems=stems, on_result=journal.record)
+    scored = engine.score(todo, stems, on_result=journal.record)
     outcome.scored = [str(r.path) for r in scored.results]
     outcome.failures = scored.failures
     return outcome
@@ -188,17 +216,8 @@ def map_files(
                 ensemble, files, stems, executor, journal, on_task_done=progress.update
             )
         with open_executor(config) as (opened, runtime_threads):
-            # A process of the process path runs a whole engine on its cores (see process_pool).
-            feature_workers = None if config.executor.kind == "processes" else 1
             return score_on_executor(
-                ensemble,
-                files,
-                stems,
-                opened,
-                journal,
-                runtime_threads,
-                progress.update,
-                feature_workers,
+                ensemble, files, stems, opened, journal, runtime_threads, progress.update
             )
     finally:
         progress.close()
@@ -212,7 +231,7 @@ def score_on_executor(
     journal: Journal,
     runtime_threads: int | None = None,
     on_task_done: Callable[[int], None] | None = None,
-    feature_workers: int | None = 1,
+    feature_workers: int | None = None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Map tasks of `executor.files_per_task` files over `executor`; results in file order.
 
@@ -271,14 +290,16 @@ def score_on_executor(
 
 @contextmanager
 def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
-    """The executor `config.executor` names, and the runtime threads per task to use on it
-    (None: each Dask worker works it out from its own thread count)."""
+    """The executor `config.executor` names, and the runtime threads of the engine its tasks
+    feed (None: each process's cores, `worker_cores`)."""
     settings = config.executor
     if settings.kind == "threads":
-        cores = available_cores()
-        workers = settings.workers or cores
-        with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
-            yield pool, max(1, cores // workers)
+        workers = settings.workers or available_cores()
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
+                yield pool, None  # the task threads feed this process's one engine
+        finally:
+            close_worker_engines()  # its threads must not outlive the run
         return
     if settings.kind == "processes":
         from birdinfer.inference.process_pool import process_executor
@@ -299,7 +320,8 @@ def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
 @contextmanager
 def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[Executor]:
     """A `concurrent.futures` executor on an existing Dask scheduler, or on a LocalCluster of
-    `local_workers` processes (one task thread each, sharing this machine's cores)."""
+    `local_workers` processes sharing this machine's cores, each running one engine on its share
+    fed by two task threads (one task's files decode while the other's finish)."""
     try:
         from distributed import Client
     except ImportError as exc:
@@ -311,7 +333,7 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client = Client(scheduler)
     else:
         workers = local_workers or 1
-        cluster, client = local_cluster(workers, max(1, available_cores() // workers))
+        cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
     try:
         log.info("Dask: %s", client)
         yield client.get_executor(pure=False)
@@ -321,16 +343,19 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
             cluster.close()
 
 
-def local_cluster(workers: int, threads_per_worker: int):
+def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
     """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard)
-    and a client of it."""
+    and a client of it. `cores_per_worker` (default: its task threads) is what each worker's
+    tasks share: one task thread with 8 cores runs one engine on 8 cores."""
     from distributed import Client, LocalCluster
 
+    env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        env=env,
     )
     return cluster, Client(cluster)

@@ -49,6 +49,6 @@ def _pin(free) -> None:
     group = free.get()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, group)
-    # A task's runtime threads: this process's cores (executors.dask_runtime_threads reads it).
+    # A task's runtime threads: this process's cores (executors.worker_cores reads it).
     os.environ["BIRDINFER_WORKER_CORES"] = str(len(group))
     log.info("worker %d pinned to cores %s", os.getpid(), group)

@@ -80,6 +80,34 @@ class EngineOutcome(NamedTuple):
     unscored: list[Path]  # files the schedule left unscored
 
 
+class Outcomes:
+    """What became of each of `expected` files submitted together, by position; `done` is set
+    once every one has an outcome (the model lane adds them)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.found: dict[int, FileResult | FileFailure | Path] = {}  # Path: left unscored
+        self.done = threading.Event()
+        if expected == 0:
+            self.done.set()
+
+    def add(self, position: int, outcome: FileResult | FileFailure | Path) -> None:
+        self.found[position] = outcome
+        if len(self.found) >= self.expected:
+            self.done.set()
+
+    def complete(self) -> bool:
+        return self.done.is_set()
+
+    def outcome(self) -> EngineOutcome:
+        ordered = [self.found[i] for i in sorted(self.found)]
+        return EngineOutcome(
+            [o for o in ordered if isinstance(o, FileResult)],
+            [o for o in ordered if isinstance(o, FileFailure)],
+            [o for o in ordered if isinstance(o, Path)],
+        )
+
+
 @dataclass
 class Chunk:
     file: int
@@ -202,37 +230,61 @@ class StreamingEngine:
     # --- the model lane -----------------------------------------------------------------------
 
     def run(self, files: list[Path], stems: list[str] | None = None) -> EngineOutcome:
-        """Score `files`; row ids start with `stems` (default: each file's own stem)."""
-        self._stems = stems if stems is not None else [path.stem for path in files]
-        out: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
-        state: dict[int, _FileScores] = {}
-        results: dict[int, FileResult] = {}
-        failures: dict[int, FileFailure] = {}
-        self._unscored: dict[int, Path] = {}
-        pool = ThreadPoolExecutor(self.feature_workers, thread_name_prefix="birdinfer-features")
+        """Score `files`; row ids start with `stems` (default: each file's own stem). The
+        calling thread is the model lane."""
+        collected = Outcomes(len(files))
+        self.open()
         try:
-            for i, path in enumerate(files):
-                pool.submit(self._produce, i, path, out)
-            self._consume(files, out, state, results, failures)
+            self.submit(files, stems, collected)
+            self._consume(until=collected.complete)
         finally:
-            self._stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-        return EngineOutcome(
-            [results[i] for i in sorted(results)],
-            [failures[i] for i in sorted(failures)],
-            [self._unscored[i] for i in sorted(self._unscored)],
+            self.close()
+        return collected.outcome()
+
+    # --- a long-lived engine (one per process, fed by several tasks: see shared_engine) ------
+
+    def submit(self, files: list[Path], stems: list[str] | None, sink: Outcomes) -> None:
+        """Queue `files` for the feature workers; each one's outcome goes to `sink`."""
+        stems = stems if stems is not None else [path.stem for path in files]
+        with self._lock:
+            start = self._next_index
+            self._next_index += len(files)
+            for offset, (path, stem) in enumerate(zip(files, stems, strict=True)):
+                self._files[start + offset] = (path, stem, sink, offset)
+        for offset, path in enumerate(files):
+            self._pool.submit(self._produce, start + offset, path, self._out)
+
+    def serve(self, until: Callable[[], bool]) -> None:
+        """Run the model lane in this thread until `until()` holds and nothing is in flight."""
+        self._consume(until=lambda: until() and not self._files)
+
+    def open(self) -> None:
+        """Start the feature workers (and the queue they fill)."""
+        self._stop.clear()
+        self._out: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
+        self._state: dict[int, _FileScores] = {}
+        self._files: dict[int, tuple[Path, str, Outcomes, int]] = {}
+        self._next_index = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            self.feature_workers, thread_name_prefix="birdinfer-features"
         )
 
-    def _consume(self, files, out, state, results, failures) -> None:
+    def close(self) -> None:
+        """Stop the feature workers; what they were decoding is dropped."""
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _consume(self, until: Callable[[], bool]) -> None:
+        out, state = self._out, self._state
         pending: list[Chunk] = []
-        finished = 0
-        while finished < len(files):
+        while not until():
             try:
                 item = out.get(timeout=0.05) if not pending else out.get_nowait()
             except queue.Empty:
                 if pending:  # the producers are behind: score what is here rather than wait
                     pending, touched = self._score(pending, state)
-                    finished += self._finish(touched, files, state, results, failures)
+                    self._finish(touched, state)
                 continue
             touched: set[int] = set()
             if isinstance(item, FileEnd):
@@ -242,7 +294,7 @@ class StreamingEngine:
                 pending.append(item)
                 if sum(c.size for c in pending) >= self.batch_size:
                     pending, touched = self._score(pending, state)
-            finished += self._finish(touched, files, state, results, failures)
+            self._finish(touched, state)
 
     def _score(self, pending: list[Chunk], state: dict) -> tuple[list[Chunk], set[int]]:
         """Score up to one batch of rows from the front of `pending`; return what is left."""
@@ -298,30 +350,32 @@ class StreamingEngine:
                 entry.embeddings.setdefault(column, []).append((c.start, values[part]))
             offset += c.size * views
 
-    def _finish(self, touched: set[int], files, state, results, failures) -> int:
-        """Turn the touched files that are complete into results, failures or unscored files."""
-        done = 0
+    def _finish(self, touched: set[int], state: dict) -> None:
+        """Hand the touched files that are complete to their sinks: a result, a failure, or
+        unscored."""
         for index in sorted(touched):
             entry = state.get(index)
-            if entry is None or not entry.complete():
+            if entry is None or not entry.complete() or index not in self._files:
                 continue
+            path, stem, sink, position = self._files[index]
             end = entry.end
             error = end.error or entry.error or self._non_finite(entry)
             if error is not None:
-                failures[index] = FileFailure(str(files[index]), error)
-                log.warning("skipped %s: %s", files[index], error)
+                log.warning("skipped %s: %s", path, error)
+                sink.add(position, FileFailure(str(path), error))
                 self._done(index, None)
             elif not end.members:
-                self._unscored[index] = files[index]
+                sink.add(position, path)
                 self._done(index, None)
             else:
-                results[index] = self._result(files[index], index, entry)
-                self._done(index, results[index])
+                result = self._result(path, stem, entry)
+                sink.add(position, result)
+                self._done(index, result)
             # Chunks of a failed file may still be queued: they get scored into a fresh entry
             # that never completes, and are dropped with it.
             del state[index]
-            done += 1
-        return done
+            with self._lock:
+                del self._files[index]
 
     def _non_finite(self, entry: _FileScores) -> str | None:
         """The reason a file with NaN/Inf model outputs fails: always under "fail", and under
@@ -351,7 +405,7 @@ class StreamingEngine:
             log.warning("%s: %s", path, note)
         return notes
 
-    def _result(self, path: Path, index: int, entry: _FileScores) -> FileResult:
+    def _result(self, path: Path, stem: str, entry: _FileScores) -> FileResult:
         """A complete file's rows: each member's by its geometry, then the ensemble's."""
         ensemble, n = self.ensemble, entry.end.n_windows
         per_member = {}
@@ -368,7 +422,7 @@ class StreamingEngine:
         )
         return FileResult(
             path=path,
-            row_ids=row_ids(self._stems[index], n, ensemble.config.audio.window_seconds),
+            row_ids=row_ids(stem, n, ensemble.config.audio.window_seconds),
             scores=ensemble.combine(per_member),
             warnings=entry.end.warnings + self._dropped(entry, path),
             member_scores=per_member,

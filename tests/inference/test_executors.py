@@ -187,21 +187,23 @@ def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tm
     assert out.read_bytes() == reference
 
 
-def test_runtime_threads_times_task_threads_fit_the_workers_cores(cluster, monkeypatch):
-    # On the loopback cluster: 1 task thread per worker, so 1 runtime thread.
-    assert cluster.submit(executors.dask_runtime_threads, pure=False).result() == 1
+def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
+    # On the loopback cluster each worker has 1 task thread, and so 1 core.
+    assert cluster.submit(executors.worker_cores, pure=False).result() == 1
     distributed = pytest.importorskip("distributed")
 
     class FakeWorker:
         class state:
-            nthreads = 2
+            nthreads = 6
 
+    monkeypatch.delenv("BIRDINFER_WORKER_CORES", raising=False)
     monkeypatch.setattr(distributed, "get_worker", lambda: FakeWorker)
-    assert executors.dask_runtime_threads() == 1  # cores default to the task threads
+    assert executors.worker_cores() == 6  # a Dask worker's thread count is its cores
     monkeypatch.setenv("BIRDINFER_WORKER_CORES", "8")
-    assert executors.dask_runtime_threads() == 4  # 2 task threads x 4 runtime threads = 8
-    monkeypatch.setenv("BIRDINFER_WORKER_CORES", "1")
-    assert executors.dask_runtime_threads() == 1
+    assert executors.worker_cores() == 8  # unless the process path or a local cluster says
+    monkeypatch.setattr(distributed, "get_worker", lambda: (_ for _ in ()).throw(ValueError()))
+    monkeypatch.delenv("BIRDINFER_WORKER_CORES")
+    assert executors.worker_cores() == executors.available_cores()  # not on a worker
 
 
 def test_cli_local_workers_starts_its_own_cluster(archive, tiny_onnx, reference, tmp_path):
