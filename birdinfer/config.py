@@ -196,6 +196,10 @@ class MelConfig:
     # mel points, up to ~0.01 dB apart on filters narrower than a bin): a model trained on
     # torchaudio features wants "torchaudio".
     filterbank: Literal["librosa", "torchaudio"] = "librosa"
+    # Whose arithmetic computes the Hann window: librosa's (scipy's float64 values, rounded once)
+    # or torch.hann_window's (a float32 angle: 2/3 of the samples differ, by up to 2e-7). The
+    # float32 FFT's rounding follows its input's bits: torchaudio-trained models want "torchaudio".
+    window: Literal["librosa", "torchaudio"] = "librosa"
     pad_mode: Literal["constant", "reflect"] = "constant"
     # torchaudio's STFT normalisation: true (= "window", by the window's L2 norm) or "frame_length".
     normalized: bool | Literal["window", "frame_length"] = False

@@ -16,6 +16,7 @@ TORCHAUDIO = {
     "norm": None,
     "pad_mode": "reflect",
     "filterbank": "torchaudio",
+    "window": "torchaudio",
     "ref": 1.0,
     "amin": 1e-10,
 }
@@ -91,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "mel_scale": "slaney",
             "norm": "slaney",
             "pad_mode": "constant",
+            "window": "torchaudio",
             "ref": 1.0,
             "amin": 1e-10,
             "n_fft": 2048,

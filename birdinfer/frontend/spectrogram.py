@@ -2,9 +2,10 @@
 
 Framing follows both libraries: with `center`, n_fft // 2 samples of padding on each side
 (zeros as librosa >= 0.10, or a reflection as torch's default), frames every hop_length samples,
-a periodic Hann window of win_length samples centred in the n_fft frame. torchaudio's
-`normalized` divides the spectrum by the window's L2 norm ("window") or by sqrt(n_fft)
-("frame_length"); here the window is divided instead, which is the same linear operation.
+a periodic Hann window of win_length samples centred in the n_fft frame, with the float32 values
+librosa's (scipy's) or torch's arithmetic gives it (`window`). torchaudio's `normalized` divides
+the spectrum by the window's L2 norm ("window") or by sqrt(n_fft) ("frame_length"); here the
+window is divided instead, which is the same linear operation.
 """
 
 from __future__ import annotations
@@ -45,14 +46,35 @@ real_fft = _real_fft()
 
 
 def periodic_hann(n: int) -> np.ndarray:
-    """scipy.signal.get_window("hann", n) and torch.hann_window(n): the periodic Hann window."""
+    """scipy.signal.get_window("hann", n), librosa's window: the periodic Hann window, computed
+    in float64 and rounded once to float32."""
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+
+
+def torch_hann(n: int) -> np.ndarray:
+    """torch.hann_window(n) (periodic), step for step in float32 as torch computes it.
+
+    ATen's hann_window is hamming_window(alpha=beta=0.5) on a float32 tensor:
+    arange(n + 1) * float32(2 pi / n), cos, * -0.5, + 0.5, last point dropped. The float32 angle
+    moves 2/3 of the samples of a 2048-point window off the correctly rounded value, by up to
+    2e-7. In exact arithmetic that is nothing (7e-5 dB, even in a band 75 dB down), but the
+    float32 FFT's rounding follows the bits of its input: fed torch's bits, pocketfft's rounding
+    tracks torch's (MKL's) in bands far below the frame's power, where it had put the two 2e-3 dB
+    apart (docs/frontends.md). The one step not reproduced bit for bit is torch's float32 cos
+    (SLEEF, within 1 ulp; here correctly rounded): ~3% of the samples differ by an ulp of it.
+    """
+    if n == 1:
+        return np.ones(1, np.float32)  # torch.hann_window(1) is [1.]
+    f32 = np.float32
+    angle = np.arange(n, dtype=f32) * f32(2 * np.pi / n)
+    cosine = np.cos(angle.astype(np.float64)).astype(f32)
+    return cosine * f32(-0.5) + f32(0.5)
 
 
 def analysis_window(config: MelConfig) -> np.ndarray:
     """The n_fft-long window each frame is multiplied by (normalisation folded in)."""
     win_length = config.win_length or config.n_fft
-    window = periodic_hann(win_length)
+    window = torch_hann(win_length) if config.window == "torchaudio" else periodic_hann(win_length)
     if win_length < config.n_fft:
         left = (config.n_fft - win_length) // 2
         window = np.pad(window, (left, config.n_fft - win_length - left))
