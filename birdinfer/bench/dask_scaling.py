@@ -75,23 +75,22 @@ def run_dask_bench(settings: DaskBenchSettings) -> dict[str, Any]:
                 "files_per_task": settings.files_per_task,
             }
             configs[name] = dataclasses.replace(base, executor=ExecutorConfig(**executor))
-        # Models loaded once for every layout: the engine's Ensemble here, the workers' own
-        # (a warm-up run each); the loading is reported apart from the timings.
-        started = time.perf_counter()
-        engine_ensemble = Ensemble(base)
-        loading = {ENGINE: time.perf_counter() - started}
+        # Models loaded once for every layout: the client's Ensemble (the engine's, or the one
+        # a mapped run assembles its submission with) and the workers' (a warm-up run each);
+        # the loading is reported apart from the timings.
+        ensembles, loading = {}, {}
         for name, config in configs.items():
+            started = time.perf_counter()
+            ensembles[name] = Ensemble(config)
             if name != ENGINE:
-                started = time.perf_counter()
-                run(config)  # warm-up: workers load their models
-                loading[name] = time.perf_counter() - started
+                run(config, ensemble=ensembles[name])  # warm-up: workers load their models
+            loading[name] = time.perf_counter() - started
         seconds: dict[str, list[float]] = {name: [] for name in layouts}
         for round_ in range(settings.rounds):
             order = list(layouts)[round_ % len(layouts) :] + list(layouts)[: round_ % len(layouts)]
             for name in order:
                 started = time.perf_counter()
-                ensemble = engine_ensemble if name == ENGINE else None
-                result = run(configs[name], ensemble=ensemble)
+                result = run(configs[name], ensemble=ensembles[name])
                 seconds[name].append(time.perf_counter() - started)
                 assert not result.failures, result.failures
         rss = {name: sum(client.run(rss_mb).values()) for name, (_, client) in clusters.items()}

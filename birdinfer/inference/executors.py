@@ -257,18 +257,21 @@ def score_on_executor(
     ]
     futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
     failures: list[FileFailure] = []
+    stored: dict[str, FileResult | None] = {}
     workers: set[str] = set()
     for future in as_completed(futures):
         task = futures[future]
+        # Each finished task's entries are read now, while the other tasks run, rather than
+        # all of them after the last one.
+        for path in task.files:
+            stored[path] = journal.load(Path(path))
         try:
             outcome = future.result()
         except JournalError:
             raise
         except Exception as exc:  # the task failed for good: its unjournaled files are lost
             reason = f"its task failed ({type(exc).__name__}: {exc})"
-            failures += [
-                FileFailure(f, reason) for f in task.files if journal.load(Path(f)) is None
-            ]
+            failures += [FileFailure(f, reason) for f in task.files if stored[f] is None]
         else:
             failures += outcome.failures
             workers.add(outcome.worker)
@@ -280,11 +283,10 @@ def score_on_executor(
     for path in files:
         if str(path) in failed:
             continue
-        stored = journal.load(path)
-        if stored is None:
+        if stored[str(path)] is None:
             failures.append(FileFailure(str(path), "its task finished without a journal entry"))
         else:
-            results.append(stored)
+            results.append(stored[str(path)])
     return results, sorted(failures, key=lambda f: f.path)
 
 

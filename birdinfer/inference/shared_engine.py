@@ -12,6 +12,7 @@ task threads therefore keeps every stage busy across task boundaries.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -49,17 +50,28 @@ class SharedEngine:
         stems: list[str] | None = None,
         on_result: Callable[[FileResult], None] | None = None,
     ) -> EngineOutcome:
-        """Score `files` (blocking this task's thread); `on_result` sees each scored file."""
-        sink = _ReportingOutcomes(len(files), on_result)
+        """Score `files` (blocking this task's thread); `on_result` sees each scored file.
+
+        `on_result` (a task's journal writes) runs here, on the task's thread, as each file
+        finishes: on the model lane it would hold up every task's next batch."""
+        sink = _FinishedFiles(len(files))
         with self._lock:
             if self._failed is not None or self._closing.is_set():
                 raise RuntimeError(f"the shared engine is not running ({self._failed})")
             self._waiting.append(sink)
         try:
             self.engine.submit(files, stems, sink)
-            while not sink.done.wait(0.5):
-                if self._failed is not None:
-                    raise RuntimeError(f"the shared engine stopped: {self._failed}")
+            while True:
+                try:
+                    result = sink.finished.get(timeout=0.5)
+                except queue.Empty:
+                    if sink.complete() and sink.finished.empty():
+                        break
+                    if self._failed is not None:
+                        raise RuntimeError(f"the shared engine stopped: {self._failed}") from None
+                    continue
+                if on_result is not None:
+                    on_result(result)
         finally:
             with self._lock:
                 self._waiting.remove(sink)
@@ -83,14 +95,14 @@ class SharedEngine:
             self.engine.close()
 
 
-class _ReportingOutcomes(Outcomes):
-    """Outcomes that also hand each scored file to `on_result` (the task's journal) as it ends."""
+class _FinishedFiles(Outcomes):
+    """Outcomes that also queue each scored file for the task's thread as it ends."""
 
-    def __init__(self, expected: int, on_result: Callable[[FileResult], None] | None) -> None:
+    def __init__(self, expected: int) -> None:
         super().__init__(expected)
-        self.on_result = on_result
+        self.finished: queue.Queue[FileResult] = queue.Queue()
 
     def add(self, position: int, outcome) -> None:
-        if isinstance(outcome, FileResult) and self.on_result is not None:
-            self.on_result(outcome)
+        if isinstance(outcome, FileResult):
+            self.finished.put(outcome)
         super().add(position, outcome)

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 KEYS = ("file", "stem", ROW_ID, "start_seconds", "end_seconds")
 
 
+def check_columns(columns: Sequence[str]) -> None:
+    clash = sorted(set(KEYS) & set(columns))
+    if clash:
+        raise SubmissionError(f"class columns {clash} clash with the window table's own columns")
+
+
 def windows_frame(
     files: Sequence[FileResult], columns: Sequence[str], window_seconds: float
 ) -> pd.DataFrame:
@@ -37,9 +43,7 @@ def windows_frame(
     `start_seconds`/`end_seconds` are the window's nominal span: a file's last window may reach
     past its end (it was zero-padded), exactly as its row id's end second does.
     """
-    clash = sorted(set(KEYS) & set(columns))
-    if clash:
-        raise SubmissionError(f"class columns {clash} clash with the window table's own columns")
+    check_columns(columns)
     starts = np.concatenate(
         [np.arange(len(f.row_ids), dtype=np.float64) * window_seconds for f in files] or [[]]
     )

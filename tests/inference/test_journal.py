@@ -217,3 +217,42 @@ def test_a_changed_mapping_file_is_refused_on_resume(short_folder, tmp_path):
     mapping.write_text(f"label,column\nSp. x,{DEMO_CODES[0]}\n")
     with pytest.raises(JournalError, match=r"models\[1\]\.mapping"):
         run(config)
+
+
+def test_a_parquet_entry_is_the_files_rows_of_the_per_window_table(tmp_path):
+    """Workers' entries read as one dataset with pandas or dask: the per-window table's columns
+    and values, then each member's, then the embeddings."""
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from birdinfer.inference.journal import Journal
+    from birdinfer.output.windows_table import windows_frame
+    from birdinfer.results import FileResult
+
+    recording = tmp_path / "rec.wav"
+    write_tone(recording, 15.0)
+    rng = np.random.default_rng(2)
+    columns = ["amerob", "norcar", "x:y"]
+    stamp = {"audio": {"window_seconds": 5.0}, "models": [{}, {}], "columns": columns}
+    members = {m: rng.random((3, 3)).astype(np.float32) for m in (0, 1)}
+    result = FileResult(
+        recording,
+        ["rec_5", "rec_10", "rec_15"],
+        rng.random((3, 3)).astype(np.float32),
+        member_scores=members,
+        embeddings={"embedding:perch": rng.standard_normal((3, 4)).astype(np.float32)},
+    )
+    journal = Journal.start(tmp_path / "j", stamp, resume=False, entry_format="parquet")
+    journal.record(result)
+    entry = pandas.read_parquet(journal.entry_path(recording))
+
+    expected = windows_frame([result], columns, 5.0)
+    for m in (0, 1):
+        for j, column in enumerate(columns):
+            expected[f"member{m}:{column}"] = members[m][:, j]
+    expected["embedding:perch"] = expected.pop("embedding:perch")  # embeddings come last
+    assert list(entry.columns) == list(expected.columns)
+    plain = [c for c in expected.columns if c != "embedding:perch"]
+    pandas.testing.assert_frame_equal(entry[plain], expected[plain], check_dtype=True)
+    np.testing.assert_array_equal(
+        np.stack(entry["embedding:perch"].to_list()), result.embeddings["embedding:perch"]
+    )

@@ -70,16 +70,35 @@ def test_each_scored_file_reaches_its_tasks_callback(ensemble, soundscape_dir):
     assert [r.row_ids[0] for r in outcome.results] == ["a_5", "b_5"]  # the stems given
 
 
-def test_a_lane_that_dies_fails_the_waiting_task_instead_of_hanging(ensemble, soundscape_dir):
+def test_a_failing_journal_write_fails_its_task_only(ensemble, soundscape_dir):
+    files = sorted(soundscape_dir.iterdir())
+
     def broken_journal(result):
         raise OSError("disk full")
 
     shared = SharedEngine(ensemble)
     try:
-        with pytest.raises(RuntimeError, match="disk full"):
-            shared.score(sorted(soundscape_dir.iterdir())[:1], on_result=broken_journal)
+        with pytest.raises(OSError, match="disk full"):
+            shared.score(files[:1], on_result=broken_journal)
+        assert [r.path for r in shared.score(files[1:2]).results] == files[1:2]  # still serving
+    finally:
+        shared.close()
+    assert _engine_threads() == []
+
+
+def test_a_lane_that_dies_fails_the_waiting_task_instead_of_hanging(ensemble, soundscape_dir):
+    files = sorted(soundscape_dir.iterdir())
+    shared = SharedEngine(ensemble)
+
+    def bug(*args):
+        raise RuntimeError("a bug in the lane")
+
+    shared.engine._result = bug
+    try:
+        with pytest.raises(RuntimeError, match="a bug in the lane"):
+            shared.score(files[:1])
         with pytest.raises(RuntimeError, match="not running"):
-            shared.score(sorted(soundscape_dir.iterdir())[:1])
+            shared.score(files[:1])
     finally:
         shared.close()
     assert _engine_threads() == []
