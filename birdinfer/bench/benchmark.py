@@ -248,9 +248,10 @@ def naive_baseline(files: list[Path], fp32: Path, cores: int) -> Measurement:
 
 
 def peak_rss_mb(
-    audio_dir: Path, model: Path, count: int, work: Path, settings: BenchSettings
+    audio_dir: Path, models: list[Path], count: int, work: Path, settings: BenchSettings
 ) -> float:
-    """Peak RSS of a fresh process scoring `count` files (copies of the benchmark files)."""
+    """Peak RSS of a fresh process scoring `count` files (links to the benchmark files) with an
+    ensemble of `models`."""
     folder = work / f"rss_{count}"
     if not folder.is_dir() or len(list(folder.iterdir())) != count:
         shutil.rmtree(folder, ignore_errors=True)
@@ -263,7 +264,7 @@ def peak_rss_mb(
     code = (
         "from birdinfer.bench.benchmark import run_config, BenchSettings, vm_hwm_mb; "
         "from birdinfer.inference.run import run; from pathlib import Path; "
-        f"run(run_config(Path({str(folder)!r}), [Path({str(model)!r})], "
+        f"run(run_config(Path({str(folder)!r}), [Path(m) for m in {[str(m) for m in models]!r}], "
         f"Path({str(work / f'rss_{count}.csv')!r}), BenchSettings(batch_size={settings.batch_size}))); "
         "print(vm_hwm_mb())"
     )
@@ -363,7 +364,7 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
         reps,
     )
     rss = {
-        n: peak_rss_mb(audio_dir, models[fastest], n, work, settings) for n in settings.rss_files
+        n: peak_rss_mb(audio_dir, [models[fastest]], n, work, settings) for n in settings.rss_files
     }
     data = assemble(
         settings, cores, len(files), decode, mel, alone, measurements, ensemble, fastest, rss
