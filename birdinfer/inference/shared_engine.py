@@ -61,17 +61,13 @@ class SharedEngine:
             self._waiting.append(sink)
         try:
             self.engine.submit(files, stems, sink)
-            while True:
-                try:
-                    result = sink.finished.get(timeout=0.5)
-                except queue.Empty:
-                    if sink.complete() and sink.finished.empty():
-                        break
-                    if self._failed is not None:
-                        raise RuntimeError(f"the shared engine stopped: {self._failed}") from None
-                    continue
+            # Woken by each finished file and by the end (None): a task returns the moment its
+            # last file is done, so its worker can hand the engine the next task's files.
+            while (result := sink.finished.get()) is not None:
                 if on_result is not None:
                     on_result(result)
+            if not sink.complete():
+                raise RuntimeError(f"the shared engine stopped: {self._failed}")
         finally:
             with self._lock:
                 self._waiting.remove(sink)
@@ -92,6 +88,8 @@ class SharedEngine:
             log.exception("the shared engine's model lane failed")
             with self._lock:
                 self._failed = exc
+                for sink in self._waiting:  # wake every waiting task: it raises
+                    sink.finished.put(None)
             self.engine.close()
 
 
@@ -100,9 +98,14 @@ class _FinishedFiles(Outcomes):
 
     def __init__(self, expected: int) -> None:
         super().__init__(expected)
-        self.finished: queue.Queue[FileResult] = queue.Queue()
+        # Scored files as they end, then None once every file has its outcome.
+        self.finished: queue.Queue[FileResult | None] = queue.Queue()
+        if self.complete():
+            self.finished.put(None)
 
     def add(self, position: int, outcome) -> None:
         if isinstance(outcome, FileResult):
             self.finished.put(outcome)
         super().add(position, outcome)
+        if self.complete():
+            self.finished.put(None)
