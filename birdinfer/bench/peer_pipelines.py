@@ -105,6 +105,8 @@ def birdinfer_run(model_key: str):
     def pipeline(job: dict[str, Any]) -> tuple[float, int]:
         import tempfile
 
+        import openvino  # noqa: F401 - before the clock, as the recipe imports it
+
         from birdinfer.config import from_dict
         from birdinfer.inference.run import run
 
