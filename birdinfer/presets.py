@@ -21,6 +21,19 @@ TORCHAUDIO = {
     "amin": 1e-10,
 }
 
+# The 2023 1st and 2025 2nd places (the same authors' code base) train on one front end.
+SYDORSKYY_MEL = {
+    **TORCHAUDIO,
+    "n_fft": 2048,
+    "hop_length": 512,
+    "n_mels": 128,
+    "fmin": 20,
+    "fmax": 16000,
+    "normalized": True,
+    "top_db": 80.0,
+    "normalization": [{"step": "standardize", "ddof": 1}, "minmax"],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "librosa": {
         "summary": "librosa melspectrogram + power_to_db(ref=np.max, top_db=80), standardised "
@@ -70,17 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "source": "VSydorskyy/BirdCLEF_2023_1st_place: train_configs/eca_nfnet_l0_tune.py, "
         "code_base/models/blocks.py (NormalizeMelSpec, exportable), "
         "code_base/models/wave_clasifier.py",
-        "mel": {
-            **TORCHAUDIO,
-            "n_fft": 2048,
-            "hop_length": 512,
-            "n_mels": 128,
-            "fmin": 20,
-            "fmax": 16000,
-            "normalized": True,
-            "top_db": 80.0,
-            "normalization": [{"step": "standardize", "ddof": 1}, "minmax"],
-        },
+        "mel": SYDORSKYY_MEL,
         "image": {},
     },
     "birdclef2023_2nd": {
@@ -135,17 +138,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "source": "VSydorskyy/BirdCLEF_2025_2nd_place: all_configs/eca_nfnet_l0_Exp_noamp_64bs_"
         "5sec_BasicAug_SqrtBalancing_Radamlr1e3_CosBatchLR1e6_Epoch50_FocalBCELoss_LSF1005_"
         "FromXCV2Best_PseudoF2PT05MT01P04I3_MinorOverSampleV1.py, code_base/models/blocks.py",
-        "mel": {
-            **TORCHAUDIO,
-            "n_fft": 2048,
-            "hop_length": 512,
-            "n_mels": 128,
-            "fmin": 20,
-            "fmax": 16000,
-            "normalized": True,
-            "top_db": 80.0,
-            "normalization": [{"step": "standardize", "ddof": 1}, "minmax"],
-        },
+        "mel": SYDORSKYY_MEL,
         "image": {},
     },
     "birdclef2025_8th": {

@@ -78,23 +78,7 @@ class RowReader(WindowReader):
         self.cuts = tuple(cuts)
 
     def spans(self) -> Iterator[Span]:
-        win = self.config.window_samples
         first = min(min(c.offsets) for c in self.cuts)  # a row's span, relative to its start
         last = max(max(c.offsets) + c.length for c in self.cuts)
-        buffer = np.zeros(max(0, -first), dtype=np.float32)
-        origin = -buffer.shape[0]  # position in the file of buffer[0]
-        for block in self._mono_blocks():
-            buffer = np.concatenate([buffer, block])
-            ready = max(0, (origin + buffer.shape[0] - last) // win + 1)
-            if ready > self.n_windows:
-                yield Span(buffer, origin, range(self.n_windows, ready), win)
-                self.n_windows = ready
-                drop = ready * win + first - origin  # audio no later row needs
-                if drop > 0:
-                    buffer, origin = buffer[drop:], origin + drop
-        total = self._total_windows()
-        if total > self.n_windows:
-            need = (total - 1) * win + last - origin
-            buffer = np.concatenate([buffer, np.zeros(max(0, need - buffer.shape[0]), np.float32)])
-            yield Span(buffer, origin, range(self.n_windows, total), win)
-            self.n_windows = total
+        for samples, origin, rows in self._row_spans(first, last):
+            yield Span(samples, origin, rows, self.config.window_samples)

@@ -198,14 +198,22 @@ class WindowReader:
         win, length = cfg.window_samples, cfg.input_samples
         context = round(cfg.context_seconds * cfg.sample_rate)
         offsets = [round(shift * cfg.sample_rate) - context for shift in cfg.tta_shifts]
-        first, last = min(offsets), max(offsets) + length  # a row's span, relative to its start
+        for buffer, origin, rows in self._row_spans(min(offsets), max(offsets) + length):
+            yield _cut(buffer, origin, rows, win, offsets, length)
+
+    def _row_spans(self, first: int, last: int) -> Iterator[tuple[np.ndarray, int, range]]:
+        """(audio, the file's sample number of audio[0], rows) as rows become ready: a row
+        needs the file's samples [row start + first, row start + last), zeros outside the
+        file. Each block's rows are handed on as soon as it is decoded, and audio no later row
+        needs is dropped, so memory stays at about one block."""
+        win = self.config.window_samples
         buffer = np.zeros(max(0, -first), dtype=np.float32)
         origin = -buffer.shape[0]  # position in the file of buffer[0]
         for block in self._mono_blocks():
             buffer = np.concatenate([buffer, block])
             ready = max(0, (origin + buffer.shape[0] - last) // win + 1)
             if ready > self.n_windows:
-                yield _cut(buffer, origin, range(self.n_windows, ready), win, offsets, length)
+                yield buffer, origin, range(self.n_windows, ready)
                 self.n_windows = ready
                 drop = ready * win + first - origin  # audio no later row needs
                 if drop > 0:
@@ -214,7 +222,7 @@ class WindowReader:
         if total > self.n_windows:
             need = (total - 1) * win + last - origin
             buffer = np.concatenate([buffer, np.zeros(max(0, need - buffer.shape[0]), np.float32)])
-            yield _cut(buffer, origin, range(self.n_windows, total), win, offsets, length)
+            yield buffer, origin, range(self.n_windows, total)
             self.n_windows = total
 
     def _total_windows(self) -> int:

@@ -54,8 +54,6 @@ class FileTask:
     journal: str
     stamp: dict[str, Any]
     entry_format: str
-    runtime_threads: int | None = None  # None: the process's cores (worker_cores)
-    feature_workers: int | None = None  # None: as many as the runtime threads
 
 
 @dataclass
@@ -80,21 +78,17 @@ def ensembles_built() -> int:
     return len(_ensembles)
 
 
-def worker_ensemble(
-    config: Config, runtime_threads: int | None, feature_workers: int | None = None
-) -> tuple[Ensemble, dict]:
+def worker_ensemble(config: Config, runtime_threads: int | None = None) -> tuple[Ensemble, dict]:
     """This process's Ensemble for `config`, built (models loaded) once and reused by every
     task; with its fingerprint, computed once too (model files are hashed)."""
     with _lock:
-        return _ensembles[_built(config, runtime_threads, feature_workers)]
+        return _ensembles[_built(config, runtime_threads)]
 
 
-def worker_engine(
-    config: Config, runtime_threads: int | None, feature_workers: int | None = None
-) -> tuple[SharedEngine, dict]:
+def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
     """This process's shared engine for `config` (and the fingerprint of its Ensemble)."""
     with _lock:
-        key = _built(config, runtime_threads, feature_workers)
+        key = _built(config)
         ensemble, stamp = _ensembles[key]
         if key not in _engines:
             _engines[key] = SharedEngine(ensemble)
@@ -110,7 +104,7 @@ def close_worker_engines() -> None:
         engine.close()
 
 
-def _built(config: Config, runtime_threads: int | None, feature_workers: int | None) -> str:
+def _built(config: Config, runtime_threads: int | None = None) -> str:
     """The key of this process's Ensemble for `config`, building it first if need be (the
     caller holds `_lock`)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
@@ -119,9 +113,7 @@ def _built(config: Config, runtime_threads: int | None, feature_workers: int | N
     if key not in _ensembles:
         tune_malloc()
         threads = runtime_threads or worker_cores()
-        plan = ThreadPlan(
-            cores=available_cores(), workers=feature_workers or threads, threads=threads
-        )
+        plan = ThreadPlan(cores=available_cores(), workers=threads, threads=threads)
         ensemble = Ensemble(config, plan)
         _ensembles[key] = (ensemble, fingerprint(ensemble))
         log.info("%s: models loaded, %s", worker_name(), plan.describe())
@@ -175,7 +167,7 @@ def worker_name() -> str:
 def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
 
-    engine, stamp = worker_engine(task.config, task.runtime_threads, task.feature_workers)
+    engine, stamp = worker_engine(task.config)
     if stamp != task.stamp:  # another model file at the same path on this node, say
         raise JournalError(
             f"{worker_name()}: this worker's models or settings differ from the run's"
@@ -215,9 +207,9 @@ def map_files(
             return score_on_executor(
                 ensemble, files, stems, executor, journal, on_task_done=progress.update
             )
-        with open_executor(config) as (opened, runtime_threads):
+        with open_executor(config) as opened:
             return score_on_executor(
-                ensemble, files, stems, opened, journal, runtime_threads, progress.update
+                ensemble, files, stems, opened, journal, on_task_done=progress.update
             )
     finally:
         progress.close()
@@ -229,9 +221,7 @@ def score_on_executor(
     stems: list[str],
     executor: Executor,
     journal: Journal,
-    runtime_threads: int | None = None,
     on_task_done: Callable[[int], None] | None = None,
-    feature_workers: int | None = None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Map tasks of `executor.files_per_task` files over `executor`; results in file order.
 
@@ -250,8 +240,6 @@ def score_on_executor(
             journal=str(journal.folder),
             stamp=journal.stamp,
             entry_format=journal.entry_format,
-            runtime_threads=runtime_threads,
-            feature_workers=feature_workers,
         )
         for i in range(0, len(files), size)
     ]
@@ -291,15 +279,15 @@ def score_on_executor(
 
 
 @contextmanager
-def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
-    """The executor `config.executor` names, and the runtime threads of the engine its tasks
-    feed (None: each process's cores, `worker_cores`)."""
+def open_executor(config: Config) -> Iterator[Executor]:
+    """The executor `config.executor` names. Its tasks feed each process's one engine, on the
+    process's cores (`worker_cores`)."""
     settings = config.executor
     if settings.kind == "threads":
         workers = settings.workers or available_cores()
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
-                yield pool, None  # the task threads feed this process's one engine
+                yield pool  # the task threads feed this process's one engine
         finally:
             close_worker_engines()  # its threads must not outlive the run
         return
@@ -311,12 +299,12 @@ def open_executor(config: Config) -> Iterator[tuple[Executor, int | None]]:
         groups = process_groups(per_process=per_process)
         log.info("%d worker processes on cores %s", len(groups), groups)
         with process_executor(groups) as pool:
-            yield pool, None  # each process: runtime threads = its cores (process_pool._pin)
+            yield pool  # each process: its engine on its core group (process_pool._pin)
         return
     if settings.kind != "dask":
         raise ConfigError(f"config key 'executor.kind': '{settings.kind}' is not a file map")
     with dask_executor(settings.scheduler, settings.local_workers) as executor:
-        yield executor, None
+        yield executor
 
 
 @contextmanager

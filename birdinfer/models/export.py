@@ -102,10 +102,7 @@ def make_card(
     shape = expected_input_shape(mel, image, mel.sample_rate, window_seconds)
     if in_chans is not None:
         shape = (int(in_chans), *shape[1:])
-    try:
-        specs = tuple(o if isinstance(o, OutputSpec) else OutputSpec.parse(o) for o in outputs)
-    except ValueError as exc:
-        raise ExportError(str(exc)) from exc
+    specs = _output_specs(outputs)
     return ModelCard(
         arch=arch,
         class_names=tuple(str(c) for c in class_names),
@@ -140,10 +137,7 @@ def make_waveform_card(
     from birdinfer.models.card import WAVEFORM_VERSION
 
     samples = round(sample_rate * window_seconds)
-    try:
-        specs = tuple(o if isinstance(o, OutputSpec) else OutputSpec.parse(o) for o in outputs)
-    except ValueError as exc:
-        raise ExportError(str(exc)) from exc
+    specs = _output_specs(outputs)
     return ModelCard(
         arch=arch,
         class_names=tuple(str(c) for c in class_names),
@@ -448,3 +442,11 @@ def read_class_names(path: str | Path) -> list[str]:
     if not names:
         raise ExportError(f"{path}: no class names")
     return names
+
+
+def _output_specs(outputs) -> tuple[OutputSpec, ...]:
+    """The card's outputs from specs or their text form ("NAME:holds[:layout]")."""
+    try:
+        return tuple(o if isinstance(o, OutputSpec) else OutputSpec.parse(o) for o in outputs)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
