@@ -1,5 +1,6 @@
 """Files mapped over an executor: a thread pool, and a Dask LocalCluster on loopback."""
 
+import dataclasses
 import os
 import signal
 import threading
@@ -69,6 +70,30 @@ def test_a_task_that_fails_for_good_costs_only_its_files(archive, tiny_onnx, tmp
     ]
     assert all(f.reason == "its task failed (OSError: worker lost)" for f in result.failures)
     assert len(result.files) == 13
+
+
+def test_a_retried_task_takes_its_earlier_files_from_the_journal(
+    archive, tiny_onnx, reference, tmp_path, monkeypatch
+):
+    """A retry scores only what its first try left; the client reads the first try's files
+    back from their entries and the rest from the retry's outcome."""
+    real = executors.score_task
+    outcomes = []
+
+    def retried(task):
+        if task.files[0].endswith("rec03.flac"):  # the first try got as far as rec03
+            real(dataclasses.replace(task, files=task.files[:1], stems=task.stems[:1]))
+        outcome = real(task)
+        outcomes.append(outcome)
+        return outcome
+
+    monkeypatch.setattr(executors, "score_task", retried)
+    out = tmp_path / "submission.csv"
+    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"))
+    assert result.failures == [] and out.read_bytes() == reference
+    journaled = [Path(p).name for o in outcomes for p in o.already_journaled]
+    assert journaled == ["rec03.flac"]
+    assert sum(len(o.scored) for o in outcomes) == 15
 
 
 def test_dask_without_dask_installed_is_a_config_error(monkeypatch):
