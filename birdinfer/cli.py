@@ -129,10 +129,10 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=("engine", "threads", "processes", "dask"),
-        help="where files are scored: this process's streaming engine (default), a file-level "
-        "map on a thread pool, on worker processes pinned to groups of cores (many-core "
-        "nodes), or on a Dask cluster",
+        choices=("auto", "engine", "threads", "processes", "dask"),
+        help="where files are scored: this process's streaming engine, a file-level map on a "
+        "thread pool, on worker processes pinned to groups of cores, or on a Dask cluster; "
+        "auto (default): the engine, or worker processes from 8 cores on",
     )
     parser.add_argument(
         "--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (--executor dask)"

@@ -479,10 +479,10 @@ class ExecutorConfig:
     ThreadPoolExecutor overlapping one model lane). "processes": one engine per group of cores,
     each in its own process. "threads", "processes" and "dask": a file-level map of
     tasks of `files_per_task` files on a ThreadPoolExecutor or a Dask cluster; each task's
-    per-window results land in the journal folder beside the output, and the submission is
-    assembled from them."""
+    per-window results land in the journal folder beside the output. "auto": the thread plan's
+    choice (`threads.choose_executor`): the engine, or processes on many-core nodes."""
 
-    kind: Literal["engine", "threads", "processes", "dask"] = "engine"
+    kind: Literal["auto", "engine", "threads", "processes", "dask"] = "auto"
     # Tasks scored at once on the thread pool (kind: threads); None = every core. Worker
     # processes (kind: processes: one engine per group of cores, for many-core nodes); None =
     # groups of threads.PROCESS_CORES cores. A Dask cluster's parallelism is its own.

@@ -198,19 +198,20 @@ def map_files(
     files: list[Path],
     stems: list[str],
     journal: Journal,
-    executor: Executor | None,
+    executor: Executor | str,
 ) -> tuple[list[FileResult], list[FileFailure]]:
-    """Score files as tasks on `executor`, or on the one `config.executor` names."""
+    """Score files as tasks on `executor`, or on the kind of executor it names ("threads",
+    "processes" or "dask", as `config.executor` sets it up)."""
     config = ensemble.config
     if config.budget.enabled:
         log.warning("the time guard runs with the streaming engine only: not on this executor")
     progress = tqdm(total=len(files), unit="file", disable=not config.output.progress, leave=False)
     try:
-        if executor is not None:
+        if not isinstance(executor, str):
             return score_on_executor(
                 ensemble, files, stems, executor, journal, on_task_done=progress.update
             )
-        with open_executor(config) as opened:
+        with open_executor(config, executor) as opened:
             return score_on_executor(
                 ensemble, files, stems, opened, journal, on_task_done=progress.update
             )
@@ -284,11 +285,12 @@ def score_on_executor(
 
 
 @contextmanager
-def open_executor(config: Config) -> Iterator[Executor]:
-    """The executor `config.executor` names. Its tasks feed each process's one engine, on the
-    process's cores (`worker_cores`)."""
+def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]:
+    """The executor of `kind` (default `config.executor.kind`), set up as `config.executor`
+    says. Its tasks feed each process's one engine, on the process's cores (`worker_cores`)."""
     settings = config.executor
-    if settings.kind == "threads":
+    kind = kind or settings.kind
+    if kind == "threads":
         workers = settings.workers or available_cores()
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
@@ -296,7 +298,7 @@ def open_executor(config: Config) -> Iterator[Executor]:
         finally:
             close_worker_engines()  # its threads must not outlive the run
         return
-    if settings.kind == "processes":
+    if kind == "processes":
         from birdinfer.inference.process_pool import process_executor
 
         cores = available_cores()
@@ -306,8 +308,8 @@ def open_executor(config: Config) -> Iterator[Executor]:
         with process_executor(groups) as pool:
             yield pool  # each process: its engine on its core group (process_pool._pin)
         return
-    if settings.kind != "dask":
-        raise ConfigError(f"config key 'executor.kind': '{settings.kind}' is not a file map")
+    if kind != "dask":
+        raise ConfigError(f"config key 'executor.kind': '{kind}' is not a file map")
     with dask_executor(settings.scheduler, settings.local_workers) as executor:
         yield executor
 

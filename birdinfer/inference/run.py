@@ -21,6 +21,7 @@ from birdinfer.inference.executors import map_files
 from birdinfer.inference.finish import postprocess_run
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.streaming import score_files
+from birdinfer.inference.threads import available_cores, choose_executor
 from birdinfer.inference.time_guard import TimeGuard
 from birdinfer.output.paths import check_outputs
 from birdinfer.output.report import build_report, now_iso, report_path_for, write_report
@@ -47,9 +48,20 @@ def run(
     """
     started, started_at = time.perf_counter(), now_iso()
     output = Path(config.output.submission) if config.output.submission else None
-    mapped = executor is not None or config.executor.kind != "engine"
 
     inputs = list_inputs(config)
+    if executor is not None:
+        kind, why = type(executor).__name__, "passed to run()"
+    else:
+        kind, why = choose_executor(
+            config.executor.kind,
+            ensemble.plan.cores if ensemble is not None else available_cores(),
+            len(inputs.files),
+            config.executor.files_per_task,
+            config.budget.enabled,
+        )
+    log.info("files scored by: %s (%s)", kind, why)
+    mapped = kind != "engine"
     check_outputs(config, [inputs.folder], inputs.recordings, config.output.resume or mapped)
     ensemble = ensemble or Ensemble(config)
     ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
@@ -68,7 +80,7 @@ def run(
     files, stems = [inputs.files[i] for i in todo], [inputs.stems[i] for i in todo]
     guard = None
     if mapped:
-        scored, failures = map_files(ensemble, files, stems, journal, executor)
+        scored, failures = map_files(ensemble, files, stems, journal, executor or kind)
         unscored: list[Path] = []
     else:
         guard = TimeGuard.for_run(config, ensemble, files, clock)
@@ -106,6 +118,7 @@ def run(
         resumed=len(resumed),
     )
     report = build_report(config, result, inputs.folder, started_at, ensemble.describe())
+    report["executor"] = kind
     report["time_guard"] = guard.report() if guard is not None else {"enabled": False}
     report["journal"] = str(journal.folder) if journal is not None else None
     write_report(report, result.report_path)

@@ -75,20 +75,37 @@ def plan_threads(
     for name, value in (("feature workers", workers), ("runtime threads", threads)):
         if value > cores:
             log.warning("%d %s exceed the %d available cores; expect thrashing", value, name, cores)
-    if cores >= 2 * PROCESS_CORES:
-        log.info(
-            "%d cores: executor.kind 'processes' runs %d engines of %d cores, each in its own "
-            "process (one interpreter's GIL and queue serialise more as the cores grow)",
-            cores,
-            len(process_groups(list(range(cores)))),
-            PROCESS_CORES,
-        )
     return ThreadPlan(cores=cores, workers=workers, threads=threads)
 
 
 # Cores per process on the process path: a group as large as the machines the engine's thread
 # plan was tuned on (2-4 cores), so each process's stages overlap as on such a machine.
 PROCESS_CORES = 4
+# From this many cores on, `executor.kind: auto` runs one engine per group of PROCESS_CORES.
+# Issue 15's measurements of the one-process engine on a 16-core Xeon: 3.7x one core's
+# throughput on 8 cores and 4.6x on 16, where a 4-core engine gave 2.3x, so two 4-core engines
+# would give ~4.5x on 8 and four ~9x on 16. Not remeasured since the front end stopped holding
+# the GIL: no machine with more than 2 cores was lent (docs/throughput.md, "The process path").
+PROCESSES_FROM_CORES = 2 * PROCESS_CORES
+
+
+def choose_executor(
+    kind: str, cores: int, files: int, files_per_task: int, time_guard: bool
+) -> tuple[str, str]:
+    """The executor a run uses, and why: `kind` itself unless it is "auto". Then the streaming
+    engine in this process, or worker processes of PROCESS_CORES cores each on a node of
+    PROCESSES_FROM_CORES or more, when the files give every process a task and the time guard
+    (which runs with the engine only) is off."""
+    if kind != "auto":
+        return kind, "executor.kind"
+    if cores < PROCESSES_FROM_CORES:
+        return "engine", f"{cores} cores: one engine"
+    if time_guard:
+        return "engine", "the time guard runs with the engine only"
+    groups = len(process_groups(list(range(cores))))
+    if files < groups * files_per_task:
+        return "engine", f"{files} files are too few to feed {groups} worker processes"
+    return "processes", f"{cores} cores: {groups} engines of {PROCESS_CORES} cores, a process each"
 
 
 def process_groups(

@@ -1,6 +1,7 @@
 """Files mapped over an executor: a thread pool, and a Dask LocalCluster on loopback."""
 
 import dataclasses
+import json
 import os
 import signal
 import threading
@@ -247,6 +248,21 @@ def test_worker_processes_pinned_to_core_groups_match_the_engine(
     result = run(mapped_config(archive, tiny_onnx, out, kind="processes", workers=2))
     assert result.failures == [] and out.read_bytes() == reference
     assert len(list((journal_path_for(out) / "files").glob("*.npz"))) == 16
+
+
+def test_auto_runs_worker_processes_on_a_many_core_node(archive, tiny_onnx, reference, tmp_path):
+    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.inference.threads import ThreadPlan
+
+    outputs = {}
+    for cores in (2, 8):  # the plan's core count decides; the processes pin to the real cores
+        out = tmp_path / f"{cores}" / "s.csv"
+        config = mapped_config(archive, tiny_onnx, out, kind="auto")
+        result = run(config, ensemble=Ensemble(config, ThreadPlan(cores, 2, 2)))
+        assert result.failures == [] and out.read_bytes() == reference
+        outputs[f"{cores}"] = json.loads(result.report_path.read_text())["executor"]
+        outputs[f"{cores} journaled"] = len(list(journal_path_for(out).glob("files/*.npz")))
+    assert outputs == {"2": "engine", "2 journaled": 0, "8": "processes", "8 journaled": 16}
 
 
 def test_process_groups_split_the_cores_and_fold_a_short_tail():
