@@ -87,6 +87,11 @@ PROCESS_CORES = 4
 # would give ~4.5x on 8 and four ~9x on 16. Not remeasured since the front end stopped holding
 # the GIL: no machine with more than 2 cores was lent (docs/throughput.md, "The process path").
 PROCESSES_FROM_CORES = 2 * PROCESS_CORES
+# ... and from this many files on: each run starts its worker processes afresh (spawn, imports,
+# model compilation: ~5 s on 2 cores here, after which a warm process ran 100 files in 12.3 s
+# against the engine's 13.9). From the 16-core figures above, processes save ~1 ms per window
+# on 8 cores and ~2 on 16: 5 s is repaid after ~200-400 one-minute files.
+PROCESSES_FROM_FILES = 400
 
 
 def choose_executor(
@@ -94,8 +99,9 @@ def choose_executor(
 ) -> tuple[str, str]:
     """The executor a run uses, and why: `kind` itself unless it is "auto". Then the streaming
     engine in this process, or worker processes of PROCESS_CORES cores each on a node of
-    PROCESSES_FROM_CORES or more, when the files give every process a task and the time guard
-    (which runs with the engine only) is off."""
+    PROCESSES_FROM_CORES or more, for a run long enough to repay their start-up
+    (PROCESSES_FROM_FILES, and a task for every process) with the time guard off (it runs with
+    the engine only)."""
     if kind != "auto":
         return kind, "executor.kind"
     if cores < PROCESSES_FROM_CORES:
@@ -103,8 +109,8 @@ def choose_executor(
     if time_guard:
         return "engine", "the time guard runs with the engine only"
     groups = len(process_groups(list(range(cores))))
-    if files < groups * files_per_task:
-        return "engine", f"{files} files are too few to feed {groups} worker processes"
+    if files < max(PROCESSES_FROM_FILES, groups * files_per_task):
+        return "engine", f"{files} files are too few to repay starting {groups} worker processes"
     return "processes", f"{cores} cores: {groups} engines of {PROCESS_CORES} cores, a process each"
 
 

@@ -250,10 +250,14 @@ def test_worker_processes_pinned_to_core_groups_match_the_engine(
     assert len(list((journal_path_for(out) / "files").glob("*.npz"))) == 16
 
 
-def test_auto_runs_worker_processes_on_a_many_core_node(archive, tiny_onnx, reference, tmp_path):
+def test_auto_runs_worker_processes_on_a_many_core_node(
+    archive, tiny_onnx, reference, tmp_path, monkeypatch
+):
+    from birdinfer.inference import threads
     from birdinfer.inference.ensemble import Ensemble
     from birdinfer.inference.threads import ThreadPlan
 
+    monkeypatch.setattr(threads, "PROCESSES_FROM_FILES", 16)  # the archive's 16 files
     outputs = {}
     for cores in (2, 8):  # the plan's core count decides; the processes pin to the real cores
         out = tmp_path / f"{cores}" / "s.csv"

@@ -45,13 +45,14 @@ def test_a_plan_above_the_cores_warns(caplog):
 def test_auto_executor_runs_processes_only_on_many_cores_with_files_to_feed_them():
     from birdinfer.inference.threads import choose_executor
 
-    def chosen(cores, files=100, guard=False, kind="auto"):
-        return choose_executor(kind, cores, files, 4, guard)[0]
+    def chosen(cores, files=1000, guard=False, kind="auto", files_per_task=4):
+        return choose_executor(kind, cores, files, files_per_task, guard)[0]
 
     assert [chosen(c) for c in (1, 2, 4, 7)] == ["engine"] * 4  # Kaggle's 4 vCPU: the engine
     assert [chosen(c) for c in (8, 16, 64)] == ["processes"] * 3
     assert chosen(16, guard=True) == "engine"  # the time guard needs the engine
-    assert chosen(16, files=15) == "engine"  # 4 processes, fewer than a task of 4 files each
-    assert chosen(16, files=16) == "processes"
+    assert chosen(16, files=399) == "engine"  # too short a run to repay the start-up
+    assert chosen(16, files=400) == "processes"
+    assert chosen(16, files=400, files_per_task=101) == "engine"  # a process would get no task
     assert chosen(2, kind="processes") == "processes"  # an explicit kind is kept
     assert chosen(64, kind="engine") == "engine"
