@@ -14,7 +14,6 @@ Resizing is separable, so each method is two small matrices: out = rows @ image 
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
 from birdinfer.config import ImageConfig
 
@@ -58,6 +57,8 @@ def deltas(x: np.ndarray, config: ImageConfig) -> tuple[np.ndarray, np.ndarray]:
     axis = -1 if config.delta_axis == "time" else -2
     width = config.delta_width
     if config.delta_style == "librosa":
+        import scipy.signal  # here, not at the top: its import costs ~1 s (amplitude.pcen)
+
         # librosa.feature.delta: a Savitzky-Golay derivative, "interp" at the edges; order 2 is
         # the second derivative of x itself.
         first = scipy.signal.savgol_filter(x, width, polyorder=1, deriv=1, axis=axis, mode="interp")
