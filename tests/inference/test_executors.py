@@ -232,6 +232,25 @@ def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
     assert executors.worker_cores() == executors.available_cores()  # not on a worker
 
 
+def _quiet_settings() -> list:
+    import dask.config
+
+    return [dask.config.get(key) for key in executors.QUIET_LOCAL_CLUSTER]
+
+
+def test_a_local_cluster_is_started_quiet_and_leaves_the_callers_config_alone():
+    pytest.importorskip("distributed")
+    before = _quiet_settings()
+    cluster, client = executors.local_cluster(1, 1)
+    try:
+        quiet = list(executors.QUIET_LOCAL_CLUSTER.values())
+        assert list(client.run(_quiet_settings).values()) == [quiet]  # the worker's
+        assert _quiet_settings() == before != quiet  # this process's, as it was
+    finally:
+        client.close()
+        cluster.close()
+
+
 def test_cli_local_workers_starts_its_own_cluster(archive, tiny_onnx, reference, tmp_path):
     from birdinfer.cli import main
 
