@@ -99,6 +99,8 @@ def run_soak(settings: SoakSettings) -> dict[str, Any]:
         {
             "input_dir": str(settings.work_dir),
             "models": [settings.model],
+            # RSS is sampled in this process: the engine's, whatever the cores.
+            "executor": {"kind": "engine"},
             "output": {
                 "submission": str(settings.report_dir / "soak_submission.csv"),
                 "progress": False,

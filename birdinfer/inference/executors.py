@@ -199,9 +199,11 @@ def map_files(
     stems: list[str],
     journal: Journal,
     executor: Executor | str,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Score files as tasks on `executor`, or on the kind of executor it names ("threads",
-    "processes" or "dask", as `config.executor` sets it up)."""
+    "processes" or "dask", as `config.executor` sets it up); `on_result` sees each file's
+    result here as its task ends."""
     config = ensemble.config
     if config.budget.enabled:
         log.warning("the time guard runs with the streaming engine only: not on this executor")
@@ -209,11 +211,11 @@ def map_files(
     try:
         if not isinstance(executor, str):
             return score_on_executor(
-                ensemble, files, stems, executor, journal, on_task_done=progress.update
+                ensemble, files, stems, executor, journal, progress.update, on_result
             )
         with open_executor(config, executor) as opened:
             return score_on_executor(
-                ensemble, files, stems, opened, journal, on_task_done=progress.update
+                ensemble, files, stems, opened, journal, progress.update, on_result
             )
     finally:
         progress.close()
@@ -226,6 +228,7 @@ def score_on_executor(
     executor: Executor,
     journal: Journal,
     on_task_done: Callable[[int], None] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> tuple[list[FileResult], list[FileFailure]]:
     """Map tasks of `executor.files_per_task` files over `executor`; results in file order.
 
@@ -269,6 +272,10 @@ def score_on_executor(
                 stored[path] = returned.get(path) or journal.load(Path(path))
             failures += outcome.failures
             workers.add(outcome.worker)
+        if on_result is not None:
+            for path in task.files:
+                if stored[path] is not None:
+                    on_result(stored[path])
         if on_task_done is not None:
             on_task_done(len(task.files))
     log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(sorted(workers)))

@@ -42,9 +42,10 @@ def run(
     """Score every recording under `config.input_dir` and write the submission atomically.
 
     `ensemble` reuses loaded models; `clock` is what the time guard reads (tests pass a fake
-    one); `on_file` sees each file scored in this process as it finishes. Files are scored by the
-    streaming engine here, or mapped over `executor` (any `concurrent.futures.Executor`, e.g. a
-    Dask client's) or over the executor that `config.executor` names.
+    one); `on_file` sees each file scored as it finishes (on a mapped run, as its task ends).
+    Files are scored by the streaming engine here, or mapped over `executor` (any
+    `concurrent.futures.Executor`, e.g. a Dask client's) or over the executor that
+    `config.executor` names (`executor.kind: auto` lets the thread plan choose).
     """
     started, started_at = time.perf_counter(), now_iso()
     output = Path(config.output.submission) if config.output.submission else None
@@ -80,7 +81,7 @@ def run(
     files, stems = [inputs.files[i] for i in todo], [inputs.stems[i] for i in todo]
     guard = None
     if mapped:
-        scored, failures = map_files(ensemble, files, stems, journal, executor or kind)
+        scored, failures = map_files(ensemble, files, stems, journal, executor or kind, on_file)
         unscored: list[Path] = []
     else:
         guard = TimeGuard.for_run(config, ensemble, files, clock)

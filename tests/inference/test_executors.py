@@ -41,8 +41,10 @@ def mapped_config(archive, model, out, **executor):
 
 def test_thread_pool_file_map_matches_the_engine(archive, tiny_onnx, reference, tmp_path):
     out = tmp_path / "submission.csv"
-    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"))
+    seen = []
+    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"), on_file=seen.append)
     assert result.failures == [] and out.read_bytes() == reference
+    assert sorted(r.path.name for r in seen) == sorted(p.name for p in archive.iterdir())
     entries = list((journal_path_for(out) / "files").glob("*.npz"))
     assert len(entries) == 16
 
