@@ -65,6 +65,11 @@ class TaskOutcome:
     already_journaled: list[str] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
     worker: str = ""
+    # The worker's stage seconds (its Ensemble's timer, which every task there adds to) when
+    # the task started and when it ended: the run's share of a worker is its last end minus its
+    # first start, whatever its tasks overlapped (tasks_stage_seconds).
+    stages_at_start: dict[str, float] = field(default_factory=dict)
+    stages_at_end: dict[str, float] = field(default_factory=dict)
 
 
 # --- the worker side ------------------------------------------------------------------------------
@@ -176,7 +181,8 @@ def score_task(task: FileTask) -> TaskOutcome:
             f"{worker_name()}: this worker's models or settings differ from the run's"
         )
     journal = Journal(Path(task.journal), stamp, task.entry_format)
-    outcome = TaskOutcome(worker=worker_name())
+    timer = engine.ensemble.timer
+    outcome = TaskOutcome(worker=worker_name(), stages_at_start=timer.snapshot())
     todo, stems = [], []
     for path, stem in zip(task.files, task.stems, strict=True):
         if journal.load(Path(path)) is not None:
@@ -187,7 +193,28 @@ def score_task(task: FileTask) -> TaskOutcome:
     scored = engine.score(todo, stems, on_result=journal.record)
     outcome.scored = scored.results
     outcome.failures = scored.failures
+    outcome.stages_at_end = timer.snapshot()
     return outcome
+
+
+def tasks_stage_seconds(outcomes: list[TaskOutcome]) -> dict[str, float]:
+    """Stage seconds the workers spent on these tasks: per worker, its latest snapshot minus its
+    earliest, summed over workers (a task's own difference would count its neighbours' work
+    too, since a worker's tasks share one engine)."""
+    first: dict[str, dict[str, float]] = {}
+    last: dict[str, dict[str, float]] = {}
+    for outcome in outcomes:
+        start, end = first.setdefault(outcome.worker, {}), last.setdefault(outcome.worker, {})
+        for stage, seconds in outcome.stages_at_start.items():
+            start[stage] = min(start.get(stage, seconds), seconds)
+        for stage, seconds in outcome.stages_at_end.items():
+            end[stage] = max(end.get(stage, seconds), seconds)
+    total: dict[str, float] = {}
+    for worker, end in last.items():
+        for stage, seconds in end.items():
+            spent = seconds - first[worker].get(stage, 0.0)
+            total[stage] = total.get(stage, 0.0) + spent
+    return total
 
 
 # --- the client side ------------------------------------------------------------------------------
@@ -253,7 +280,7 @@ def score_on_executor(
     futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
     failures: list[FileFailure] = []
     stored: dict[str, FileResult | None] = {}
-    workers: set[str] = set()
+    outcomes: list[TaskOutcome] = []
     for future in as_completed(futures):
         task = futures[future]
         try:
@@ -271,14 +298,17 @@ def score_on_executor(
             for path in task.files:
                 stored[path] = returned.get(path) or journal.load(Path(path))
             failures += outcome.failures
-            workers.add(outcome.worker)
+            outcomes.append(outcome)
         if on_result is not None:
             for path in task.files:
                 if stored[path] is not None:
                     on_result(stored[path])
         if on_task_done is not None:
             on_task_done(len(task.files))
-    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(sorted(workers)))
+    workers = sorted({outcome.worker for outcome in outcomes})
+    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
+    # The run report's stage table: what the workers spent, as the engine's would show it.
+    ensemble.timer.add(tasks_stage_seconds(outcomes))
     failed = {f.path for f in failures}
     results = []
     for path in files:

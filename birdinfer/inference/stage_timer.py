@@ -34,6 +34,17 @@ class StageTimer:
                 self.member_windows[member] += windows
                 self.member_rows[member] += windows if rows is None else rows
 
+    def snapshot(self) -> dict[str, float]:
+        """The stage seconds so far (a copy: other threads go on adding)."""
+        with self._lock:
+            return dict(self.seconds)
+
+    def add(self, seconds: dict[str, float]) -> None:
+        """Add stage seconds measured elsewhere (a mapped run's workers)."""
+        with self._lock:
+            for stage, value in seconds.items():
+                self.seconds[stage] += value
+
     def part(self, name: str, rows: int):
         """Time a part of a stage (one front end), kept apart from the stage table."""
 

@@ -45,6 +45,9 @@ def test_thread_pool_file_map_matches_the_engine(archive, tiny_onnx, reference, 
     result = run(mapped_config(archive, tiny_onnx, out, kind="threads"), on_file=seen.append)
     assert result.failures == [] and out.read_bytes() == reference
     assert sorted(r.path.name for r in seen) == sorted(p.name for p in archive.iterdir())
+    # The workers' stage times reach the run report, as the engine's do.
+    assert {"decode", "mel", "model tiny_cnn:tiny_model.onnx"} <= set(result.stage_seconds)
+    assert min(result.stage_seconds[s] for s in ("decode", "mel")) > 0
     entries = list((journal_path_for(out) / "files").glob("*.npz"))
     assert len(entries) == 16
 
@@ -302,3 +305,14 @@ def test_process_groups_split_the_cores_and_fold_a_short_tail():
     assert process_groups(list(range(6)), 4) == [[0, 1, 2, 3, 4, 5]]
     assert process_groups(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9]]
     assert process_groups([0, 1], 1) == [[0], [1]]
+
+
+def test_a_workers_stage_seconds_count_once_however_its_tasks_overlap():
+    def outcome(worker, start, end):
+        return executors.TaskOutcome(
+            worker=worker, stages_at_start={"decode": start}, stages_at_end={"decode": end}
+        )
+
+    # Two tasks shared one engine on worker a (10 -> 18 s of decode); worker b did 5 s.
+    outcomes = [outcome("a", 10, 15), outcome("a", 12, 18), outcome("b", 0, 5)]
+    assert executors.tasks_stage_seconds(outcomes) == {"decode": 13}
