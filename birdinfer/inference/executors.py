@@ -11,7 +11,7 @@ workers and runs. The outcome also carries the results the entries were written 
 client reads back only the entries it did not get that way (a retried or failed task's); reading
 every partition again cost the client ~12 ms of CPU per file, on the cores the workers use
 (docs/distributed.md). Dask's client offers a `concurrent.futures` executor, so nothing here is
-Dask-specific but `dask_executor`.
+Dask-specific: `dask_cluster` opens it.
 
 Every task in a process feeds that process's one engine (`shared_engine`), which runs on all the
 process's cores: tasks only wait for their files, so a worker needs two task threads or more to
@@ -347,64 +347,7 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
         return
     if kind != "dask":
         raise ConfigError(f"config key 'executor.kind': '{kind}' is not a file map")
+    from birdinfer.inference.dask_cluster import dask_executor
+
     with dask_executor(settings.scheduler, settings.local_workers) as executor:
         yield executor
-
-
-@contextmanager
-def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[Executor]:
-    """A `concurrent.futures` executor on an existing Dask scheduler, or on a LocalCluster of
-    `local_workers` processes sharing this machine's cores, each running one engine on its share
-    fed by two task threads (one task's files decode while the other's finish)."""
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise ConfigError(
-            "config key 'executor.kind': 'dask' needs Dask (pip install 'birdinfer[dask]')"
-        ) from exc
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        workers = local_workers or 1
-        cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
-    try:
-        log.info("Dask: %s", client)
-        yield client.get_executor(pure=False)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-# A local cluster started here has no dashboard: nothing reads its workers' statistical profiler
-# or its system monitor, and its event-loop watchdog (the tick) need not wake every process
-# every 20 ms, nor the memory monitor every 100 ms. Idle, with Dask's defaults, a cluster of one
-# worker used 0.08 of a core (4% of a 2-core node, taken from the engine it feeds); with these,
-# 0.01-0.016 (docs/distributed.md). A cluster of your own takes them from its Dask config.
-QUIET_LOCAL_CLUSTER = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-    "distributed.admin.system-monitor.interval": "5s",
-    "distributed.worker.memory.monitor-interval": "1s",
-}
-
-
-def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
-    """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard,
-    QUIET_LOCAL_CLUSTER) and a client of it. `cores_per_worker` (default: its task threads) is
-    what each worker's tasks share: one task thread with 8 cores runs one engine on 8 cores."""
-    import dask.config
-    from distributed import Client, LocalCluster  # before config.set: it adds Dask's defaults
-
-    env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
-    with dask.config.set(QUIET_LOCAL_CLUSTER):  # the scheduler, nannies and workers read it now
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            env=env,
-        )
-        return cluster, Client(cluster)

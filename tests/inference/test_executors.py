@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from birdinfer.errors import ConfigError
+from birdinfer.inference import dask_cluster
 from birdinfer.inference import executors as executors
 from birdinfer.inference.journal import journal_path_for
 from birdinfer.inference.run import run
@@ -113,7 +114,10 @@ def test_dask_without_dask_installed_is_a_config_error(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_dask)
-    with pytest.raises(ConfigError, match=r"birdinfer\[dask\]"), executors.dask_executor(None, 1):
+    with (
+        pytest.raises(ConfigError, match=r"birdinfer\[dask\]"),
+        dask_cluster.dask_executor(None, 1),
+    ):
         pass
 
 
@@ -240,15 +244,15 @@ def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
 def _quiet_settings() -> list:
     import dask.config
 
-    return [dask.config.get(key) for key in executors.QUIET_LOCAL_CLUSTER]
+    return [dask.config.get(key) for key in dask_cluster.QUIET_LOCAL_CLUSTER]
 
 
 def test_a_local_cluster_is_started_quiet_and_leaves_the_callers_config_alone():
     pytest.importorskip("distributed")
     before = _quiet_settings()
-    cluster, client = executors.local_cluster(1, 1)
+    cluster, client = dask_cluster.local_cluster(1, 1)
     try:
-        quiet = list(executors.QUIET_LOCAL_CLUSTER.values())
+        quiet = list(dask_cluster.QUIET_LOCAL_CLUSTER.values())
         assert list(client.run(_quiet_settings).values()) == [quiet]  # the worker's
         assert _quiet_settings() == before != quiet  # this process's, as it was
     finally:

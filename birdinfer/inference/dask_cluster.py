@@ -1,0 +1,76 @@
+"""Dask as a file map: a `concurrent.futures` executor on an existing scheduler, or on a
+LocalCluster started here (`executors.open_executor` picks it for `executor.kind: dask`).
+
+Only this module imports Dask, and only when a run asks for it: `[dask]` is an extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+
+from birdinfer.errors import ConfigError
+from birdinfer.inference.threads import available_cores
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[Executor]:
+    """A `concurrent.futures` executor on an existing Dask scheduler, or on a LocalCluster of
+    `local_workers` processes sharing this machine's cores, each running one engine on its share
+    fed by two task threads (one task's files decode while the other's finish)."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ConfigError(
+            "config key 'executor.kind': 'dask' needs Dask (pip install 'birdinfer[dask]')"
+        ) from exc
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        workers = local_workers or 1
+        cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
+    try:
+        log.info("Dask: %s", client)
+        yield client.get_executor(pure=False)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# A local cluster started here has no dashboard: nothing reads its workers' statistical profiler
+# or its system monitor, and its event-loop watchdog (the tick) need not wake every process
+# every 20 ms, nor the memory monitor every 100 ms. Idle, with Dask's defaults, a cluster of one
+# worker used 0.08 of a core (4% of a 2-core node, taken from the engine it feeds); with these,
+# 0.01-0.016 (docs/distributed.md). A cluster of your own takes them from its Dask config.
+QUIET_LOCAL_CLUSTER = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
+    """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard,
+    QUIET_LOCAL_CLUSTER) and a client of it. `cores_per_worker` (default: its task threads) is
+    what each worker's tasks share: one task thread with 8 cores runs one engine on 8 cores."""
+    import dask.config
+    from distributed import Client, LocalCluster  # before config.set: it adds Dask's defaults
+
+    env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
+    with dask.config.set(QUIET_LOCAL_CLUSTER):  # the scheduler, nannies and workers read it now
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            env=env,
+        )
+        return cluster, Client(cluster)
