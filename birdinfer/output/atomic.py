@@ -70,9 +70,13 @@ def write_json_atomic(data: Any, path: str | Path) -> Path:
     return write_atomic(Path(path), lambda handle: json.dump(data, handle, indent=2, default=str))
 
 
-def write_atomic(path: str | Path, write, binary: bool = False) -> Path:
+def write_atomic(path: str | Path, write, binary: bool = False, durable: bool = True) -> Path:
     """Call `write(handle)` on a temporary file beside `path`, then rename it into place:
-    a crash leaves the old file or the new one, never half of one."""
+    a crash leaves the old file or the new one, never half of one.
+
+    `durable` syncs the data to disk before the rename, so that even a power cut leaves one or
+    the other; without it a process crash still does, and a power cut may leave the new name
+    with less than its data (for files whose readers treat that as absent: journal entries)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -81,7 +85,8 @@ def write_atomic(path: str | Path, write, binary: bool = False) -> Path:
         with os.fdopen(fd, **mode) as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

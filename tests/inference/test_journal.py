@@ -88,6 +88,17 @@ def test_a_changed_or_damaged_entry_is_scored_again(short_folder, tiny_onnx, tmp
     np.testing.assert_array_equal(rows.loc[["b_5", "c_5"]], before.loc[["b_5", "c_5"]])
 
 
+def test_an_empty_entry_is_scored_again(short_folder, tiny_onnx, tmp_path):
+    """What a power cut may leave of an entry, which is not synced to disk: its name, no data."""
+    out = tmp_path / "submission.csv"
+    first = run(resumable(short_folder, tiny_onnx, out))
+    entries = sorted((journal_path_for(out) / "files").iterdir())
+    entries[0].write_bytes(b"")
+    again = run(resumable(short_folder, tiny_onnx, out))
+    assert again.resumed == len(entries) - 1
+    assert again.submission.equals(first.submission)
+
+
 def _entry_of(entry: Path) -> str:
     with np.load(entry) as data:
         return json.loads(str(data["facts"]))["path"]
