@@ -87,10 +87,11 @@ PROCESS_CORES = 4
 # would give ~4.5x on 8 and four ~9x on 16. Not remeasured since the front end stopped holding
 # the GIL: no machine with more than 2 cores was lent (docs/throughput.md, "The process path").
 PROCESSES_FROM_CORES = 2 * PROCESS_CORES
-# ... and from this many files on: each run starts its worker processes afresh (spawn, imports,
-# model compilation: ~5 s on 2 cores here, after which a warm process ran 100 files in 12.3 s
-# against the engine's 13.9). From the 16-core figures above, processes save ~1 ms per window
-# on 8 cores and ~2 on 16: 5 s is repaid after ~200-400 one-minute files.
+# ... and from this many files on: each run starts its worker processes afresh (spawn and
+# imports 1.2 s, models loaded and the engine started 1.55 s, then the pipeline fills: 3-5 s on
+# 2 cores here, after which a warm process ran 100 files in 12.3 s against the engine's 13.9).
+# From the 16-core figures above, processes save ~1 ms per window on 8 cores and ~2 on 16: a
+# start-up of ~5 s is repaid after ~200-400 one-minute files.
 PROCESSES_FROM_FILES = 400
 
 
