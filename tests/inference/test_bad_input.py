@@ -124,6 +124,31 @@ def test_corrupt_bytes(inputs, tiny_onnx, tmp_path, reference, fmt, where):
         assert_scored(result, reference, path, expected[1], expected[2])
 
 
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_a_mapped_run_reports_bad_files_as_the_engine_does(inputs, tiny_onnx, tmp_path, kind):
+    """`executor.kind: auto` maps large runs on many-core nodes: a damaged file must cost the
+    same there as in the engine, and be reported the same way."""
+    (inputs / "damaged_header.ogg").write_bytes(corrupted_audio("ogg", "header"))
+    (inputs / "damaged_middle.ogg").write_bytes(corrupted_audio("ogg", "middle"))
+    engine_run = run_folder(inputs, tiny_onnx, tmp_path / "engine")
+    config = make_config(
+        inputs,
+        tiny_onnx,
+        tmp_path / kind / "submission.csv",
+        inference={"batch_size": 1},
+        executor={"kind": kind, "files_per_task": 2},
+    )
+    with time_limit(120):
+        mapped = run(config)
+    assert mapped.failures == engine_run.failures and len(mapped.failures) == 1
+    assert mapped.submission.equals(engine_run.submission)
+
+    def warnings(result):
+        return json.loads(result.report_path.read_text())["warnings"]
+
+    assert warnings(mapped) == warnings(engine_run) and len(warnings(mapped)) == 1
+
+
 # --- files that are not audio ---------------------------------------------------------------
 
 
