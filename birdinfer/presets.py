@@ -21,8 +21,10 @@ TORCHAUDIO = {
     "amin": 1e-10,
 }
 
-# The 2023 1st and 2025 2nd places (the same authors' code base) train on one front end.
-SYDORSKYY_MEL = {
+# torchaudio 2048/512/128 over 20-16000 Hz, normalized, dB with top_db 80: the spectrogram of
+# the 2023 1st, 2025 2nd (the same authors' code base) and 2026 5th (EfficientNetV2-S) places,
+# which differ only in the normalisation after it.
+TORCHAUDIO_2048_128_NORMALIZED = {
     **TORCHAUDIO,
     "n_fft": 2048,
     "hop_length": 512,
@@ -31,6 +33,9 @@ SYDORSKYY_MEL = {
     "fmax": 16000,
     "normalized": True,
     "top_db": 80.0,
+}
+SYDORSKYY_MEL = {
+    **TORCHAUDIO_2048_128_NORMALIZED,
     "normalization": [{"step": "standardize", "ddof": 1}, "minmax"],
 }
 
@@ -217,17 +222,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "clamped to [0, 1]",
         "source": "jak-ma/BirdCLEF2026-5th-solution: birdclef/data/transforms.py "
         "(LogMelTransform), scripts/effv2s_stage1.py",
-        "mel": {
-            **TORCHAUDIO,
-            "n_fft": 2048,
-            "hop_length": 512,
-            "n_mels": 128,
-            "fmin": 20,
-            "fmax": 16000,
-            "normalized": True,
-            "top_db": 80.0,
-            "normalization": ["scale80", "clamp"],
-        },
+        "mel": {**TORCHAUDIO_2048_128_NORMALIZED, "normalization": ["scale80", "clamp"]},
         "image": {},
     },
 }

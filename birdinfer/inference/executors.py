@@ -86,11 +86,11 @@ def ensembles_built() -> int:
     return len(_ensembles)
 
 
-def worker_ensemble(config: Config, runtime_threads: int | None = None) -> tuple[Ensemble, dict]:
+def worker_ensemble(config: Config) -> tuple[Ensemble, dict]:
     """This process's Ensemble for `config`, built (models loaded) once and reused by every
     task; with its fingerprint, computed once too (model files are hashed)."""
     with _lock:
-        return _ensembles[_built(config, runtime_threads)]
+        return _ensembles[_built(config)]
 
 
 def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
@@ -112,7 +112,7 @@ def close_worker_engines() -> None:
         engine.close()
 
 
-def _built(config: Config, runtime_threads: int | None = None) -> str:
+def _built(config: Config) -> str:
     """The key of this process's Ensemble for `config`, building it first if need be (the
     caller holds `_lock`)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
@@ -120,7 +120,7 @@ def _built(config: Config, runtime_threads: int | None = None) -> str:
     key = json.dumps([to_dict(config), files], sort_keys=True)
     if key not in _ensembles:
         tune_malloc()
-        threads = runtime_threads or worker_cores()
+        threads = worker_cores()
         plan = ThreadPlan(cores=available_cores(), workers=threads, threads=threads)
         ensemble = Ensemble(config, plan)
         _ensembles[key] = (ensemble, fingerprint(ensemble))

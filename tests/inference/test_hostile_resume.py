@@ -75,9 +75,9 @@ def test_a_dask_worker_reloads_a_model_whose_external_data_changed(tiny_onnx, tm
     model = external_data_model(tiny_onnx, tmp_path / "model")
     config = make_config(tmp_path, model, tmp_path / "out.csv")
     executors._ensembles.clear()
-    _, before = executors.worker_ensemble(config, 1)
+    _, before = executors.worker_ensemble(config)
     new_weights(model)
-    _, after = executors.worker_ensemble(config, 1)
+    _, after = executors.worker_ensemble(config)
     assert executors.ensembles_built() == 2
     assert before["models"][0]["sha256"] != after["models"][0]["sha256"]
     executors._ensembles.clear()
