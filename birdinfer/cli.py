@@ -355,6 +355,16 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tolerance", type=float, default=1e-4, help="max abs diff allowed vs torch"
     )
+    parser.add_argument(
+        "--preset",
+        help="the front-end preset the model was trained with (birdinfer frontend presets): "
+        "replaces the config's mel settings; --set keys win over it",
+    )
+    parser.add_argument(
+        "--probe-audio",
+        type=Path,
+        help="a recording for the parity probe (default: synthetic chirps over noise)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -362,7 +372,10 @@ def _export(args: argparse.Namespace) -> int:
     from birdinfer.config import MelConfig
     from birdinfer.models.export_job import ExportJob, run_export
 
-    config = load_config(args.config, dict(parse_override(item) for item in args.set))
+    overrides = dict(parse_override(item) for item in args.set)
+    if args.preset:
+        overrides.setdefault("mel.preset", args.preset)
+    config = load_config(args.config, overrides)
     job = ExportJob(
         classes=args.classes,
         out=args.out,
@@ -382,6 +395,8 @@ def _export(args: argparse.Namespace) -> int:
         openvino=not args.no_openvino,
         tolerance=args.tolerance,
         waveform=args.waveform,
+        preset=overrides.get("mel.preset"),
+        probe_audio=args.probe_audio,
     )
     result = run_export(job)
     print(f"onnx: {result.onnx_path} (max abs diff vs torch {result.onnx_max_abs_diff:.2e})")

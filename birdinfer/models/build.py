@@ -56,20 +56,45 @@ def _import(name: str, spec: str):
         sys.path.insert(0, os.getcwd())
     try:
         return importlib.import_module(name)
-    except ImportError as exc:
-        raise ExportError(f"--factory {spec!r}: cannot import {name} ({exc})") from exc
+    except Exception as exc:  # ImportError, or the module's own error as it runs
+        raise ExportError(f"--factory {spec!r}: cannot import {name} ({exc!r})") from exc
 
 
 def _import_file(path: Path, spec: str):
+    """The file imported as Python would import it: a module inside a package (folders with
+    __init__.py) under its dotted name, from the folder above the package, so its relative
+    imports and module-level names resolve as in its own repository; a lone file from its own
+    folder, as `python file.py` runs it (its sibling modules importable)."""
     if not path.is_file():
         raise ExportError(f"--factory {spec!r}: no file {path}")
-    # Registered under its stem (dataclasses and pickling look classes up by module name),
-    # unless that name is taken.
-    name = path.stem if path.stem not in sys.modules else f"birdinfer_factory_{path.stem}"
+    path = path.resolve()
+    parts, root = [path.stem], path.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    name = ".".join(parts)
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path:
+        return loaded
+    if len(parts) > 1:
+        try:
+            return importlib.import_module(name)
+        except Exception as exc:  # the user's module failed: say where, with its own words
+            raise ExportError(f"--factory {spec!r}: importing {name} failed: {exc!r}") from exc
+    # A lone file: this very file (not a namesake earlier on sys.path), registered before it
+    # runs (dataclasses and pickling look classes up by module name), under its stem unless
+    # another module holds that name.
+    name = name if name not in sys.modules else f"birdinfer_factory_{path.stem}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ExportError(f"--factory {spec!r}: importing {path} failed: {exc!r}") from exc
     return module
 
 

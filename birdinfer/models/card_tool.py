@@ -90,6 +90,9 @@ def build_card(
     data: dict[str, Any] = {}
     if config is not None:
         data = _config_data(config)
+    preset = (overrides or {}).get("mel.preset")
+    if preset is not None:  # the preset replaces the config's mel block; --set keys win over it
+        data["mel"], data["image"] = {}, None
     for key, value in (overrides or {}).items():
         _set(data, key, value)
     settings = from_dict(data) if data else None
@@ -113,6 +116,8 @@ def build_card(
         extra=dict(old.extra) if old else {"card": "attached by birdinfer card set"},
         image=image,
     )
+    if preset is not None:
+        card = dataclasses.replace(card, extra={**card.extra, "mel_preset": str(preset)})
     if waveform:
         rate = settings.audio.sample_rate if settings else (old.sample_rate if old else 32000)
         samples = round(rate * window)

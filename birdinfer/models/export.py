@@ -29,6 +29,7 @@ from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
 from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
+from birdinfer.models.probe import probe_features, worst_difference
 from birdinfer.models.stft_export import dynamo_export, openvino_from_torch, strip_node_metadata
 from birdinfer.models.torch_support import ExportError, require_torch
 
@@ -217,12 +218,12 @@ def _layout(spec: OutputSpec, shape: tuple[int, ...], batch: int, classes: int) 
     )
 
 
-def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
+def _prepare(model, card: ModelCard, batch: int = 2, probe_audio: Path | None = None) -> _Prepared:
     torch, _ = require_torch()
     input_names = [WAVEFORM_INPUT_NAME if card.waveform else INPUT_NAME, *card.input_constants]
     if len(set(input_names)) != len(input_names):
         raise ExportError(f"a constant input may not be called '{input_names[0]}'")
-    inputs = _example_inputs(card, batch)
+    inputs = _example_inputs(card, batch, probe_audio)
     model = model.eval()
     try:
         with torch.no_grad():
@@ -272,12 +273,10 @@ def _picker(torch, model, picks: list[Any]):
     return Outputs()
 
 
-def _example_inputs(card: ModelCard, batch: int) -> list[np.ndarray]:
-    # Standardised log-mels are roughly N(0, 1): seeded normal noise is a fair parity probe.
-    # Audio is a tenth of that (about -20 dBFS): loud enough, never clipped.
-    scale = 0.1 if card.waveform else 1.0
-    noise = np.random.default_rng(0).standard_normal((batch, *card.input_shape))
-    mel = (scale * noise).astype(np.float32)
+def _example_inputs(card: ModelCard, batch: int, audio: Path | None = None) -> list[np.ndarray]:
+    # Recording-like audio (or the user's), through the card's own front end: a min-max or dB
+    # front end is not judged on white noise (birdinfer.models.probe).
+    mel = probe_features(card, batch, audio)
     constants = []
     for value in card.input_constants.values():
         array = np.asarray(value)
@@ -360,18 +359,22 @@ def export(
     onnx_path: str | Path,
     openvino: bool = True,
     tolerance: float = PARITY_TOLERANCE,
+    probe_audio: str | Path | None = None,
 ) -> ExportResult:
     """Export, convert, and check both files against torch; fail above `tolerance`.
 
     `birdinfer.export(module, card, "model.onnx")` from a notebook; `card` from `make_card`.
+    `probe_audio`: a recording to probe with instead of the built-in synthetic one.
     """
-    prepared = _prepare(model, card)
+    prepared = _prepare(model, card, probe_audio=Path(probe_audio) if probe_audio else None)
     onnx_path = Path(onnx_path)
     onnx_diff = _write_onnx(prepared, onnx_path, opset=17)
     log.info("ONNX parity vs torch: max abs diff %.2e", onnx_diff)
     if not onnx_diff <= tolerance:
+        _, where = _where(prepared, _run_onnxruntime(onnx_path, prepared))
         raise ExportError(
-            f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > {tolerance:.0e}"
+            f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > {tolerance:.0e} "
+            f"({where})"
         )
     if not openvino:
         return ExportResult(onnx_path, None, onnx_diff, None, prepared.card)
@@ -397,8 +400,10 @@ def export(
     ov_diff = _max_abs_diff(prepared.expected, _run_openvino(xml_path, prepared))
     log.info("OpenVINO parity vs torch: max abs diff %.2e", ov_diff)
     if not ov_diff <= tolerance:
+        _, where = _where(prepared, _run_openvino(xml_path, prepared))
         raise ExportError(
-            f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > {tolerance:.0e}"
+            f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > {tolerance:.0e} "
+            f"({where})"
         )
     return ExportResult(onnx_path, xml_path, onnx_diff, ov_diff, prepared.card)
 
@@ -416,6 +421,11 @@ def _run_openvino(path: Path, prepared: _Prepared) -> list[np.ndarray]:
     compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     result = compiled(dict(enumerate(prepared.inputs)))
     return [np.asarray(result[port]) for port in compiled.outputs]
+
+
+def _where(prepared: _Prepared, actual: list[np.ndarray]) -> tuple[float, str]:
+    names = [o.name for o in prepared.card.outputs]
+    return worst_difference(prepared.expected, actual, names)
 
 
 def _max_abs_diff(expected: list[np.ndarray], actual: list[np.ndarray]) -> float:

@@ -48,6 +48,10 @@ class ExportJob:
     tolerance: float = PARITY_TOLERANCE
     # Raw audio in: (batch, samples), or (batch, 1, samples) with in_chans 1; no mel on the card.
     waveform: bool = False
+    # The front-end preset the mel settings came from (recorded on the card), if any.
+    preset: str | None = None
+    # A recording for the parity probe (default: birdinfer's synthetic one).
+    probe_audio: Path | None = None
 
 
 def run_export(job: ExportJob) -> ExportResult:
@@ -86,6 +90,7 @@ def run_export(job: ExportJob) -> ExportResult:
             channel_axis=job.in_chans == 1,
             outputs=job.outputs,
             input_constants=job.constants,
+            extra=_preset_extra(job),
         )
     else:
         card = make_card(
@@ -97,5 +102,18 @@ def run_export(job: ExportJob) -> ExportResult:
             in_chans=job.in_chans,
             outputs=job.outputs,
             input_constants=job.constants,
+            extra=_preset_extra(job),
         )
-    return export(model, card, job.out, openvino=job.openvino, tolerance=job.tolerance)
+    return export(
+        model,
+        card,
+        job.out,
+        openvino=job.openvino,
+        tolerance=job.tolerance,
+        probe_audio=job.probe_audio,
+    )
+
+
+def _preset_extra(job: ExportJob) -> dict[str, Any]:
+    """The card's record of the preset the mel settings came from (`extra.mel_preset`)."""
+    return {"mel_preset": job.preset} if job.preset else {}
