@@ -27,6 +27,10 @@ Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
 NonFinite = Literal["fail", "drop_member"]
+Scope = Literal["window", "file"]
+RankTies = Literal["first", "average"]
+# (taxon, weight) pairs; YAML writes them as a mapping. A tuple keeps the frozen configs hashable.
+TaxonWeights = tuple[tuple[str, float], ...]
 
 
 def _check(ok: bool, key: str, problem: str) -> None:
@@ -51,6 +55,14 @@ class AudioConfig:
     # A header's length is a claim: one above this (or none at all, as in a FLAC written to a
     # pipe) is set aside and the length is learnt by decoding the stream.
     max_header_hours: float = 24.0
+    # Each model input scaled to a peak of 1 before its front end ("peak": librosa.util.normalize,
+    # the 2025 2nd place's "late normalize"; a silent input stays as it is). "none": as decoded.
+    normalize: Literal["none", "peak"] = "none"
+    # The last, partial window of a file: zero-padded at its end ("pad_end"), at its start so
+    # that it holds the file's last seconds ("pad_start", as the 2025 2nd place), or dropped
+    # ("drop": floor(duration / window) rows, as the 2026 2nd place's notebook; a file shorter
+    # than one window keeps its one row, padded at its end).
+    last_window: Literal["pad_end", "pad_start", "drop"] = "pad_end"
 
     def __post_init__(self) -> None:
         _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
@@ -210,6 +222,12 @@ class MelConfig:
     amin: float | None = None
     log_offset: float = 1e-6
     pcen: PcenConfig = field(default_factory=PcenConfig)
+    # Over what the top_db floor's maximum and the normalisation steps' statistics are taken:
+    # each window on its own, or every window of the file at once ("file": torchaudio's
+    # AmplitudeToDB on a file's (windows, n_mels, frames) batch, as the 2026 2nd place's
+    # notebook ran it). A file longer than audio.block_seconds counts per decode block.
+    top_db_scope: Scope = "window"
+    normalization_scope: Scope = "window"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "normalization", as_steps(self.normalization))
@@ -338,9 +356,18 @@ class ModelSpec:
     # An output holding an embedding (the card says `holds: embedding`): written per row into
     # the per-window table (output.windows, parquet) for pseudo-labelling and distillation.
     embedding: str | None = None
+    # Weights per taxon for rank blending (inference.taxonomy names each column's taxon), e.g.
+    # {Aves: 0.25, Insecta: 1.25}; a taxon not listed, or a column the taxonomy does not
+    # list, takes `weight`.
+    taxon_weights: TaxonWeights | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "models.path", "must not be empty")
+        _check(
+            self.taxon_weights is None or all(w >= 0 for _, w in self.taxon_weights),
+            "models.taxon_weights",
+            "weights must be >= 0",
+        )
         _check(self.weight > 0, "models.weight", "must be > 0")
         _check(self.output is None or bool(self.output), "models.output", "must not be empty")
         _check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
@@ -369,8 +396,16 @@ class InferenceConfig:
     # (it gets placeholder rows when input.placeholder_rows_for_skipped is set); "drop_member"
     # scores it with the other members, with a warning (and fails it when none is left).
     non_finite: NonFinite = "fail"
+    # Rank blending (combine: rank_mean): tied scores ranked in order of appearance ("first") or
+    # given their mean rank ("average", pandas' rank(pct=True)); scores clipped to
+    # [rank_clip, 1 - rank_clip] first (the 2026 2nd place: 1e-5, so tiny scores tie).
+    rank_ties: RankTies = "first"
+    rank_clip: float = 0.0
+    # A taxonomy.csv (primary_label, class_name): each column's taxon, for models[].taxon_weights.
+    taxonomy: str | None = None
 
     def __post_init__(self) -> None:
+        _check(0 <= self.rank_clip < 0.5, "inference.rank_clip", "must be in [0, 0.5)")
         _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
         _check(self.queue_windows >= 1, "inference.queue_windows", "must be >= 1")
         _check(self.workers is None or self.workers >= 1, "inference.workers", "must be >= 1")
@@ -388,8 +423,13 @@ class PostprocessConfig:
     # file). Same ranking as adding share / (1 - share) of the statistic, kept within [0, 1].
     file_boost: float = 0.0
     file_boost_stat: Literal["max", "mean"] = "max"
+    # File-confidence scaling: each member's scores multiplied, per class, by the mean of that
+    # class's top k scores over the file (the 2026 2nd place's CONF_SCALE, k = 2); 0 = off.
+    # Applied to each member's rows before the members combine.
+    file_scale_top_k: int = 0
 
     def __post_init__(self) -> None:
+        _check(self.file_scale_top_k >= 0, "postprocess.file_scale_top_k", "must be >= 0")
         kernel = self.smoothing_kernel
         _check(
             not kernel
@@ -674,7 +714,12 @@ def load_config(
     the file, which is how command-line flags are applied.
     """
     data = _read_yaml(resolve_config_path(path or "default"))
-    for key, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    if "mel.preset" in overrides:
+        # A preset named on the command line replaces the file's mel block (and image steps)
+        # whole; the other --set keys then win over the preset's values.
+        data["mel"], data["image"] = {}, None
+    for key, value in overrides.items():
         _set_dotted(data, key, value)
     return from_dict(data)
 
@@ -773,6 +818,16 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if value not in args:
             raise ConfigError(f"config key '{key}': {value!r} is not one of {list(args)}")
         return value
+    if hint == TaxonWeights:
+        pairs = value.items() if isinstance(value, Mapping) else value
+        if not isinstance(pairs, (list, tuple, type({}.items()))):
+            raise ConfigError(f"config key '{key}': expected a mapping of taxon to weight")
+        try:
+            return tuple((str(k), _scalar(float, w, f"{key}.{k}")) for k, w in pairs)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"config key '{key}': expected a mapping of taxon to weight"
+            ) from None
     if origin is tuple:
         if args[0] is NormStep and value in (None, "none"):
             return ()  # `normalization: none` (the old spelling) or null: no steps
@@ -831,6 +886,9 @@ def to_plain(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     if isinstance(value, NormStep):
         return value.to_plain()
+    if isinstance(value, ModelSpec) and value.taxon_weights is not None:
+        plain = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {**plain, "taxon_weights": dict(value.taxon_weights)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -63,6 +63,16 @@ class Span:
         return Span(self.samples, self.origin, rows, self.row_samples)
 
 
+def peak_normalize(windows: np.ndarray) -> np.ndarray:
+    """Each window scaled to a peak of 1 (audio.normalize "peak"), as librosa.util.normalize
+    does per call: x / max|x|, and a window whose peak is below float32's smallest normal
+    number left as it is."""
+    windows = np.asarray(windows, dtype=np.float32)
+    peak = np.abs(windows).max(axis=-1, keepdims=True)
+    tiny = peak < np.finfo(np.float32).tiny
+    return (windows / np.where(tiny, np.float32(1), peak)).astype(np.float32, copy=False)
+
+
 class RowReader(WindowReader):
     """Iterate (once) over `Span`s of one recording: each covers the rows that became ready
     with a decode block, with the audio every cut in `cuts` needs for them.
@@ -71,11 +81,14 @@ class RowReader(WindowReader):
     for WindowReader (whose decode, checks and row count this reuses).
     """
 
-    def __init__(self, path: Path, config: AudioConfig, cuts: Sequence[Cut]) -> None:
+    def __init__(
+        self, path: Path, config: AudioConfig, cuts: Sequence[Cut], whole_last_block: bool = False
+    ) -> None:
         super().__init__(path, config)
         if not cuts:
             raise ValueError("RowReader needs at least one cut")
         self.cuts = tuple(cuts)
+        self.whole_last_block = whole_last_block
 
     def spans(self) -> Iterator[Span]:
         first = min(min(c.offsets) for c in self.cuts)  # a row's span, relative to its start

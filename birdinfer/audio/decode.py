@@ -150,6 +150,9 @@ class WindowReader:
         if self.info.frames <= 0 and self.info.length_known:
             raise AudioError(self.path, "holds no audio frames (empty or header-only file)")
         self.n_windows = 0
+        # The last decode block's rows handed on with the file's tail in one span (a front end
+        # whose dB floor or normalisation is taken over the file's windows needs them together).
+        self.whole_last_block = False
         self.warnings: list[str] = []
         self.identity: FileIdentity | None = None  # of the handle decoded, once decoding starts
         self._source_frames = 0  # counted while decoding; decides the final window count
@@ -181,8 +184,10 @@ class WindowReader:
                 yield pending[: full * win].reshape(full, win)
                 self.n_windows += full
                 pending = pending[full * win :]
-        missing = self._total_windows() - self.n_windows
+        total = self._total_windows()
+        missing = total - self.n_windows
         if missing > 0:  # the zero-padded tail (rounding of the resampler can add or drop a sample)
+            pending = self._pad_start(pending, self.n_windows * win, total)
             tail = np.zeros(missing * win, dtype=np.float32)
             tail[: min(pending.shape[0], tail.shape[0])] = pending[: tail.shape[0]]
             yield tail.reshape(missing, win)
@@ -209,8 +214,10 @@ class WindowReader:
         win = self.config.window_samples
         buffer = np.zeros(max(0, -first), dtype=np.float32)
         origin = -buffer.shape[0]  # position in the file of buffer[0]
-        for block in self._mono_blocks():
+        for block, final in _with_final(self._mono_blocks()):
             buffer = np.concatenate([buffer, block])
+            if final and self.whole_last_block:
+                break  # its rows go with the file's tail, in one span
             ready = max(0, (origin + buffer.shape[0] - last) // win + 1)
             if ready > self.n_windows:
                 yield buffer, origin, range(self.n_windows, ready)
@@ -220,14 +227,29 @@ class WindowReader:
                     buffer, origin = buffer[drop:], origin + drop
         total = self._total_windows()
         if total > self.n_windows:
+            buffer = self._pad_start(buffer, origin, total)
             need = (total - 1) * win + last - origin
             buffer = np.concatenate([buffer, np.zeros(max(0, need - buffer.shape[0]), np.float32)])
             yield buffer, origin, range(self.n_windows, total)
             self.n_windows = total
 
+    def _pad_start(self, buffer: np.ndarray, origin: int, total: int) -> np.ndarray:
+        """audio.last_window "pad_start": zeros inserted before the last row's audio, so that a
+        partial last window holds the file's last seconds (as a left zero-pad does). A tail
+        within one sample of a full window is the resampler's rounding, not a partial window."""
+        win = self.config.window_samples
+        start = (total - 1) * win - origin  # the last row's first sample in `buffer`
+        short = win - (buffer.shape[0] - start)
+        if self.config.last_window != "pad_start" or short <= 1 or start < 0 or short >= win:
+            return buffer
+        return np.concatenate([buffer[:start], np.zeros(short, np.float32), buffer[start:]])
+
     def _total_windows(self) -> int:
         total = count_windows(
-            self._source_frames, self.info.sample_rate, self.config.window_seconds
+            self._source_frames,
+            self.info.sample_rate,
+            self.config.window_seconds,
+            self.config.last_window,
         )
         if total == 0:
             raise AudioError(self.path, "decoded to zero samples")
@@ -307,6 +329,17 @@ class WindowReader:
             log.warning("%s: %d samples beyond +/-%g clipped", self.path, huge, MAX_ABS_SAMPLE)
             mono = np.clip(mono, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
         return mono
+
+
+def _with_final(blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    """Each block, and whether it is the last one (one block of look-ahead)."""
+    previous = None
+    for block in blocks:
+        if previous is not None:
+            yield previous, False
+        previous = block
+    if previous is not None:
+        yield previous, True
 
 
 def _cut(

@@ -31,11 +31,17 @@ def row_ids(stem: str, n_windows: int, window_seconds: float) -> list[str]:
     return [f"{stem}_{window_end_label(i, window_seconds)}" for i in range(n_windows)]
 
 
-def count_windows(frames: int, sample_rate: int, window_seconds: float) -> int:
-    """Windows for a recording: a partial final window counts; a non-empty file gives at least 1."""
+def count_windows(
+    frames: int, sample_rate: int, window_seconds: float, last_window: str = "pad_end"
+) -> int:
+    """Windows for a recording: a partial final window counts (audio.last_window "drop": it
+    does not); a non-empty file gives at least 1."""
     if frames <= 0:
         return 0
-    return max(1, math.ceil(frames / (sample_rate * window_seconds) - 1e-9))
+    windows = frames / (sample_rate * window_seconds)
+    if last_window == "drop":
+        return max(1, math.floor(windows + 1e-9))
+    return max(1, math.ceil(windows - 1e-9))
 
 
 def text_problem(text: str) -> str | None:

@@ -6,7 +6,8 @@ then, with top_db, a floor at (maximum - top_db). The maximum is taken over each
 own. librosa does the same per call. torchaudio's AmplitudeToDB takes it over its whole input
 when that input is 3-D: a (batch, n_mels, frames) batch shares one floor, set by its loudest
 window. A model trained that way saw floors that depended on its batch-mates; one window at a
-time is the only reproducible choice at inference, and what docs/frontends.md advises.
+time is the only reproducible choice at inference, and what docs/frontends.md advises. A
+notebook that batches a file's windows (the 2026 2nd place's) gets `mel.top_db_scope: file`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def power_to_db(mel: np.ndarray, config: MelConfig) -> np.ndarray:
         ref = np.float32(max(float(config.ref), amin))
     db -= factor * np.log10(ref)
     if config.top_db is not None:
-        db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - config.top_db)
+        # mel.top_db_scope "file": one floor for every window given (a file's, by the caller).
+        axes = (1, 2) if config.top_db_scope == "window" else None
+        db = np.maximum(db, db.max(axis=axes, keepdims=True) - config.top_db)
     return db.astype(np.float32, copy=False)
 
 

@@ -108,7 +108,7 @@ class LogMel:
         return scale_amplitude(self.power_mel(windows), self.config)
 
     def normalized(self, scaled: np.ndarray) -> np.ndarray:
-        return apply_steps(scaled, self.config.normalization)
+        return apply_steps(scaled, self.config.normalization, self.config.normalization_scope)
 
     def imaged(self, normalized: np.ndarray) -> np.ndarray:
         """The image steps and their normalisation: (n, n_mels, frames) -> (n, c, h, w)."""

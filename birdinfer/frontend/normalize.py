@@ -27,36 +27,34 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_EPS = 1e-6
 
 
-def apply_steps(x: np.ndarray, steps: Sequence[NormStep]) -> np.ndarray:
-    """`x` (n, ...) with every step applied per window (over all axes but the first)."""
+def apply_steps(x: np.ndarray, steps: Sequence[NormStep], scope: str = "window") -> np.ndarray:
+    """`x` (n, ...) with every step applied per window (statistics over all axes but the
+    first), or over all n windows at once (scope "file": mel.normalization_scope)."""
+    axes = tuple(range(1 if scope == "window" else 0, x.ndim))
     for step in steps:
-        x = STEPS[step.step](x, step)
+        x = STEPS[step.step](x, step, axes)
     return x
 
 
-def _axes(x: np.ndarray) -> tuple[int, ...]:
-    return tuple(range(1, x.ndim))
-
-
-def _scale80(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _scale80(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     return (x + 80.0) / 80.0
 
 
-def _scale(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _scale(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     return ((x + np.float32(step.add)) / np.float32(step.divide)).astype(np.float32, copy=False)
 
 
-def _standardize(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _standardize(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     eps = DEFAULT_EPS if step.eps is None else step.eps
-    mean = x.mean(axis=_axes(x), keepdims=True)
-    std = x.std(axis=_axes(x), keepdims=True, ddof=step.ddof)
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True, ddof=step.ddof)
     return (x - mean) / (std + eps)
 
 
-def _minmax(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _minmax(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     eps = DEFAULT_EPS if step.eps is None else step.eps
-    low = x.min(axis=_axes(x), keepdims=True)
-    high = x.max(axis=_axes(x), keepdims=True)
+    low = x.min(axis=axes, keepdims=True)
+    high = x.max(axis=axes, keepdims=True)
     if not step.flat_to_zero:
         return (x - low) / (high - low + eps)
     span = high - low
@@ -64,20 +62,20 @@ def _minmax(x: np.ndarray, step: NormStep) -> np.ndarray:
     return np.where(flat, np.float32(0), (x - low) / np.where(flat, np.float32(1), span))
 
 
-def _clamp(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _clamp(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     low = 0.0 if step.low is None else step.low
     high = 1.0 if step.high is None else step.high
     return np.clip(x, np.float32(low), np.float32(high))
 
 
-def _imagenet(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _imagenet(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     shape = (1, -1) + (1,) * (x.ndim - 2)
     mean = np.asarray(step.mean or IMAGENET_MEAN, np.float32).reshape(shape)
     std = np.asarray(step.std or IMAGENET_STD, np.float32).reshape(shape)
     return (x - mean) / std
 
 
-def _square(x: np.ndarray, step: NormStep) -> np.ndarray:
+def _square(x: np.ndarray, step: NormStep, axes: tuple[int, ...]) -> np.ndarray:
     return x * x
 
 

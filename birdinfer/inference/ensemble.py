@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from birdinfer.audio.cuts import Cut, RowReader, Span
+from birdinfer.audio.cuts import Cut, RowReader, Span, peak_normalize
 from birdinfer.audio.rows import row_ids
 from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
@@ -34,8 +34,15 @@ from birdinfer.inference.members import (
     describe_member,
     embedding_column,
     member_names,
+    taxon_column_weights,
 )
-from birdinfer.inference.postprocess import activate, average_views, covered_mean, weighted_mean
+from birdinfer.inference.postprocess import (
+    activate,
+    average_views,
+    covered_mean,
+    file_scale,
+    weighted_mean,
+)
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
@@ -71,6 +78,7 @@ class Ensemble:
             for name, spec, b, probe in zip(names, config.models, backends, probes, strict=True)
         ]
         self._check_coverage()
+        self.column_weights = taxon_column_weights(config, self.columns)
         # One front end per distinct setting: members that agree share one computation, over
         # every window length they hear.
         self.frontends = {
@@ -168,6 +176,19 @@ class Ensemble:
         views = max(m.geometry.views for m in self.members)
         return max(1, self.config.inference.batch_size // views)
 
+    @property
+    def file_scoped(self) -> bool:
+        """A front end takes its dB floor or normalisation over the file's windows (scope: file):
+        a file's rows are read in one span (up to audio.block_seconds) and featured together."""
+        return any(
+            key[0].top_db_scope == "file" or key[0].normalization_scope == "file"
+            for key in self.frontends
+        )
+
+    def feature_rows(self, default: int) -> int:
+        """Rows whose front end runs as one batch: `default`, or a whole span (file_scoped)."""
+        return 1 << 30 if self.file_scoped else default
+
     def span_features(
         self, span: Span, members: Iterable[int] | None = None
     ) -> dict[FeatureKey, np.ndarray]:
@@ -176,6 +197,8 @@ class Ensemble:
         chosen = range(len(self.members)) if members is None else members
         keys = list(dict.fromkeys(self.members[i].key for i in chosen))
         self.timer.count(len(span.rows))
+        if self.config.audio.normalize == "peak":
+            return self._normalized_features(span, keys)
         out: dict[FeatureKey, np.ndarray] = {}
         for cut, frontend in keys:
             if frontend is None:
@@ -192,6 +215,17 @@ class Ensemble:
                 out.update({(c, frontend): x for c, x in zip(cuts, made, strict=True)})
         return out
 
+    def _normalized_features(self, span: Span, keys: list[FeatureKey]) -> dict:
+        """Each input peak-normalised on its own before its front end (audio.normalize): the
+        windows' frames can no longer be shared, so every front end runs per window."""
+        windows = {cut: peak_normalize(span.windows(cut)) for cut, _ in keys}
+        out: dict[FeatureKey, np.ndarray] = {}
+        with self.timer("mel"):
+            for cut, frontend in keys:
+                x = windows[cut]
+                out[(cut, frontend)] = x if frontend is None else self.frontends[frontend].logmel(x)
+        return out
+
     def features(self, windows: np.ndarray) -> dict[FeatureKey, np.ndarray]:
         """Model inputs for (n, samples) windows already cut, for every member (one array per
         distinct key): for ensembles whose members all hear windows of that length."""
@@ -202,6 +236,8 @@ class Ensemble:
                 "score files (predict_file, run) for members of several window lengths"
             )
         self.timer.count(len(windows))
+        if self.config.audio.normalize == "peak":
+            windows = peak_normalize(windows)
         with self.timer("mel"):
             return {
                 m.key: windows if m.frontend is None else self.frontends[m.frontend].logmel(windows)
@@ -246,7 +282,8 @@ class Ensemble:
         """One file's row scores (rows, columns) from a member's scores of all its inputs."""
         member = self.members[index]
         with self.timer("postprocess"):
-            return member.geometry.file_rows(per_input, n_rows, member.frame_pooling)
+            rows = member.geometry.file_rows(per_input, n_rows, member.frame_pooling)
+            return file_scale(rows, self.config.postprocess.file_scale_top_k)
 
     def file_embeddings(self, index: int, per_input: np.ndarray) -> np.ndarray:
         """One row's embedding per row: the mean over its views (sliding: its own window's)."""
@@ -259,8 +296,11 @@ class Ensemble:
         if len(indices) == 1 and self.members[indices[0]].columns.complete:
             return per_member[indices[0]]
         with self.timer("postprocess"):
-            weights = [self.members[i].weight for i in indices]
             scores = [per_member[i] for i in indices]
+            if self.column_weights is not None:  # per taxon: a weight per member and column
+                weights = [self.column_weights[i] for i in indices]
+                return covered_mean(scores, weights, [self.members[i].covers for i in indices])
+            weights = [self.members[i].weight for i in indices]
             if all(self.members[i].columns.complete for i in indices):
                 return weighted_mean(scores, weights)
             return covered_mean(scores, weights, [self.members[i].covers for i in indices])
@@ -276,12 +316,12 @@ class Ensemble:
     def predict_file(self, path: str | Path) -> FileResult:
         """Scores for every row of one recording; raises AudioError for a bad file."""
         path = Path(path)
-        reader = RowReader(path, self.config.audio, self.cuts)
+        reader = RowReader(path, self.config.audio, self.cuts, self.file_scoped)
         members = range(len(self.members))
         scores: dict[int, list[np.ndarray]] = {i: [] for i in members}
         embedded: dict[str, list[np.ndarray]] = {}
         for span in self.timed(reader.spans(), "decode"):
-            for rows in chunks(span.rows, self.rows_per_chunk):
+            for rows in chunks(span.rows, self.feature_rows(self.rows_per_chunk)):
                 features = self.span_features(span.sub(rows))
                 for i in members:
                     part, embeddings = self.member_outputs(i, features)

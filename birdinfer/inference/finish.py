@@ -29,7 +29,10 @@ def blend_ranks(ensemble: Ensemble, results: list[FileResult]) -> None:
     for member in range(len(ensemble.members)):
         rows = [r.member_scores[member] for r in results if member in r.member_scores]
         if rows:
-            ranked[member] = percentile_ranks(np.concatenate(rows))
+            inference = ensemble.config.inference
+            ranked[member] = percentile_ranks(
+                np.concatenate(rows), inference.rank_ties, inference.rank_clip
+            )
     offsets = dict.fromkeys(ranked, 0)
     for result in results:
         if not result.member_scores:  # placeholder rows: nothing to rank

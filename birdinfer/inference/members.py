@@ -15,7 +15,7 @@ import numpy as np
 
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
-from birdinfer.errors import ModelError
+from birdinfer.errors import ConfigError, ModelError, first_line
 from birdinfer.inference.geometry import Geometry
 from birdinfer.inference.label_map import ColumnMap
 from birdinfer.models.backends import Backend
@@ -158,3 +158,37 @@ def embedding_column(members: list[Member], index: int, output: str) -> str:
     name = f"{output}:{members[index].backend.path.stem}"
     clashes = sum(1 for m in members for o in m.embeddings if f"{o}:{m.backend.path.stem}" == name)
     return name if clashes == 1 else f"{name}#{index}"
+
+
+def taxon_column_weights(config: Config, columns: list[str]) -> list[np.ndarray] | None:
+    """Each member's weight per submission column when inference.taxonomy is set: its
+    taxon_weights for the column's taxon (the taxonomy's class_name), else its weight, as the
+    2026 2nd place's per-taxon blend. None without a taxonomy: one weight per member."""
+    path = config.inference.taxonomy
+    if not path:
+        return None
+    taxa = read_taxa(path)
+    out = []
+    for spec in config.models:
+        by_taxon = dict(spec.taxon_weights or ())
+        out.append(
+            np.array([by_taxon.get(taxa.get(c, ""), spec.weight) for c in columns], np.float64)
+        )
+    return out
+
+
+def read_taxa(path: str) -> dict[str, str]:
+    """primary_label -> class_name from a BirdCLEF taxonomy.csv."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"inference.taxonomy: cannot read {path}: {first_line(exc)}") from None
+    missing = {"primary_label", "class_name"} - set(frame.columns)
+    if missing:
+        raise ConfigError(
+            f"inference.taxonomy: {path} lacks the column(s) {sorted(missing)} "
+            "(a BirdCLEF taxonomy.csv has primary_label and class_name)"
+        )
+    return dict(zip(frame["primary_label"], frame["class_name"], strict=True))

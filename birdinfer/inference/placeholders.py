@@ -40,7 +40,7 @@ def declared_windows(path: Path, audio: AudioConfig) -> int:
     info = probe(path, audio.max_header_seconds)
     if not info.length_known:
         raise AudioError(path, info.note)
-    return count_windows(info.frames, info.sample_rate, audio.window_seconds)
+    return count_windows(info.frames, info.sample_rate, audio.window_seconds, audio.last_window)
 
 
 def sample_row_ids(config: Config) -> dict[str, list[str]]:

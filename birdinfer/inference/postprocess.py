@@ -75,12 +75,40 @@ def covered_mean(
     return out
 
 
-def percentile_ranks(scores: np.ndarray) -> np.ndarray:
-    """Each column's values replaced by their rank / n, in (0, 1]: 1.0 is the column's maximum."""
+def percentile_ranks(scores: np.ndarray, ties: str = "first", clip: float = 0.0) -> np.ndarray:
+    """Each column's values replaced by their rank / n, in (0, 1]: 1.0 is the column's maximum.
+    Tied values ranked in order of appearance ("first"), or all given their mean rank
+    ("average", as pandas' rank(pct=True)); values clipped to [clip, 1 - clip] first."""
+    if clip > 0:
+        scores = np.clip(scores, np.float32(clip), np.float32(1 - clip))
     order = np.argsort(scores, axis=0, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(1, len(scores) + 1)[:, None], axis=0)
+    ranks = np.empty(order.shape, np.float64)
+    np.put_along_axis(ranks, order, np.arange(1, len(scores) + 1, dtype=np.float64)[:, None], 0)
+    if ties == "average" and len(scores):
+        ranks = _average_ties(np.take_along_axis(scores, order, axis=0), order, ranks)
     return (ranks / max(len(scores), 1)).astype(np.float32)
+
+
+def _average_ties(ordered: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """`ranks` with each run of equal values (per column, in sorted order) at its mean rank."""
+    for column in range(ordered.shape[1]):
+        values = ordered[:, column]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        ends = np.r_[starts[1:], len(values)]
+        if len(starts) == len(values):
+            continue  # no ties in this column
+        mean = (starts + 1 + ends) / 2.0  # ranks starts+1 .. ends
+        ranks[order[:, column], column] = np.repeat(mean, ends - starts)
+    return ranks
+
+
+def file_scale(scores: np.ndarray, top_k: int) -> np.ndarray:
+    """Each class's scores multiplied by the mean of its top `top_k` over the file (the 2026
+    2nd place's CONF_SCALE: a class the model is never sure of in a file is pulled down)."""
+    if top_k <= 0 or len(scores) == 0:
+        return scores
+    scores = np.asarray(scores, dtype=np.float32)
+    return scores * np.sort(scores, axis=0)[-top_k:].mean(axis=0)[None, :]
 
 
 def average_views(scores: np.ndarray, views: int) -> np.ndarray:

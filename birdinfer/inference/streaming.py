@@ -194,9 +194,11 @@ class StreamingEngine:
                 self._put(out, FileEnd(index))
                 return
             cuts = dict.fromkeys(self.ensemble.members[m].geometry.cut for m in members)
-            reader = RowReader(path, self.ensemble.config.audio, tuple(cuts))
+            reader = RowReader(
+                path, self.ensemble.config.audio, tuple(cuts), self.ensemble.file_scoped
+            )
             for span in self.ensemble.timed(reader.spans(), "decode"):
-                for rows in chunks(span.rows, FEATURE_WINDOWS):
+                for rows in chunks(span.rows, self.ensemble.feature_rows(FEATURE_WINDOWS)):
                     if self._stop.is_set():  # the run is over (a fatal error): stop decoding
                         return
                     features = self.ensemble.span_features(span.sub(rows), members)
