@@ -226,3 +226,39 @@ def test_each_edition_config_holds_its_hidden_test_set(name):
     assert (competition.test_files, competition.file_seconds) == (files, seconds)
     # the skipped-file placeholder length is the edition's file length
     assert load_config(name).input.skipped_file_seconds == seconds
+
+
+def test_a_preset_on_the_command_line_replaces_the_editions_mel_block():
+    """`--config birdclef2026 --set mel.preset=birdclef2026_2nd` took the edition's 2048/512/128
+    and scale80 over the preset's; now the preset replaces the block and --set keys win."""
+    config = load_config("birdclef2026", {"mel.preset": "birdclef2026_2nd"})
+    assert (config.mel.n_fft, config.mel.hop_length, config.mel.n_mels) == (4096, 1252, 224)
+    assert [s.step for s in config.mel.normalization] == ["minmax"]
+    assert config.image.channels == 3
+    tuned = load_config("birdclef2026", {"mel.preset": "birdclef2026_2nd", "mel.n_mels": 200})
+    assert (tuned.mel.n_fft, tuned.mel.n_mels) == (4096, 200)
+
+
+def test_solution_settings_default_to_todays_behaviour_and_name_bad_values():
+    config = from_dict({})
+    assert (config.audio.normalize, config.audio.last_window) == ("none", "pad_end")
+    assert config.postprocess.file_scale_top_k == 0
+    assert (config.inference.rank_ties, config.inference.rank_clip) == ("first", 0.0)
+    for data, key in [
+        ({"audio": {"last_window": "pad_left"}}, "audio.last_window"),
+        ({"mel": {"top_db_scope": "batch"}}, "mel.top_db_scope"),
+        ({"postprocess": {"file_scale_top_k": -1}}, "postprocess.file_scale_top_k"),
+        ({"inference": {"rank_clip": 0.5}}, "inference.rank_clip"),
+        ({"models": [{"path": "m.onnx", "taxon_weights": ["Aves"]}]}, "models"),
+        ({"models": [{"path": "m.onnx", "taxon_weights": {"Aves": -1}}]}, "taxon_weights"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            from_dict(data)
+
+
+def test_taxon_weights_read_as_a_mapping_and_round_trip():
+    from birdinfer.config import to_dict
+
+    config = from_dict({"models": [{"path": "m.onnx", "taxon_weights": {"Aves": 0.25}}]})
+    assert config.models[0].taxon_weights == (("Aves", 0.25),)
+    assert from_dict(to_dict(config)) == config

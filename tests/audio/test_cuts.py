@@ -72,3 +72,34 @@ def test_spans_split_into_row_chunks_keep_their_windows(recordings):
     assert len(first.rows) >= 2
     halves = [first.sub(range(0, 1)).windows(cut), first.sub(first.rows[1:]).windows(cut)]
     np.testing.assert_array_equal(np.concatenate(halves), first.windows(cut))
+
+
+@pytest.mark.parametrize("last_window, rows", [("pad_end", 3), ("pad_start", 3), ("drop", 2)])
+def test_the_last_partial_window_is_padded_at_either_end_or_dropped(tmp_path, last_window, rows):
+    import soundfile as sf
+
+    rate = 32000
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, round(12.5 * rate)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", audio, rate, subtype="FLOAT")
+    config = AudioConfig(last_window=last_window)
+    reader = RowReader(tmp_path / "a.wav", config, [Cut.of(config)])
+    windows = np.concatenate([span.windows(Cut.of(config)) for span in reader.spans()])
+    assert reader.n_windows == len(windows) == rows
+    np.testing.assert_array_equal(windows[:2].reshape(-1), audio[: 10 * rate])
+    tail = audio[10 * rate :]
+    if last_window == "pad_end":
+        np.testing.assert_array_equal(windows[2, : tail.size], tail)
+        assert not windows[2, tail.size :].any()
+    elif last_window == "pad_start":
+        np.testing.assert_array_equal(windows[2, -tail.size :], tail)
+        assert not windows[2, : -tail.size].any()
+
+
+def test_peak_normalize_scales_each_window_and_leaves_silence():
+    from birdinfer.audio.cuts import peak_normalize
+
+    windows = np.array([[0.1, -0.4, 0.2], [0.0, 0.0, 0.0], [2.0, 1.0, -1.0]], np.float32)
+    out = peak_normalize(windows)
+    np.testing.assert_allclose(out[0], [0.25, -1.0, 0.5])
+    assert not out[1].any()
+    np.testing.assert_allclose(out[2], [1.0, 0.5, -0.5])

@@ -111,3 +111,27 @@ def test_reflect_padding_differs_from_constant_only_near_the_edges():
     reflect = LogMel(MelConfig(normalization="none", pad_mode="reflect")).power_mel(audio)
     np.testing.assert_array_equal(constant[..., 2:-2], reflect[..., 2:-2])
     assert not np.allclose(constant[..., 0], reflect[..., 0])
+
+
+def test_file_scope_takes_the_db_floor_and_normalisation_over_every_window():
+    """torchaudio's AmplitudeToDB(top_db) on a 3-D batch floors every window at the batch's
+    maximum - top_db (the 2026 2nd place's notebook); scope file does that, window does not."""
+    torch = pytest.importorskip("torch")
+    transforms = pytest.importorskip("torchaudio.transforms")
+    from birdinfer.frontend.amplitude import power_to_db
+
+    rng = np.random.default_rng(0)
+    power = (rng.random((3, 16, 20)) * np.array([1.0, 1e-6, 1e-3])[:, None, None]).astype(
+        np.float32
+    )
+    torch_db = transforms.AmplitudeToDB(top_db=80)(torch.from_numpy(power)).numpy()
+    settings = {"ref": 1.0, "amin": 1e-10, "top_db": 80.0}
+    file_db = power_to_db(power, MelConfig(**settings, top_db_scope="file"))
+    assert np.abs(file_db - torch_db).max() < 1e-4
+    window_db = power_to_db(power, MelConfig(**settings))
+    assert np.abs(window_db - torch_db).max() > 1
+    minmax = (NormStep("minmax"),)
+    over_file = apply_steps(file_db, minmax, "file")
+    assert over_file.min() == 0 and abs(over_file.max() - 1) < 1e-6
+    assert over_file[1].max() < 0.5  # the quiet window stays quiet against the file's range
+    assert abs(apply_steps(file_db, minmax)[1].max() - 1) < 1e-6

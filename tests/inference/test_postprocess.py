@@ -102,3 +102,27 @@ def test_configured_postprocessing_is_applied_per_file(soundscape_dir, tiny_onnx
     for before, after in zip(plain.files, processed.files, strict=True):
         np.testing.assert_allclose(after.scores, postprocess_file(before.scores, config), atol=1e-5)
     assert not np.allclose(plain.submission.iloc[:, 1:], processed.submission.iloc[:, 1:])
+
+
+def test_average_tied_ranks_and_the_clip_match_pandas():
+    import pandas as pd
+
+    from birdinfer.inference.postprocess import percentile_ranks
+
+    rng = np.random.default_rng(3)
+    scores = rng.choice([0.0, 1e-7, 0.2, 0.2, 0.5, 0.9, 1.0], size=(40, 5)).astype(np.float32)
+    scores[:, 4] = rng.random(40)
+    ours = percentile_ranks(scores, "average", 1e-5)
+    theirs = pd.DataFrame(np.clip(scores, 1e-5, 1 - 1e-5)).rank(axis=0, pct=True).to_numpy()
+    assert np.abs(ours - theirs).max() < 1e-6
+    assert np.abs(percentile_ranks(scores) - theirs).max() > 0.1  # "first": ties split
+
+
+def test_file_scale_multiplies_by_the_mean_of_each_classs_top_k():
+    from birdinfer.inference.postprocess import file_scale
+
+    scores = np.array([[0.1, 0.8], [0.4, 0.2], [0.6, 0.4]], np.float32)
+    expected = scores * np.array([(0.6 + 0.4) / 2, (0.8 + 0.4) / 2], np.float32)
+    np.testing.assert_allclose(file_scale(scores, 2), expected, rtol=1e-6)
+    np.testing.assert_allclose(file_scale(scores, 5), scores * scores.mean(axis=0), rtol=1e-6)
+    assert file_scale(scores, 0) is scores
