@@ -10,6 +10,7 @@ formulas (normalize.py). Importing this module needs neither library; calling it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -28,11 +29,51 @@ def reference_stages(
 ) -> dict[str, np.ndarray]:
     """{stage: (n, ...) float32} for (n, samples) windows, as `library` computes them."""
     image = image or ImageConfig()
+    if library not in LIBRARIES:
+        raise ConfigError(f"unknown reference library '{library}' (one of {list(LIBRARIES)})")
+    if mel.top_db_scope == "file" or mel.normalization_scope == "file":
+        return _file_scoped_stages(windows, mel, image, library)
     if library == "torchaudio":
         return _torchaudio_stages(windows, mel, image)
-    if library == "librosa":
-        return _librosa_stages(windows, mel, image)
-    raise ConfigError(f"unknown reference library '{library}' (one of {list(LIBRARIES)})")
+    return _librosa_stages(windows, mel, image)
+
+
+def _file_scoped_stages(
+    windows: np.ndarray, mel: MelConfig, image: ImageConfig, library: str
+) -> dict[str, np.ndarray]:
+    """The library's stages with the dB floor or the normalisation taken over all the windows
+    at once (torchaudio's AmplitudeToDB on a 3-D batch: one floor, the batch's maximum - top_db),
+    then each window's image steps as the library computes them."""
+    plain = dataclasses.replace(
+        mel, top_db=None, normalization=(), top_db_scope="window", normalization_scope="window"
+    )
+    stages = reference_stages(windows, plain, ImageConfig(), library)
+    scaled = stages["scaled"].astype(np.float64)
+    if mel.top_db is not None and mel.amplitude == "db":
+        axes = None if mel.top_db_scope == "file" else (1, 2)
+        scaled = np.maximum(scaled, scaled.max(axis=axes, keepdims=True) - mel.top_db)
+    start = 0 if mel.normalization_scope == "file" else 1
+    normalised = _numpy_steps(scaled, mel.normalization, start).astype(np.float32)
+    if image == ImageConfig():
+        model_input = normalised[:, None]
+    elif library == "torchaudio":
+        torch = _require("torch", "export")
+        functional = _require("torchaudio.functional", "export")
+        model_input = np.stack(
+            [
+                _torch_image(torch, functional, torch.from_numpy(x), image).numpy()
+                for x in normalised
+            ]
+        )
+    else:
+        librosa = _require("librosa", "test")
+        model_input = np.stack([_librosa_image(librosa, x, image) for x in normalised])
+    return {
+        "mel power": stages["mel power"],
+        "scaled": scaled.astype(np.float32),
+        "normalised": normalised,
+        "model input": model_input.astype(np.float32),
+    }
 
 
 def _require(module: str, extra: str):
@@ -210,8 +251,8 @@ def _librosa_scale(librosa, power: np.ndarray, mel: MelConfig) -> np.ndarray:
     return to_db(power, ref=ref, amin=default_amin(mel), top_db=mel.top_db)
 
 
-def _numpy_steps(x: np.ndarray, steps: tuple[NormStep, ...]) -> np.ndarray:
-    axes = tuple(range(1, x.ndim))
+def _numpy_steps(x: np.ndarray, steps: tuple[NormStep, ...], start: int = 1) -> np.ndarray:
+    axes = tuple(range(start, x.ndim))
     for step in steps:
         eps = DEFAULT_EPS if step.eps is None else step.eps
         if step.step == "scale80":

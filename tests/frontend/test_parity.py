@@ -245,3 +245,22 @@ def test_preset_matches_its_library_on_chirps_and_noise_of_our_making(name):
     elif frontend.image.size is None and frontend.image.layout == "mel_time":
         diff = np.moveaxis(diff, 1, -1)[signal]
     assert diff.max() <= INPUT_TOLERANCE, f"{name}: model input differs by {diff.max():.2e}"
+
+
+@pytest.mark.parametrize("scope", ["top_db_scope", "normalization_scope"])
+def test_a_file_scope_matches_the_library_over_the_whole_batch(scope):
+    """The 2026 2nd place's notebook: AmplitudeToDB(top_db=80) on a file's 3-D batch."""
+    torch = pytest.importorskip("torch")
+    transforms = pytest.importorskip("torchaudio.transforms")
+    windows = _made_windows(4)
+    config = from_dict({"mel": {"preset": "birdclef2026_2nd", scope: "file"}})
+    frontend = LogMel(config.mel, config.image)
+    reference = reference_stages(windows, config.mel, config.image, "torchaudio")
+    assert np.abs(frontend(windows) - reference["model input"]).max() <= INPUT_TOLERANCE
+    per_window = reference_stages(windows, from_dict({"mel": {"preset": "birdclef2026_2nd"}}).mel,
+                                  config.image, "torchaudio")  # fmt: skip
+    assert np.abs(per_window["model input"] - reference["model input"]).max() > 1e-2
+    if scope == "top_db_scope":
+        power = torch.from_numpy(reference["mel power"])
+        batched = transforms.AmplitudeToDB(top_db=80)(power).numpy()
+        assert np.abs(batched - reference["scaled"]).max() < 1e-3
