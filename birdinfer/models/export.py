@@ -29,7 +29,7 @@ from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
 from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
-from birdinfer.models.probe import probe_features, worst_difference
+from birdinfer.models.parity_probe import probe_features, worst_difference
 from birdinfer.models.stft_export import dynamo_export, openvino_from_torch, strip_node_metadata
 from birdinfer.models.torch_support import ExportError, require_torch
 
@@ -275,7 +275,7 @@ def _picker(torch, model, picks: list[Any]):
 
 def _example_inputs(card: ModelCard, batch: int, audio: Path | None = None) -> list[np.ndarray]:
     # Recording-like audio (or the user's), through the card's own front end: a min-max or dB
-    # front end is not judged on white noise (birdinfer.models.probe).
+    # front end is not judged on white noise (birdinfer.models.parity_probe).
     mel = probe_features(card, batch, audio)
     constants = []
     for value in card.input_constants.values():

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 from birdinfer.models.build import load_factory  # noqa: E402
 from birdinfer.models.export import ExportError, _prepare, export, make_card  # noqa: E402
-from birdinfer.models.probe import probe_audio, probe_features, worst_difference  # noqa: E402
+from birdinfer.models.parity_probe import probe_audio, probe_features, worst_difference  # noqa: E402
 
 pytestmark = [pytest.mark.needs_torch, pytest.mark.slow]
 CLASSES = list("abcd")
