@@ -1,5 +1,5 @@
 """The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `score`,
-`export`, `quantize`, `bench`, `card` and `frontend`."""
+`export`, `quantize`, `verify`, `bench`, `card` and `frontend`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from birdinfer.errors import (
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "score", "export", "quantize", "bench", "card", "frontend")
+COMMANDS = ("infer", "score", "export", "quantize", "verify", "bench", "card", "frontend")
 # A problem the user can fix ends the command with exit code 2 and one "error:" line; any other
 # exception is a bug and keeps its traceback. Subclasses (ExportError is a ModelError) follow
 # their base's entry.
@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_quantize_arguments(quantize)
     quantize.set_defaults(handler=_quantize)
+    add_verify_command(sub)
     bench = sub.add_parser("bench", help="timing-budget report: stages, runtimes, projections")
     add_bench_arguments(bench)
     bench.set_defaults(handler=_bench)
@@ -639,6 +640,41 @@ def _soak(args: argparse.Namespace) -> int:
     return 0 if data["passed"] else 1
 
 
+def add_verify_command(sub) -> None:
+    verify = sub.add_parser(
+        "verify", help="run model files' probes on this CPU: one line each, exit 1 on a failure"
+    )
+    verify.add_argument("models", nargs="+", help="model files (.onnx, .xml) or folders of them")
+    verify.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="runtime threads, as the run would use them (default: every core)",
+    )
+    verify.add_argument("-q", "--quiet", action="store_true")
+    verify.set_defaults(handler=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from birdinfer.inference.threads import available_cores
+    from birdinfer.models.probe import model_paths, verify_file
+
+    threads = args.threads or available_cores()
+    paths = model_paths(args.models)
+    if not paths:
+        raise ModelError(f"no .onnx or .xml model files in {', '.join(args.models)}")
+    failed = 0
+    for path in paths:
+        try:
+            line, ok = (check := verify_file(path, threads)).line(), check.status != "failed"
+        except ModelError as exc:
+            line, ok = f"ERROR {path}: {exc}", False
+        print(line)
+        failed += not ok
+    print(f"{len(paths)} files, {failed} failed, {threads} runtime threads")
+    return 1 if failed else 0
+
+
 def add_card_commands(sub) -> None:
     card = sub.add_parser("card", help="show or attach a model file's card (its settings)")
     actions = card.add_subparsers(dest="action", required=True)
@@ -679,6 +715,18 @@ def add_card_commands(sub) -> None:
         help="the model takes raw audio, e.g. Perch v2 (audio.sample_rate, audio.window_seconds)",
     )
     put.add_argument("--out", type=Path, help="write a copy here instead of changing the file")
+    put.add_argument(
+        "--probe-audio",
+        type=Path,
+        help="recording or folder whose windows make the file's probe (default: synthetic "
+        "soundscapes; `birdinfer verify` runs the probe on another CPU)",
+    )
+    put.add_argument(
+        "--probe-tolerance",
+        type=float,
+        help="largest departure of probabilities the probe accepts (default 1e-3; a quantized "
+        "file needs more: other CPUs run other INT8 kernels)",
+    )
     put.add_argument("-q", "--quiet", action="store_true")
     put.set_defaults(handler=_card_set)
 
@@ -709,6 +757,23 @@ def _card_set(args: argparse.Namespace) -> int:
     )
     path = set_card(args.model, card, args.out)
     print(f"card written to {path}: {card.num_classes} classes, input {card.input_shape}")
+    return _card_probe(path, card, args)
+
+
+def _card_probe(path: Path, card, args: argparse.Namespace) -> int:
+    """Keep the card's probe while it fits the model's input, else store a new one."""
+    from birdinfer.models.card_tool import set_card
+    from birdinfer.models.probe import with_probe
+    from birdinfer.quantize.probes import kept_probe, self_probe
+
+    kept = None if args.probe_audio or args.probe_tolerance else kept_probe(card, str(path))
+    if kept is not None:
+        print(f"probe kept: {kept.windows} windows, tolerance {kept.tolerance:.3g}")
+        return 0
+    tolerance = {"tolerance": args.probe_tolerance} if args.probe_tolerance else {}
+    probe = self_probe(path, args.probe_audio, **tolerance)
+    set_card(path, with_probe(card, probe))
+    print(f"probe stored: {probe.windows} windows, tolerance {probe.tolerance:.3g}")
     return 0
 
 

@@ -30,6 +30,7 @@ from birdinfer.models.card import (
     card_from_metadata,
     expected_input_shape,
 )
+from birdinfer.models.probe import PROBE_FIELD
 from birdinfer.output.atomic import write_atomic
 
 
@@ -63,8 +64,16 @@ def read_card(path: str | Path) -> ModelCard:
 
 
 def show(path: str | Path) -> str:
-    """The card as indented JSON."""
-    return json.dumps(json.loads(read_card(path).to_json()), indent=2, sort_keys=True)
+    """The card as indented JSON, its probe summarised (its windows are data, not settings)."""
+    data = json.loads(read_card(path).to_json())
+    probe = data.get("extra", {}).get(PROBE_FIELD)
+    if isinstance(probe, dict):
+        data["extra"][PROBE_FIELD] = {
+            "windows": (probe.get("inputs") or {}).get("shape"),
+            "outputs": sorted(probe.get("outputs") or {}),
+            **{k: probe.get(k) for k in ("tolerance", "reference", "made_on")},
+        }
+    return json.dumps(data, indent=2, sort_keys=True)
 
 
 def build_card(

@@ -29,6 +29,14 @@ from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
 from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
+from birdinfer.models.host import cpu_summary
+from birdinfer.models.probe import (
+    FLOAT_TOLERANCE,
+    Probe,
+    decode_inputs,
+    encode_inputs,
+    with_probe,
+)
 from birdinfer.models.stft_export import dynamo_export, openvino_from_torch, strip_node_metadata
 from birdinfer.models.torch_support import ExportError, require_torch
 
@@ -223,6 +231,10 @@ def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
     if len(set(input_names)) != len(input_names):
         raise ExportError(f"a constant input may not be called '{input_names[0]}'")
     inputs = _example_inputs(card, batch)
+    # The parity input is also the file's probe: taken as the probe stores it, so torch's
+    # outputs for it are exactly the probe's expected outputs.
+    probe_inputs = encode_inputs(inputs[0])
+    inputs[0] = decode_inputs(probe_inputs)
     model = model.eval()
     try:
         with torch.no_grad():
@@ -250,6 +262,16 @@ def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
     # The version-1 field: what the first scoring output holds.
     holds = next((o.holds for o in specs if o.scores), "logits")
     resolved = dataclasses.replace(card, outputs=tuple(specs), output=holds)
+    scored = {s.name: (s.holds, v) for s, v in zip(specs, expected, strict=True) if s.scores}
+    probe = Probe(
+        encoded_inputs=probe_inputs,
+        expected={name: values for name, (_, values) in scored.items()},
+        holds={name: holds for name, (holds, _) in scored.items()},
+        tolerance=FLOAT_TOLERANCE,
+        reference="torch module",
+        made_on=cpu_summary(),
+    )
+    resolved = with_probe(resolved, probe)
     # The wrapper must be put in eval() itself: torch.onnx.export applies the top module's
     # training flag, and a fresh wrapper is in training mode (BatchNorm would then export in
     # training mode; see birdinfer.models.batchnorm).
