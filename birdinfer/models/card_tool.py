@@ -158,6 +158,10 @@ def build_card(
 def _settings(old: ModelCard | None, config: str | None, overrides: Mapping[str, Any]):
     """The front end's settings: the old card's, then `config`'s sections, then `overrides`."""
     data = _card_settings(old) if old else {}
+    if "mel.preset" in overrides:  # a preset is a whole front end: nothing of the old mel stays
+        data.pop("mel", None)
+        if not any(key.startswith("image.") for key in overrides):
+            data.pop("image", None)
     told: set[str] = {key for key in overrides if key.endswith(".sample_rate")}
     if config is not None:
         given = _config_data(config)
@@ -165,10 +169,6 @@ def _settings(old: ModelCard | None, config: str | None, overrides: Mapping[str,
             if isinstance(given.get(section), dict):
                 data[section] = given[section]
                 told |= {f"{section}.sample_rate"} if "sample_rate" in given[section] else set()
-    if "mel.preset" in overrides:  # a preset is a whole front end: nothing of the old mel stays
-        data.pop("mel", None)
-        if not any(key.startswith("image.") for key in overrides):
-            data.pop("image", None)
     for key, value in overrides.items():
         _set(data, key, value)
     _one_sample_rate(data, told)

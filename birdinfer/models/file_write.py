@@ -52,14 +52,17 @@ def write_model_file(path: str | Path, write: Callable) -> Path:
     check_writable_target(path)
     target = real_target(path)
     mode = target.stat().st_mode & 0o7777 if target.exists() else None
-    with _unnamed_file(target.parent) as (handle, name_it):
-        write(handle)
-        handle.flush()
-        if mode is not None:
-            os.fchmod(handle.fileno(), mode)
-            _keep_owner(handle.fileno(), target)
-        os.fsync(handle.fileno())
-        os.replace(name_it(target), target)
+    try:
+        with _unnamed_file(target.parent) as (handle, name_it):
+            write(handle)
+            handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+                _keep_owner(handle.fileno(), target)
+            os.fsync(handle.fileno())
+            os.replace(name_it(target), target)
+    except OSError as exc:  # a read-only folder, a full disk: nothing was replaced
+        raise ModelError(f"{path}: cannot write it ({exc.strerror or exc})") from exc
     return target
 
 
