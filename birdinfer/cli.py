@@ -272,7 +272,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--factory",
         metavar="MODULE:FUNCTION",
         help="your own model: package.module:build or path/to/file.py:build, a function that "
-        "returns an nn.Module (given num_classes and in_chans when it takes them)",
+        "returns an nn.Module (given num_classes and in_chans when it takes them). This imports "
+        "that module and runs its code, as python would: name only code you trust",
     )
     parser.add_argument(
         "--classes",
