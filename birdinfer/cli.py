@@ -195,7 +195,9 @@ def _infer(args: argparse.Namespace) -> int:
     if config.demo is not None:
         solution = demo.prepare(config)
         print(f"demo: {config.demo.files} held-out synthetic soundscapes in {config.input_dir}")
-    result = run(config)
+    from birdinfer.config import resolve_config_path
+
+    result = run(config, protected={resolve_config_path(args.config): "the --config file"})
     print(summary(result, config.audio.window_seconds))
     if config.demo is not None:
         value = demo.score(config, result)
