@@ -28,7 +28,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +47,8 @@ from birdinfer.config import Config, to_dict
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.journal import Journal, fingerprint
+from birdinfer.inference.process_pool import WorkerPool
+from birdinfer.inference.retries import WorkerDeaths
 from birdinfer.inference.shared_engine import SharedEngine
 from birdinfer.inference.threads import ThreadPlan, available_cores, process_groups
 from birdinfer.results import FileFailure, FileResult
@@ -79,6 +88,8 @@ class TaskOutcome:
 _ensembles: dict[str, tuple[Ensemble, dict[str, Any]]] = {}
 _engines: dict[str, SharedEngine] = {}
 _lock = threading.Lock()
+# Set when the run in this process was interrupted: a task still loading models starts no engine.
+_aborted = threading.Event()
 
 
 def ensembles_built() -> int:
@@ -98,6 +109,8 @@ def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
     with _lock:
         key = _built(config)
         ensemble, stamp = _ensembles[key]
+        if _aborted.is_set():
+            raise RuntimeError("the run was interrupted")
         if key not in _engines:
             _engines[key] = SharedEngine(ensemble)
         return _engines[key], stamp
@@ -110,6 +123,17 @@ def close_worker_engines() -> None:
         _engines.clear()
     for engine in engines:
         engine.close()
+
+
+def abort_worker_engines() -> None:
+    """Stop this process's shared engines now, dropping the files in flight (Ctrl-C): their
+    waiting tasks raise, and tasks that have not reached an engine start none."""
+    _aborted.set()
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.abort()
 
 
 def _built(config: Config) -> str:
@@ -248,6 +272,20 @@ def map_files(
         progress.close()
 
 
+def _broken(future: Future) -> bool:
+    return isinstance(future.exception(), BrokenExecutor)
+
+
+def settle_one(
+    stored: dict[str, FileResult | None],
+    result: FileResult,
+    on_result: Callable[[FileResult], None] | None,
+) -> None:
+    stored[str(result.path)] = result
+    if on_result is not None:
+        on_result(result)
+
+
 def score_on_executor(
     ensemble: Ensemble,
     files: list[Path],
@@ -261,6 +299,7 @@ def score_on_executor(
 
     A task that fails for good (Dask gave up after its workers died, say) costs its files that
     were not journaled yet, each reported with the reason; the other tasks' files are intact.
+    On a WorkerPool, a dead worker's files are scored again on a new pool (`retries`).
     """
     config = dataclasses.replace(
         ensemble.config, output=dataclasses.replace(ensemble.config.output, progress=False)
@@ -278,22 +317,20 @@ def score_on_executor(
         for i in range(0, len(files), size)
     ]
     futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
+    deaths = (
+        WorkerDeaths(executor, journal, len(tasks)) if isinstance(executor, WorkerPool) else None
+    )
     failures: list[FileFailure] = []
     stored: dict[str, FileResult | None] = {}
     outcomes: list[TaskOutcome] = []
-    for future in as_completed(futures):
-        task = futures[future]
-        try:
-            outcome = future.result()
-        except JournalError:
-            raise
-        except Exception as exc:  # the task failed for good: its unjournaled files are lost
+
+    def settle(task: FileTask, outcome: TaskOutcome | None, reason: str = "") -> None:
+        nonlocal failures
+        if outcome is None:  # the task failed for good: its unjournaled files are lost
             for path in task.files:
                 stored[path] = journal.load(Path(path))
-            reason = f"its task failed ({type(exc).__name__}: {exc})"
             failures += [FileFailure(f, reason) for f in task.files if stored[f] is None]
-        else:
-            # The task's own results, and its files that an earlier try of it had journaled.
+        else:  # its own results, and its files that an earlier try of it had journaled
             returned = {str(result.path): result for result in outcome.scored}
             for path in task.files:
                 stored[path] = returned.get(path) or journal.load(Path(path))
@@ -305,6 +342,31 @@ def score_on_executor(
                     on_result(stored[path])
         if on_task_done is not None:
             on_task_done(len(task.files))
+
+    while futures:
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        if deaths is not None and any(_broken(f) for f in done):
+            done, _ = wait(futures)  # the pool broke: every task still in it fails with it
+        lost = []
+        for future in done:
+            task = futures.pop(future)
+            try:
+                settle(task, future.result())
+            except JournalError:
+                raise
+            except BrokenExecutor as exc:
+                if deaths is None:
+                    settle(task, None, f"its task failed ({type(exc).__name__}: {exc})")
+                else:
+                    lost.append((future, task))
+            except Exception as exc:
+                settle(task, None, f"its task failed ({type(exc).__name__}: {exc})")
+        if lost:
+            retries, skipped, journaled = deaths.retry(lost)
+            failures += skipped
+            for result in journaled:
+                settle_one(stored, result, on_result)
+            futures.update({executor.submit(score_task, task): task for task in retries})
     workers = sorted({outcome.worker for outcome in outcomes})
     log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
     # The run report's stage table: what the workers spent, as the engine's would show it.
@@ -329,10 +391,16 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
     kind = kind or settings.kind
     if kind == "threads":
         workers = settings.workers or available_cores()
+        _aborted.clear()
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task")
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
-                yield pool  # the task threads feed this process's one engine
+            yield pool  # the task threads feed this process's one engine
+        except BaseException:  # Ctrl-C, SIGTERM, an error: drop the queued tasks, stop the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            abort_worker_engines()
+            raise
         finally:
+            pool.shutdown(wait=True)
             close_worker_engines()  # its threads must not outlive the run
         return
     if kind == "processes":

@@ -184,6 +184,7 @@ class StreamingEngine:
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
         self._stop = threading.Event()
+        self._abandon = threading.Event()  # a long-lived engine's lane stops with work in flight
 
     # --- producers --------------------------------------------------------------------------
 
@@ -255,8 +256,13 @@ class StreamingEngine:
             self._pool.submit(self._produce, start + offset, path, self._out)
 
     def serve(self, until: Callable[[], bool]) -> None:
-        """Run the model lane in this thread until `until()` holds and nothing is in flight."""
-        self._consume(until=lambda: until() and not self._files)
+        """Run the model lane in this thread until `until()` holds and nothing is in flight,
+        or at once after `abandon`."""
+        self._consume(until=lambda: self._abandon.is_set() or (until() and not self._files))
+
+    def abandon(self) -> None:
+        """Make `serve` return after the batch in hand, whatever is in flight (Ctrl-C)."""
+        self._abandon.set()
 
     def open(self) -> None:
         """Start the feature workers (and the queue they fill)."""
