@@ -105,3 +105,29 @@ def test_a_signal_stops_the_run_and_keeps_the_previous_output(
     assert sorted(p.name for p in out.parent.iterdir()) == expected
     if executor != "engine":
         assert (out.parent / "submission.journal" / "manifest.json").is_file()
+
+
+def test_worker_processes_die_with_a_parent_killed_outright(folder, tiny_onnx, tmp_path):
+    """SIGKILL (the OOM killer) runs no handler: the kernel ends the workers (PDEATHSIG)."""
+    marker = tmp_path / "scoring"
+    env = child_env(tmp_path / "site", BIRDINFER_TEST_SLOW="0.2", BIRDINFER_TEST_MARKER=str(marker))
+    args = ["--input", str(folder), "--model", str(tiny_onnx), "--output", str(tmp_path / "s.csv")]
+    args += ["--executor", "processes", "--workers", "2", "--no-progress", "-q"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "birdinfer", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    family: set[int] = set()
+    try:
+        assert wait_until(marker.exists, 120, child), "the child never started scoring"
+        family = descendants(child.pid)
+        assert len(family) >= 2, "no worker processes to watch"
+        child.kill()
+        child.wait(timeout=10)
+        assert wait_until(lambda: not alive(family), 5), f"left running: {alive(family)}"
+    finally:
+        kill_all(child, family)
