@@ -144,6 +144,12 @@ class Ensemble:
         masks = [self.members[i].covers for i in members]
         return bool(masks) and bool(np.any(masks, axis=0).all())
 
+    def uncovered(self, members: Iterable[int]) -> list[str]:
+        """The submission columns none of these members scores."""
+        masks = [self.members[i].covers for i in members]
+        covered = np.any(masks, axis=0) if masks else np.zeros(len(self.columns), bool)
+        return [c for c, ok in zip(self.columns, covered, strict=True) if not ok]
+
     def describe(self) -> dict[str, Any]:
         """The run report's "threads" and "models" sections."""
         return {
