@@ -54,6 +54,9 @@ class Ensemble:
         self.config = config
         self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
         self.timer = StageTimer()
+        # A mapped run's worker engines, each with the threads it ran (executors): the run
+        # report states these, not this process's plan, which scored nothing.
+        self.worker_threads: dict[str, dict[str, int]] = {}
         backends = [
             open_backend(
                 spec.path,

@@ -79,6 +79,7 @@ class TaskOutcome:
     # first start, whatever its tasks overlapped (tasks_stage_seconds).
     stages_at_start: dict[str, float] = field(default_factory=dict)
     stages_at_end: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)  # what the worker's engine ran
 
 
 # --- the worker side ------------------------------------------------------------------------------
@@ -144,8 +145,13 @@ def _built(config: Config) -> str:
     key = json.dumps([to_dict(config), files], sort_keys=True)
     if key not in _ensembles:
         tune_malloc()
-        threads = worker_cores()
-        plan = ThreadPlan(cores=available_cores(), workers=threads, threads=threads)
+        cores = worker_cores()
+        # --workers/--threads (inference.workers/threads) mean on a worker what they mean in
+        # the engine; unset, the worker's cores.
+        workers, threads = config.inference.workers, config.inference.threads
+        plan = ThreadPlan(
+            cores=available_cores(), workers=workers or cores, threads=threads or cores
+        )
         ensemble = Ensemble(config, plan)
         _ensembles[key] = (ensemble, fingerprint(ensemble))
         log.info("%s: models loaded, %s", worker_name(), plan.describe())
@@ -206,7 +212,11 @@ def score_task(task: FileTask) -> TaskOutcome:
         )
     journal = Journal(Path(task.journal), stamp, task.entry_format)
     timer = engine.ensemble.timer
-    outcome = TaskOutcome(worker=worker_name(), stages_at_start=timer.snapshot())
+    outcome = TaskOutcome(
+        worker=worker_name(),
+        stages_at_start=timer.snapshot(),
+        threads=engine.ensemble.describe()["threads"],
+    )
     todo, stems = [], []
     for path, stem in zip(task.files, task.stems, strict=True):
         if journal.load(Path(path)) is not None:
@@ -371,6 +381,7 @@ def score_on_executor(
     log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
     # The run report's stage table: what the workers spent, as the engine's would show it.
     ensemble.timer.add(tasks_stage_seconds(outcomes))
+    ensemble.worker_threads = {o.worker: o.threads for o in outcomes}
     failed = {f.path for f in failures}
     results = []
     for path in files:

@@ -75,6 +75,7 @@ def run(
     )
     ensemble = ensemble or Ensemble(config)
     ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
+    ensemble.worker_threads = {}
     journal = journals.open_for_run(config, ensemble, output, needed=mapped)
     resumed = journal.resumed(inputs.files, inputs.stems) if journal is not None else {}
     todo = [i for i in range(len(inputs.files)) if i not in resumed]
@@ -129,12 +130,22 @@ def run(
     )
     report = build_report(config, result, inputs.folder, started_at, ensemble.describe())
     report["executor"] = kind
+    if mapped:  # what ran: the workers' engines
+        report["threads"] = mapped_threads(ensemble.worker_threads)
     report["time_guard"] = guard.report() if guard is not None else {"enabled": False}
     report["journal"] = str(journal.folder) if journal is not None else None
     write_report(report, result.report_path)
     for failure in failures:
         log.warning("skipped %s: %s", display_path(failure.path), failure.reason)
     return result
+
+
+def mapped_threads(engines: dict[str, dict[str, int]]) -> dict:
+    """A mapped run's "threads" report section: each worker engine's plan, and the plan itself
+    at the top when every engine ran the same one."""
+    plans = list(engines.values())
+    same = plans[0] if plans and all(p == plans[0] for p in plans) else {}
+    return {**same, "engines": engines}
 
 
 def input_files(config: Config) -> dict[Path, str]:
