@@ -7,6 +7,7 @@ Only this module imports Dask, and only when a run asks for it: `[dask]` is an e
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -23,14 +24,14 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
     `local_workers` processes sharing this machine's cores, each running one engine on its share
     fed by two task threads (one task's files decode while the other's finish)."""
     try:
-        from distributed import Client
+        import distributed  # noqa: F401 - only to say what to install when it is missing
     except ImportError as exc:
         raise ConfigError(
             "config key 'executor.kind': 'dask' needs Dask (pip install 'birdinfer[dask]')"
         ) from exc
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect(scheduler)
     else:
         workers = local_workers or 1
         cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
@@ -41,6 +42,31 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def connect(scheduler: str):
+    """A client of the Dask scheduler at `scheduler`; a ConfigError naming the address, within
+    Dask's connect timeout (`distributed.comm.timeouts.connect`), when the address is malformed
+    or nothing answers there. The address is tried with a plain TCP connection first: a Client
+    that failed to connect is left half-started and prints a traceback when collected."""
+    import dask.config
+    from dask.utils import parse_timedelta
+    from distributed import Client
+    from distributed.comm import parse_address, parse_host_port
+
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+    try:
+        scheme, location = parse_address(scheduler)
+        if scheme == "tcp":
+            with socket.create_connection(parse_host_port(location), timeout=timeout):
+                pass
+        return Client(scheduler, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - a malformed or unreachable address, in any form
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"config key 'executor.scheduler': no Dask scheduler answered at {scheduler!r} "
+            f"within {timeout:g} s ({reason})"
+        ) from None
 
 
 # A local cluster started here has no dashboard: nothing reads its workers' statistical profiler

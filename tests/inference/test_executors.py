@@ -348,3 +348,24 @@ def test_the_report_states_the_threads_the_workers_ran(archive, tiny_onnx, tmp_p
 
 def result_config(config):
     return dataclasses.replace(config, output=dataclasses.replace(config.output, progress=False))
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:1", "not an address", "tcp://127.0.0.1:99999", "foo://x"]
+)
+def test_an_unreachable_or_malformed_scheduler_is_one_error_line(
+    archive, tiny_onnx, tmp_path, capsys, address
+):
+    """Issue 21, point 15: the CLI says which address failed, without a traceback, in time."""
+    pytest.importorskip("distributed")
+    from birdinfer.cli import main
+
+    args = ["--input", str(archive), "--model", str(tiny_onnx), "--executor", "dask"]
+    args += ["--scheduler", address, "--output", str(tmp_path / "s.csv"), "-q", "--no-progress"]
+    started = time.monotonic()
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - started < 60
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: config key 'executor.scheduler'")
+    assert repr(address) in lines[0] and "Traceback" not in err
