@@ -7,7 +7,9 @@ Only this module imports Dask, and only when a run asks for it: `[dask]` is an e
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -82,6 +84,22 @@ QUIET_LOCAL_CLUSTER = {
 }
 
 
+@contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Worker processes started meanwhile inherit SIGINT ignored: a terminal's Ctrl-C reaches
+    the whole process group, and each would print a KeyboardInterrupt traceback while this
+    process closes the cluster anyway. (In the main thread only, where handlers are set; this
+    process ignores SIGINT for the moments the cluster takes to start.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
     """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard,
     QUIET_LOCAL_CLUSTER) and a client of it. `cores_per_worker` (default: its task threads) is
@@ -90,7 +108,10 @@ def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int |
     from distributed import Client, LocalCluster  # before config.set: it adds Dask's defaults
 
     env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
-    with dask.config.set(QUIET_LOCAL_CLUSTER):  # the scheduler, nannies and workers read it now
+    with (
+        dask.config.set(QUIET_LOCAL_CLUSTER),  # the scheduler, nannies and workers read it now
+        _sigint_ignored_by_children(),
+    ):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,

@@ -56,6 +56,8 @@ def _ignore_sigint() -> None:
         ("threads", signal.SIGTERM, False),
         ("processes", signal.SIGINT, False),
         ("processes", signal.SIGTERM, False),
+        ("dask", signal.SIGINT, False),
+        ("dask", signal.SIGTERM, False),
     ],
     ids=lambda v: getattr(v, "name", None) or (str(v) if not isinstance(v, bool) else None),
 )
@@ -70,8 +72,11 @@ def test_a_signal_stops_the_run_and_keeps_the_previous_output(
     env = child_env(tmp_path / "site", BIRDINFER_TEST_SLOW="0.2", BIRDINFER_TEST_MARKER=str(marker))
     args = ["--input", str(folder), "--model", str(tiny_onnx), "--output", str(out)]
     args += ["--executor", executor, "--batch-size", "4", "--no-progress", "-q"]
-    if executor != "engine":
+    if executor in ("threads", "processes"):
         args += ["--workers", "2", "--set", "executor.files_per_task=2"]
+    if executor == "dask":
+        pytest.importorskip("distributed")
+        args += ["--local-workers", "1", "--set", "executor.files_per_task=2"]
     child = subprocess.Popen(
         [sys.executable, "-m", "birdinfer", *args],
         cwd=REPO,
