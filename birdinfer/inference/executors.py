@@ -282,18 +282,54 @@ def map_files(
         progress.close()
 
 
-def _broken(future: Future) -> bool:
-    return isinstance(future.exception(), BrokenExecutor)
+class _Tally:
+    """A file map's results so far: each file's result (None: lost), the failures, and the
+    outcomes of the tasks that ended; `on_result` and `on_task_done` hear of each."""
 
+    def __init__(self, journal: Journal, on_result, on_task_done) -> None:
+        self.journal = journal
+        self.on_result = on_result
+        self.on_task_done = on_task_done
+        self.stored: dict[str, FileResult | None] = {}
+        self.failures: list[FileFailure] = []
+        self.outcomes: list[TaskOutcome] = []
 
-def settle_one(
-    stored: dict[str, FileResult | None],
-    result: FileResult,
-    on_result: Callable[[FileResult], None] | None,
-) -> None:
-    stored[str(result.path)] = result
-    if on_result is not None:
-        on_result(result)
+    def settle(self, task: FileTask, outcome: TaskOutcome | None, reason: str = "") -> None:
+        """A task that ended: with its outcome, or failed for good (its unjournaled files are
+        lost, with `reason`)."""
+        load = self.journal.load
+        if outcome is None:
+            found = {path: load(Path(path)) for path in task.files}
+            self.failures += [FileFailure(f, reason) for f in task.files if found[f] is None]
+        else:  # its own results, and its files that an earlier try of it had journaled
+            returned = {str(result.path): result for result in outcome.scored}
+            found = {path: returned.get(path) or load(Path(path)) for path in task.files}
+            self.failures += outcome.failures
+            self.outcomes.append(outcome)
+        for path, result in found.items():
+            self.stored[path] = result
+            if result is not None and self.on_result is not None:
+                self.on_result(result)
+        if self.on_task_done is not None:
+            self.on_task_done(len(task.files))
+
+    def add(self, result: FileResult) -> None:
+        """A file a lost task had journaled before its worker died."""
+        self.stored[str(result.path)] = result
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def in_order(self, files: list[Path]) -> tuple[list[FileResult], list[FileFailure]]:
+        failed = {f.path for f in self.failures}
+        results, failures = [], list(self.failures)
+        for path in files:
+            if str(path) in failed:
+                continue
+            if self.stored.get(str(path)) is None:
+                failures.append(FileFailure(str(path), "its task finished without a journal entry"))
+            else:
+                results.append(self.stored[str(path)])
+        return results, sorted(failures, key=lambda f: f.path)
 
 
 def score_on_executor(
@@ -311,11 +347,47 @@ def score_on_executor(
     were not journaled yet, each reported with the reason; the other tasks' files are intact.
     On a WorkerPool, a dead worker's files are scored again on a new pool (`retries`).
     """
-    config = dataclasses.replace(
-        ensemble.config, output=dataclasses.replace(ensemble.config.output, progress=False)
+    tasks = _tasks(ensemble.config, files, stems, journal)
+    futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
+    deaths = (
+        WorkerDeaths(executor, journal, len(tasks)) if isinstance(executor, WorkerPool) else None
     )
+    tally = _Tally(journal, on_result, on_task_done)
+    while futures:
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        broken = [f for f in done if isinstance(f.exception(), BrokenExecutor)]
+        if deaths is not None and broken:
+            done, _ = wait(futures)  # the pool broke: every task still in it fails with it
+        lost = []
+        for future in done:
+            task, error = futures.pop(future), future.exception()
+            if error is None:
+                tally.settle(task, future.result())
+            elif isinstance(error, JournalError) or not isinstance(error, Exception):
+                raise error
+            elif deaths is not None and isinstance(error, BrokenExecutor):
+                lost.append((future, task))
+            else:
+                tally.settle(task, None, f"its task failed ({type(error).__name__}: {error})")
+        if lost:
+            retries, skipped, journaled = deaths.retry(lost)
+            tally.failures += skipped
+            for result in journaled:
+                tally.add(result)
+            futures.update({executor.submit(score_task, task): task for task in retries})
+    workers = sorted({outcome.worker for outcome in tally.outcomes})
+    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
+    # The run report's stage table: what the workers spent, as the engine's would show it.
+    ensemble.timer.add(tasks_stage_seconds(tally.outcomes))
+    ensemble.worker_threads = {o.worker: o.threads for o in tally.outcomes}
+    return tally.in_order(files)
+
+
+def _tasks(config: Config, files: list[Path], stems: list[str], journal: Journal) -> list[FileTask]:
+    """Tasks of `executor.files_per_task` files each (their config without a progress bar)."""
+    config = dataclasses.replace(config, output=dataclasses.replace(config.output, progress=False))
     size = config.executor.files_per_task
-    tasks = [
+    return [
         FileTask(
             config=config,
             files=tuple(str(p) for p in files[i : i + size]),
@@ -326,72 +398,6 @@ def score_on_executor(
         )
         for i in range(0, len(files), size)
     ]
-    futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
-    deaths = (
-        WorkerDeaths(executor, journal, len(tasks)) if isinstance(executor, WorkerPool) else None
-    )
-    failures: list[FileFailure] = []
-    stored: dict[str, FileResult | None] = {}
-    outcomes: list[TaskOutcome] = []
-
-    def settle(task: FileTask, outcome: TaskOutcome | None, reason: str = "") -> None:
-        nonlocal failures
-        if outcome is None:  # the task failed for good: its unjournaled files are lost
-            for path in task.files:
-                stored[path] = journal.load(Path(path))
-            failures += [FileFailure(f, reason) for f in task.files if stored[f] is None]
-        else:  # its own results, and its files that an earlier try of it had journaled
-            returned = {str(result.path): result for result in outcome.scored}
-            for path in task.files:
-                stored[path] = returned.get(path) or journal.load(Path(path))
-            failures += outcome.failures
-            outcomes.append(outcome)
-        if on_result is not None:
-            for path in task.files:
-                if stored[path] is not None:
-                    on_result(stored[path])
-        if on_task_done is not None:
-            on_task_done(len(task.files))
-
-    while futures:
-        done, _ = wait(futures, return_when=FIRST_COMPLETED)
-        if deaths is not None and any(_broken(f) for f in done):
-            done, _ = wait(futures)  # the pool broke: every task still in it fails with it
-        lost = []
-        for future in done:
-            task = futures.pop(future)
-            try:
-                settle(task, future.result())
-            except JournalError:
-                raise
-            except BrokenExecutor as exc:
-                if deaths is None:
-                    settle(task, None, f"its task failed ({type(exc).__name__}: {exc})")
-                else:
-                    lost.append((future, task))
-            except Exception as exc:
-                settle(task, None, f"its task failed ({type(exc).__name__}: {exc})")
-        if lost:
-            retries, skipped, journaled = deaths.retry(lost)
-            failures += skipped
-            for result in journaled:
-                settle_one(stored, result, on_result)
-            futures.update({executor.submit(score_task, task): task for task in retries})
-    workers = sorted({outcome.worker for outcome in outcomes})
-    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
-    # The run report's stage table: what the workers spent, as the engine's would show it.
-    ensemble.timer.add(tasks_stage_seconds(outcomes))
-    ensemble.worker_threads = {o.worker: o.threads for o in outcomes}
-    failed = {f.path for f in failures}
-    results = []
-    for path in files:
-        if str(path) in failed:
-            continue
-        if stored[str(path)] is None:
-            failures.append(FileFailure(str(path), "its task finished without a journal entry"))
-        else:
-            results.append(stored[str(path)])
-    return results, sorted(failures, key=lambda f: f.path)
 
 
 @contextmanager
