@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,18 @@ def current_umask() -> int:
     return mask
 
 
+def ordinary_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: an existing file's own, else 0666
+    less the umask."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return 0o666 & ~current_umask()
+    return (
+        stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else 0o666 & ~current_umask()
+    )
+
+
 def write_atomic(path: str | Path, write, binary: bool = False, durable: bool = True) -> Path:
     """Call `write(handle)` on a temporary file beside `path`, then rename it into place:
     a crash leaves the old file or the new one, never half of one.
@@ -101,7 +114,7 @@ def write_atomic(path: str | Path, write, binary: bool = False, durable: bool = 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file 0600; the renamed file gets what open() would have given it.
-        os.fchmod(fd, 0o666 & ~current_umask())
+        os.fchmod(fd, ordinary_mode(path))
         mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, **mode) as handle:
             write(handle)

@@ -36,3 +36,15 @@ def test_the_submission_report_and_journal_entries_follow_the_umask(tiny_onnx, t
     written.append(journal_path_for(out) / "manifest.json")
     modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
     assert len(modes) == 5 and set(modes.values()) == {"0o664"}, modes
+
+
+def test_a_rewritten_submission_keeps_its_own_mode(tiny_onnx, tmp_path, umask_002):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_tone(folder / "dawn.wav", 6.0)
+    out = tmp_path / "submission.csv"
+    out.write_text("row_id,previous\n")
+    out.chmod(0o640)
+    run(make_config(folder, tiny_onnx, out))
+    assert out.read_text() != "row_id,previous\n"
+    assert oct(stat.S_IMODE(out.stat().st_mode)) == "0o640"
