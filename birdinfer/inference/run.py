@@ -153,7 +153,12 @@ def input_files(config: Config) -> dict[Path, str]:
     written over one (the run would destroy what it reads, and exit 0)."""
     found: dict[Path, str] = {}
     for i, spec in enumerate(config.models):
-        for part in model_files(resolve_model_path(spec.path)):
+        path = resolve_model_path(spec.path)
+        try:
+            parts = model_files(path)
+        except OSError:  # unreadable: loading it reports that, naming the file
+            parts = [path]
+        for part in parts:
             found[part] = f"a file of the model models[{i}]"
         if spec.mapping:
             found[Path(spec.mapping)] = f"the mapping file of models[{i}]"
