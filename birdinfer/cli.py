@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from birdinfer.config import load_config, parse_override
+from birdinfer.config import load_config, parse_override, resolve_config_path
 from birdinfer.errors import (
     AudioError,
     BirdinferError,
@@ -233,8 +233,6 @@ def _infer(args: argparse.Namespace) -> int:
     if config.demo is not None:
         solution = demo.prepare(config)
         print(f"demo: {config.demo.files} held-out synthetic soundscapes in {config.input_dir}")
-    from birdinfer.config import resolve_config_path
-
     result = run(config, protected={resolve_config_path(args.config): "the --config file"})
     print(summary(result, config.audio.window_seconds))
     if config.demo is not None:
