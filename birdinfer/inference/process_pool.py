@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -85,8 +86,10 @@ class WorkerPool(Executor):
         process = self._processes.get(pid)
         if process is None:
             return None
-        process.join(timeout=10)
-        code = process.exitcode
+        # The pool's own thread reaps its processes too: its exit code may land a moment later.
+        deadline = time.monotonic() + 10
+        while (code := process.exitcode) is None and time.monotonic() < deadline:
+            process.join(timeout=0.1)
         if code in (None, 0, -signal.SIGTERM):
             return None
         return f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
