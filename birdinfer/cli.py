@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from birdinfer.config import load_config, parse_override
+from birdinfer.config import load_config, parse_override, resolve_config_path
 from birdinfer.errors import (
     AudioError,
     BirdinferError,
@@ -44,7 +48,40 @@ def exit_code(exc: BaseException) -> int:
     return 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: the command stops as on Ctrl-C (every executor
+    stops its threads and kills its worker processes on the way out), exit code 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt and SIGTERM Terminated while the command runs, in the
+    main thread only (where Python delivers signals). SIGINT's handler is installed even when
+    the process started with SIGINT ignored (a job started from a background shell inherits
+    that, and would otherwise ignore Ctrl-C's signal). The previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _stopped_by_signals():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS + ("-h", "--help"):
         argv = ["infer", *argv]
@@ -59,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BirdinferError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:  # Ctrl-C: every write is atomic, so earlier outputs are intact
-        print("interrupted: nothing more was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # every write is atomic: earlier outputs are intact
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"interrupted ({name}): nothing more was written", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -196,7 +234,7 @@ def _infer(args: argparse.Namespace) -> int:
     if config.demo is not None:
         solution = demo.prepare(config)
         print(f"demo: {config.demo.files} held-out synthetic soundscapes in {config.input_dir}")
-    result = run(config)
+    result = run(config, protected={resolve_config_path(args.config): "the --config file"})
     print(summary(result, config.audio.window_seconds))
     if config.demo is not None:
         value = demo.score(config, result)

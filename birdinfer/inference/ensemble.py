@@ -55,6 +55,9 @@ class Ensemble:
         self.config = config
         self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
         self.timer = StageTimer()
+        # A mapped run's worker engines, each with the threads it ran (executors): the run
+        # report states these, not this process's plan, which scored nothing.
+        self.worker_threads: dict[str, dict[str, int]] = {}
         backends = [self._open(i, spec.path) for i, spec in enumerate(config.models)]
         probes = self._check_models(backends)
         names = member_names(backends)
@@ -146,6 +149,12 @@ class Ensemble:
         """Whether these members together score every submission column."""
         masks = [self.members[i].covers for i in members]
         return bool(masks) and bool(np.any(masks, axis=0).all())
+
+    def uncovered(self, members: Iterable[int]) -> list[str]:
+        """The submission columns none of these members scores."""
+        masks = [self.members[i].covers for i in members]
+        covered = np.any(masks, axis=0) if masks else np.zeros(len(self.columns), bool)
+        return [c for c, ok in zip(self.columns, covered, strict=True) if not ok]
 
     def describe(self) -> dict[str, Any]:
         """The run report's "threads" and "models" sections."""
