@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 PROBE_FIELD = "probe"
 PROBE_VERSION = 1
-MAX_WINDOWS = 8
+MAX_WINDOWS = 4
 # The probe's share of the model file's bytes (the file stays within 5% of its size without it).
 SIZE_SHARE = 0.04
 # A float file against its float parent: FP32 runtimes agree within ~1e-6; OpenVINO's bf16 on a
