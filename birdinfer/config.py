@@ -31,6 +31,7 @@ Scope = Literal["window", "file"]
 RankTies = Literal["first", "average"]
 # (taxon, weight) pairs; YAML writes them as a mapping. A tuple keeps the frozen configs hashable.
 TaxonWeights = tuple[tuple[str, float], ...]
+ProbePolicy = Literal["refuse", "fallback", "warn"]
 
 
 def _check(ok: bool, key: str, problem: str) -> None:
@@ -403,6 +404,10 @@ class InferenceConfig:
     rank_clip: float = 0.0
     # A taxonomy.csv (primary_label, class_name): each column's taxon, for models[].taxon_weights.
     taxonomy: str | None = None
+    # Each member runs the probe in its card on this CPU before any audio is read. A member that
+    # departs from it: "refuse" stops the run, "fallback" runs the float file beside it (the FP32
+    # or FP16 IR of the same stem) in its place, "warn" runs it anyway with a warning.
+    probe: ProbePolicy = "refuse"
 
     def __post_init__(self) -> None:
         _check(0 <= self.rank_clip < 0.5, "inference.rank_clip", "must be in [0, 0.5)")
