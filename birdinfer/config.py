@@ -258,7 +258,7 @@ class MelConfig:
 
 FramePooling = Literal["max", "mean"]
 # How a member's input is placed around the rows (birdinfer.inference.geometry).
-Geometry = Literal["centred", "sliding"]
+Geometry = Literal["centred", "sliding", "tiled"]
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,13 @@ class ModelSpec:
     # sliding: one window per row, centred on it and stepped by the row length (zeros beyond
     # the file's edges, no TTA shifts); each frame of a frame-wise output is averaged over the
     # windows that hold it, then each row pools its own frames.
+    # tiled: windows shorter than the row (BirdNET's 3 s) laid over each row from its start,
+    # stepped by window - tile_overlap seconds, the last one ending at the row's end; the row
+    # pools them (frame_pooling: max or mean). A waveform model whose card names another
+    # sample rate gets its windows resampled to it (birdinfer.audio.kaiser, as BirdNET does).
     geometry: Geometry | None = None
+    # Seconds shared by consecutive tiles (geometry: tiled).
+    tile_overlap: float = 1.0
     # A file mapping the model's labels to submission columns (CSV: label,column; a label may
     # feed several columns, several labels one column by their max). Columns it does not map
     # are scored by the other members only. null: the model's class names are the columns.
@@ -344,6 +350,7 @@ class ModelSpec:
         _check(self.weight > 0, "models.weight", "must be > 0")
         _check(self.output is None or bool(self.output), "models.output", "must not be empty")
         _check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
+        _check(self.tile_overlap >= 0, "models.tile_overlap", "must be >= 0")
         _check(
             self.embedding is None or bool(self.embedding), "models.embedding", "must not be empty"
         )

@@ -218,7 +218,8 @@ class Ensemble:
         self.timer.count(len(batch), member=index, rows=len(batch) // member.geometry.views)
         if member.waveform and len(member.backend.card.input_shape) == 2:
             batch = batch[:, None, :]  # (batch, 1, samples)
-        with self.timer(f"model {member.name}"):
+        with self.timer(f"model {member.name}"):  # a tiled member's resampling counts as its own
+            batch = member.geometry.model_inputs(batch)
             if member.embeddings:
                 found = member.backend.run(batch)
                 raw = found[member.output.name]
