@@ -240,17 +240,14 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
     """Write `card` into the model file (or a copy at `out`), atomically."""
     path = resolve_model_path(path)
     target = Path(out) if out else path
-    if path.suffix == ".tflite":  # the card beside the file: the file itself stays untouched
-        import shutil
+    if path.suffix == ".tflite":  # the card beside the file
+        from birdinfer.models.backends.litert import card_path, interpreter
+        from birdinfer.models.tflite_outputs import add_outputs
 
-        from birdinfer.models.backends.litert import card_path
-
-        def copy(handle) -> None:
-            with open(path, "rb") as source:
-                shutil.copyfileobj(source, handle)
-
-        if target != path:
-            write_atomic(target, copy, binary=True)
+        graph_outputs = [d["name"] for d in interpreter(path, 1).get_output_details()]
+        missing = [o.name for o in card.outputs if o.name not in graph_outputs]
+        if missing or target != path:  # inner tensors become outputs, in the file or a copy
+            add_outputs(path, missing, target)
         write_atomic(card_path(target), lambda handle: handle.write(card.to_json()))
         return target
     if path.suffix == ".xml":

@@ -54,8 +54,8 @@ def read_card_metadata(path: Path) -> dict[str, str]:
 
 def interpreter(path: Path, threads: int, keep_tensors: bool = False):
     """A LiteRT interpreter for `path` (XNNPACK, `threads` threads), tensors allocated.
-    `keep_tensors`: intermediate tensors stay readable after a call (an embedding inside a
-    delegated partition; BirdNET's: 24 -> 31 ms a window, one thread)."""
+    `keep_tensors`: inner tensors stay readable after a call (for `card set` to read their
+    shapes; its first call costs seconds per window)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
@@ -78,7 +78,8 @@ def interpreter(path: Path, threads: int, keep_tensors: bool = False):
 
 
 def tensor_names(runner) -> list[str]:
-    """The graph's outputs first, then every other named tensor (readable after a call)."""
+    """The graph's outputs first, then every other named tensor (readable after a call on an
+    interpreter that keeps them)."""
     outputs = [d["name"] for d in runner.get_output_details()]
     rest = [d["name"] for d in runner.get_tensor_details() if d["name"] not in outputs]
     return outputs + rest
@@ -96,8 +97,7 @@ class LiteRtBackend:
     ) -> None:
         self.path = Path(path)
         self.threads = threads
-        self._keep = bool(embeddings)
-        self._runner = interpreter(self.path, threads, keep_tensors=self._keep)
+        self._runner = interpreter(self.path, threads)
         self._sized: dict[int, object] = {}
         self._lock = threading.Lock()
         self.card = card_from_metadata(read_card_metadata(self.path), str(self.path))
@@ -111,8 +111,8 @@ class LiteRtBackend:
         check_input_shape(self.path, self.card, model_input.dims)
         self._input = details[0]["index"]
         self._sized[int(details[0]["shape"][0])] = self._runner
-        index = {d["name"]: d["index"] for d in self._runner.get_tensor_details()}
-        names = tensor_names(self._runner)
+        index = {d["name"]: d["index"] for d in self._runner.get_output_details()}
+        names = list(index)
         self.output = select_output(self.path, self.card, names, output)
         self.extra_outputs = select_embeddings(self.path, self.card, names, embeddings)
         self._read = [index[self.output.name], *(index[o.name] for o in self.extra_outputs)]
@@ -123,7 +123,7 @@ class LiteRtBackend:
     def _runner_for(self, size: int):
         runner = self._sized.get(size)
         if runner is None:
-            runner = interpreter(self.path, self.threads, keep_tensors=self._keep)
+            runner = interpreter(self.path, self.threads)
             runner.resize_tensor_input(self._input, [size, *self.card.input_shape])
             runner.allocate_tensors()
             self._sized[size] = runner
