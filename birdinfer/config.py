@@ -51,6 +51,10 @@ class AudioConfig:
     # A header's length is a claim: one above this (or none at all, as in a FLAC written to a
     # pipe) is set aside and the length is learnt by decoding the stream.
     max_header_hours: float = 24.0
+    # How files at another rate are resampled: soxr (HQ), or kaiser_fast, resampy's filter as
+    # librosa applies it for BirdNET's tools (a BirdNET-only run at 48 kHz then hears every
+    # file as birdnetlib does: docs/birdnet.md).
+    resampler: Literal["soxr", "kaiser_fast"] = "soxr"
 
     def __post_init__(self) -> None:
         _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")

@@ -99,3 +99,35 @@ def resample(
             )
             out[row, phase::p] = view @ weights[phase]
     return out.reshape(*audio.shape[:-1], count)
+
+
+class KaiserStream:
+    """`resample` over a stream of blocks (the decode's `resample_chunk(block, last)`, as
+    soxr's ResampleStream): the same samples as resampling the whole signal at once, the last
+    call giving int(n * rate_out / rate_in) in all, as resampy does."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self.rate_in, self.rate_out = rate_in, rate_out
+        _, self.p, self.q, self.left = phase_weights(rate_in, rate_out)
+        self.buffer = np.zeros(0, np.float32)
+        self.origin = 0  # input sample number of buffer[0]
+        self.received = 0
+        self.produced = 0  # outputs given so far (a multiple of P until the last call)
+
+    def resample_chunk(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32)])
+        self.received += len(block)
+        if last:
+            stop = int(self.received * self.rate_out / self.rate_in)
+        else:  # outputs whose every tap is received, in whole periods of P
+            ready = (self.received - self.left - 1) * self.p // self.q
+            stop = max(self.produced, ready // self.p * self.p)
+        count = stop - self.produced
+        if count <= 0:
+            return np.zeros(0, np.float32)
+        start = self.produced // self.p * self.q - self.origin  # produced is a multiple of P
+        out = resample(self.buffer, self.rate_in, self.rate_out, start, count)
+        self.produced = stop
+        keep = max(0, stop // self.p * self.q - self.left - self.origin)
+        self.buffer, self.origin = self.buffer[keep:], self.origin + keep
+        return out

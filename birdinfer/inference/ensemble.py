@@ -179,7 +179,7 @@ class Ensemble:
         out: dict[FeatureKey, np.ndarray] = {}
         for cut, frontend in keys:
             if frontend is None:
-                out[(cut, None)] = span.windows(cut)
+                out[(cut, None)] = self._waveforms(span, cut)
         by_frontend: dict[FrontendKey, list[Cut]] = {}
         for cut, frontend in keys:
             if frontend is not None:
@@ -191,6 +191,15 @@ class Ensemble:
                     made = self.frontends[frontend].features(span.samples, inputs)
                 out.update({(c, frontend): x for c, x in zip(cuts, made, strict=True)})
         return out
+
+    def _waveforms(self, span: Span, cut: Cut) -> np.ndarray:
+        """A waveform cut's inputs; a tiled member's resampled to its model's rate (timed as
+        that member's own: the time guard costs it by its own time)."""
+        member = next((m for m in self.members if m.key == (cut, None)), None)
+        if member is None or not member.geometry.model_rate:
+            return span.windows(cut)
+        with self.timer(f"model {member.name}"):
+            return member.geometry.model_inputs(span.windows(cut), span.audible(cut))
 
     def features(self, windows: np.ndarray) -> dict[FeatureKey, np.ndarray]:
         """Model inputs for (n, samples) windows already cut, for every member (one array per
@@ -218,8 +227,7 @@ class Ensemble:
         self.timer.count(len(batch), member=index, rows=len(batch) // member.geometry.views)
         if member.waveform and len(member.backend.card.input_shape) == 2:
             batch = batch[:, None, :]  # (batch, 1, samples)
-        with self.timer(f"model {member.name}"):  # a tiled member's resampling counts as its own
-            batch = member.geometry.model_inputs(batch)
+        with self.timer(f"model {member.name}"):
             if member.embeddings:
                 found = member.backend.run(batch)
                 raw = found[member.output.name]

@@ -113,13 +113,20 @@ class Geometry:
                 described["resampled_to"] = self.model_rate
         return described
 
-    def model_inputs(self, windows: np.ndarray) -> np.ndarray:
+    def model_inputs(self, windows: np.ndarray, audible: np.ndarray | None = None) -> np.ndarray:
         """The windows a tiled member's model hears: resampled to its rate (the margins
-        dropped) when it differs from the run's, else as cut."""
+        dropped) when it differs from the run's, else as cut. `audible`: per window, its
+        samples before the file's end; the resampled samples from there on are zeros, as
+        librosa pads a resampled file (not the filter's ringing into the padding)."""
         if not self.model_rate:
             return windows
         count = round(self.model_rate * self.input_seconds)
-        return kaiser.resample(windows, self.sample_rate, self.model_rate, self.margin, count)
+        out = kaiser.resample(windows, self.sample_rate, self.model_rate, self.margin, count)
+        if audible is not None:
+            kept = ((audible - self.margin) * self.model_rate) // self.sample_rate
+            for row, stop in enumerate(np.asarray(kept).reshape(-1)):
+                out[row, ..., max(0, int(stop)) :] = 0.0
+        return out
 
     # --- outputs -> rows -------------------------------------------------------------------
 

@@ -61,3 +61,34 @@ def test_matches_resampy_kaiser_fast():
         ref = resampy.resample(audio, 44100, rate_out, filter="kaiser_fast")
         assert x.shape == ref.shape
         np.testing.assert_allclose(x, ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("block", [1000, 44100])
+def test_a_stream_of_blocks_gives_the_whole_signals_samples(block):
+    audio = noise(44100, 2.3)
+    whole = kaiser.resample(audio, 44100, 48000)
+    stream = kaiser.KaiserStream(44100, 48000)
+    parts = [
+        stream.resample_chunk(audio[i : i + block], last=i + block >= len(audio))
+        for i in range(0, len(audio), block)
+    ]
+    streamed = np.concatenate(parts)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=2e-6)
+
+
+def test_the_decode_resamples_with_kaiser_fast_when_asked(tmp_path):
+    import soundfile as sf
+
+    from birdinfer.audio.decode import decode_windows
+    from birdinfer.config import AudioConfig
+
+    audio = noise(44100, 6.0)
+    path = tmp_path / "clip.wav"
+    sf.write(path, audio, 44100, subtype="FLOAT")
+    config = AudioConfig(sample_rate=48000, resampler="kaiser_fast")
+    decoded = np.concatenate(list(decode_windows(path, config)))
+    expected = kaiser.resample(audio, 44100, 48000)
+    np.testing.assert_allclose(decoded[: len(expected)], expected, atol=2e-6)
+    soxr_decoded = np.concatenate(list(decode_windows(path, AudioConfig(sample_rate=48000))))
+    assert np.abs(soxr_decoded[: len(expected)] - expected).max() > 1e-3
