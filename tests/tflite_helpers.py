@@ -1,0 +1,56 @@
+"""A tiny TFLite graph built from LiteRT's flatbuffer schema, for tests of the LiteRT backend
+(no TensorFlow needed). Import only where ai-edge-litert is installed."""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+
+def tiny_tflite(path, samples, classes, seed=0, scale=1.0):
+    """x (batch, samples) -> dense (batch, classes) 'embedding' -> logistic 'scores' (the
+    graph's only output); returns the path and the dense layer's weights and bias."""
+    rng = np.random.default_rng(seed)
+    weights = (scale * rng.standard_normal((classes, samples))).astype(np.float32)
+    bias = rng.standard_normal(classes).astype(np.float32)
+    buffers = [schema.BufferT()]
+    for array in (weights, bias):
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(array.tobytes(), np.uint8)
+        buffers.append(buffer)
+    for _ in range(3):
+        buffers.append(schema.BufferT())
+
+    def tensor(name, shape, buffer, signature=None):
+        t = schema.TensorT()
+        t.name, t.shape, t.buffer, t.type = name.encode(), shape, buffer, schema.TensorType.FLOAT32
+        t.shapeSignature = signature
+        return t
+
+    graph = schema.SubGraphT()
+    graph.tensors = [
+        tensor("waveform", [1, samples], 3, [-1, samples]),
+        tensor("w", [classes, samples], 1),
+        tensor("b", [classes], 2),
+        tensor("embedding", [1, classes], 4, [-1, classes]),
+        tensor("scores", [1, classes], 5, [-1, classes]),
+    ]
+    codes = []
+    for builtin in (schema.BuiltinOperator.FULLY_CONNECTED, schema.BuiltinOperator.LOGISTIC):
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = builtin
+        code.version = 1
+        codes.append(code)
+    dense, logistic = schema.OperatorT(), schema.OperatorT()
+    dense.opcodeIndex, dense.inputs, dense.outputs = 0, [0, 1, 2], [3]
+    dense.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+    dense.builtinOptions = schema.FullyConnectedOptionsT()
+    logistic.opcodeIndex, logistic.inputs, logistic.outputs = 1, [3], [4]
+    graph.operators, graph.inputs, graph.outputs = [dense, logistic], [0], [4]
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, codes, [graph], buffers
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    return path, weights, bias
