@@ -242,7 +242,7 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
     target = Path(out) if out else path
     if path.suffix == ".tflite":  # the card beside the file
         from birdinfer.models.backends.litert import card_path, interpreter
-        from birdinfer.models.tflite_outputs import add_outputs
+        from birdinfer.models.tflite_graph import add_outputs
 
         graph_outputs = [d["name"] for d in interpreter(path, 1).get_output_details()]
         missing = [o.name for o in card.outputs if o.name not in graph_outputs]

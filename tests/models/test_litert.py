@@ -60,3 +60,41 @@ def test_a_tflite_without_a_card_is_refused_with_the_command_that_gives_it_one(t
     path, _, _ = tiny_tflite(tmp_path / "bare.tflite", SAMPLES, CLASSES)
     with pytest.raises(ModelError, match="card set"):
         open_backend(path)
+
+
+def run_tflite(path, x):
+    from birdinfer.models.backends.litert import interpreter
+
+    runner = interpreter(path, 1)
+    runner.resize_tensor_input(0, list(x.shape))
+    runner.allocate_tensors()
+    runner.set_tensor(0, x)
+    runner.invoke()
+    return runner.get_tensor(runner.get_output_details()[0]["index"])
+
+
+def test_the_real_part_of_rfft2d_becomes_a_matrix_product_that_openvino_reads(tmp_path):
+    from birdinfer.models.tflite_graph import real_dft_as_matmul
+    from tests.tflite_helpers import tiny_rfft_tflite
+
+    original = tiny_rfft_tflite(tmp_path / "rfft.tflite")
+    x = np.random.default_rng(0).standard_normal((3, 4, 16)).astype(np.float32)
+    before = run_tflite(original, x)
+    np.testing.assert_allclose(before, np.fft.rfft(x, axis=-1).real, atol=1e-5)
+    converted = tmp_path / "dft.tflite"
+    assert real_dft_as_matmul(original, converted) == 1
+    np.testing.assert_allclose(run_tflite(converted, x), before, atol=1e-5)
+    ov = pytest.importorskip("openvino")
+    with pytest.raises(Exception, match="(?i)rfft2d|translat|conver"):
+        ov.Core().read_model(str(original))
+    model = ov.Core().read_model(str(converted))
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    np.testing.assert_allclose(compiled({0: x})[compiled.outputs[0]], before, atol=1e-5)
+
+
+def test_a_graph_without_rfft2d_is_refused(tmp_path):
+    from birdinfer.models.tflite_graph import real_dft_as_matmul
+
+    path, _, _ = tiny_tflite(tmp_path / "dense.tflite", SAMPLES, CLASSES)
+    with pytest.raises(ModelError, match="RFFT2D"):
+        real_dft_as_matmul(path, tmp_path / "out.tflite")
