@@ -11,8 +11,10 @@ audibly the same audio but not the same samples, and BirdNET's scores move by up
 with it; this module gives BirdNET's own samples without numba or resampy.
 
 For a rational ratio P/Q (rates divided by their gcd) output t sits at input position
-t * Q / P, so its weights depend only on t mod P: one weight vector per phase, applied to a
-strided view of the input (one matrix product per phase).
+t * Q / P, so its weights depend only on t mod P: one weight vector per phase. A period of P
+outputs reads a span of input that starts Q samples after the previous period's, so the
+outputs come from one matrix product: a strided view (periods, span) of the input times the
+(span, P) weights of a period.
 """
 
 from __future__ import annotations
@@ -63,6 +65,23 @@ def phase_weights(rate_in: int, rate_out: int) -> tuple[np.ndarray, int, int, in
     return weights.astype(np.float32), p, q, left
 
 
+@lru_cache(maxsize=32)
+def period_weights(rate_in: int, rate_out: int) -> np.ndarray:
+    """(span, P) float32: the weights of one period's P outputs, column by column, over the
+    `span` input samples a period's taps cover (each phase's row placed at its floor)."""
+    weights, p, q, left = phase_weights(rate_in, rate_out)
+    width = weights.shape[1]
+    span = ((p - 1) * q) // p + width
+    out = np.zeros((span, p), np.float32)
+    for phase in range(p):
+        at = (phase * q) // p
+        out[at : at + width, phase] = weights[phase]
+    return out
+
+
+ROWS = 8192  # periods per matrix product: bounds the strided copy
+
+
 def resample(
     audio: np.ndarray, rate_in: int, rate_out: int, start: int = 0, count: int | None = None
 ) -> np.ndarray:
@@ -76,29 +95,31 @@ def resample(
         part = audio[..., max(start, 0) : stop]
         out[..., max(0, -start) : max(0, -start) + part.shape[-1]] = part
         return out
-    weights, p, q, left = phase_weights(rate_in, rate_out)
+    _, p, q, left = phase_weights(rate_in, rate_out)
+    weights = period_weights(rate_in, rate_out)
     if count is None:
         count = int(audio.shape[-1] * rate_out / rate_in)
-    width = weights.shape[1]
+    periods = -(-count // p)
+    span = weights.shape[0]
     # Zeros around the audio so that every tap of every output reads inside the padded array.
     before = max(0, left - 1 - start)
-    last = start + (count * q) // p + width
-    after = max(0, last - audio.shape[-1] + 1)
+    last = start - (left - 1) + (periods - 1) * q + span
+    after = max(0, last - audio.shape[-1])
     padded = np.zeros((*audio.shape[:-1], before + audio.shape[-1] + after), np.float32)
     padded[..., before : before + audio.shape[-1]] = audio
     flat = padded.reshape(-1, padded.shape[-1])
-    out = np.empty((flat.shape[0], count), np.float32)
+    out = np.empty((flat.shape[0], periods, p), np.float32)
     item = flat.strides[1]
-    for phase in range(min(p, count)):
-        outputs = range(phase, count, p)
-        # Output t = phase + m * P sits at start + (phase * Q) // P + m * Q (+ a fraction).
-        first = start + (phase * q) // p - (left - 1) + before
-        for row in range(flat.shape[0]):
+    # Period m's outputs m * P + phase read input start + m * Q - (left - 1) + j, j < span.
+    first = start - (left - 1) + before
+    for row in range(flat.shape[0]):
+        for m in range(0, periods, ROWS):
+            rows = min(ROWS, periods - m)
             view = np.lib.stride_tricks.as_strided(
-                flat[row, first:], shape=(len(outputs), width), strides=(q * item, item)
+                flat[row, first + m * q :], shape=(rows, span), strides=(q * item, item)
             )
-            out[row, phase::p] = view @ weights[phase]
-    return out.reshape(*audio.shape[:-1], count)
+            out[row, m : m + rows] = view @ weights
+    return out.reshape(flat.shape[0], -1)[:, :count].reshape(*audio.shape[:-1], count)
 
 
 class KaiserStream:
