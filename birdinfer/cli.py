@@ -97,7 +97,9 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--input", help="folder of recordings (turns the demo off)")
     parser.add_argument(
-        "--model", action="append", help="model file (.onnx or .xml); repeat for an ensemble"
+        "--model",
+        action="append",
+        help="model file (.onnx, .xml or .tflite); repeat for an ensemble",
     )
     parser.add_argument("--sample-submission", help="sample_submission.csv: column order")
     parser.add_argument(
@@ -649,7 +651,9 @@ def add_card_commands(sub) -> None:
     put = actions.add_parser(
         "set", help="attach or replace the card of a model exported elsewhere (atomic write)"
     )
-    put.add_argument("model", help="model file (.onnx or OpenVINO .xml)")
+    put.add_argument(
+        "model", help="model file (.onnx, OpenVINO .xml, or .tflite: its card goes beside it)"
+    )
     put.add_argument("--config", help="YAML (or bundled name) with the audio, mel and image keys")
     put.add_argument("--preset", help="a front-end preset (birdinfer frontend presets)")
     put.add_argument(
