@@ -673,7 +673,7 @@ def load_config(
     `overrides` maps dotted keys ("inference.workers", "input_dir") to values; they win over
     the file, which is how command-line flags are applied.
     """
-    data = _read_yaml(resolve_config_path(path or "default"))
+    data = read_config_tree(resolve_config_path(path or "default"))
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return from_dict(data)
@@ -699,6 +699,42 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
         names = sorted(p.stem for p in bundled_config_dir().glob("*.yaml"))
         raise ConfigError(f"no config file '{path}' and no bundled config of that name ({names})")
     raise ConfigError(f"config file not found: {path}")
+
+
+def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys over those of the config it `extends:` (a bundled name, or a path
+    relative to the file), and so on up: a user config holds only what it changes.
+
+    Sections merge key by key; anything else (a list such as `models`, a scalar, null) replaces
+    what the base had. A `mel:` that names a `preset` replaces the base's whole mel block, so
+    that the base's mel keys never override the preset's.
+    """
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"config key 'extends': a loop ({chain})")
+    data = _read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: config key 'extends' must name a config, got {base!r}")
+    relative = path.parent / base
+    parent = resolve_config_path(relative if relative.is_file() else base)
+    return merge_configs(read_config_tree(parent, (*seen, resolved)), data)
+
+
+def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """`child` over `base`, as `extends:` reads them (see read_config_tree)."""
+    merged = dict(base)
+    for key, value in child.items():
+        below = merged.get(key)
+        replaces = key == "mel" and isinstance(value, Mapping) and "preset" in value
+        if isinstance(value, Mapping) and isinstance(below, Mapping) and not replaces:
+            merged[key] = merge_configs(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
