@@ -122,4 +122,5 @@ from birdinfer.output.report import summary
 result = birdinfer.run(config, started=STARTED)
 print(scored_from(result))
 print(summary(result, config.audio.window_seconds))
+print(f"done {time.monotonic() - STARTED:.1f} s after the first cell")
 result.submission.head()

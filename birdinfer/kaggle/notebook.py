@@ -86,7 +86,8 @@ def save_run_fallback(edition: Config, competition: Path, files: int) -> tuple[s
     if files <= 0:
         return None, "save run (empty test_soundscapes/): fallback off, so a header-only file"
     folder = fallback_folder(source, files, audio=edition.audio)
-    return folder, f"save run (empty test_soundscapes/): scores {files} files of {source}"
+    linked = sum(1 for _ in Path(folder).iterdir()) if folder else 0
+    return folder, f"save run (empty test_soundscapes/): scores {linked} files of {source}"
 
 
 def model_files(settings: NotebookSettings, competition: Path) -> tuple[list[str], str]:
