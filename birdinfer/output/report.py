@@ -75,7 +75,7 @@ def placeholder_warning(result: RunResult) -> str:
     why = "; ".join(f"{files} files ({rows} rows): {why}" for why, (files, rows) in reasons.items())
     rows = sum(rows for _, rows in reasons.values())
     return (
-        f"WARNING: {len(result.placeholders)} of {len(result.files)} files ({rows} of "
+        f"{len(result.placeholders)} of {len(result.files)} files ({rows} of "
         f"{result.windows} rows) are placeholders, not scores: {why}"
     )
 
@@ -86,7 +86,7 @@ def summary(result: RunResult, window_seconds: float) -> str:
     placeholder_rows = sum(len(r.row_ids) for r in result.placeholders)
     audio_seconds = (windows - placeholder_rows) * window_seconds  # scored audio only
     shape = f"({windows} rows x {result.submission.shape[1] - 1} classes)"
-    lines = [placeholder_warning(result)] if result.placeholders else []
+    lines = [f"WARNING: {placeholder_warning(result)}"] if result.placeholders else []
     if result.output_path is not None:
         lines.append(f"submission: {result.output_path} {shape}")
     if result.windows_path is not None:
