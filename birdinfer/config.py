@@ -673,7 +673,7 @@ def load_config(
     `overrides` maps dotted keys ("inference.workers", "input_dir") to values; they win over
     the file, which is how command-line flags are applied.
     """
-    data = read_config_tree(resolve_config_path(path or "default"))
+    data = _read_yaml(resolve_config_path(path or "default"))
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return from_dict(data)
@@ -701,7 +701,7 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config file not found: {path}")
 
 
-def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file's keys over those of the config it `extends:` (a bundled name, or a path
     relative to the file), and so on up: a user config holds only what it changes.
 
@@ -713,7 +713,7 @@ def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ConfigError(f"config key 'extends': a loop ({chain})")
-    data = _read_yaml(path)
+    data = _read_one(path)
     base = data.pop("extends", None)
     if base is None:
         return data
@@ -721,11 +721,11 @@ def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: config key 'extends' must name a config, got {base!r}")
     relative = path.parent / base
     parent = resolve_config_path(relative if relative.is_file() else base)
-    return merge_configs(read_config_tree(parent, (*seen, resolved)), data)
+    return merge_configs(_read_yaml(parent, (*seen, resolved)), data)
 
 
 def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """`child` over `base`, as `extends:` reads them (see read_config_tree)."""
+    """`child` over `base`, as `extends:` reads them (see _read_yaml)."""
     merged = dict(base)
     for key, value in child.items():
         below = merged.get(key)
@@ -737,7 +737,7 @@ def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_one(path: Path) -> dict[str, Any]:
     data = _safe_yaml(path.read_text(encoding="utf-8"), str(path))
     if data is None:
         return {}

@@ -188,9 +188,9 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
 
 
 def _config_data(config: str) -> dict[str, Any]:
-    from birdinfer.config import read_config_tree, resolve_config_path
+    from birdinfer.config import _read_yaml, resolve_config_path
 
-    return read_config_tree(resolve_config_path(config))
+    return _read_yaml(resolve_config_path(config))
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
