@@ -62,20 +62,22 @@ import subprocess
 import sys
 
 
-def find_wheels(root: Path) -> Path:
+def find_wheels(root: Path, given: str | None) -> Path:
+    if given and any(Path(given).glob("birdinfer-*.whl")):
+        return Path(given)
     for depth in range(1, 6):  # /kaggle/input/<slug>/ .. /kaggle/input/datasets/<owner>/<slug>/
         found = sorted(root.glob("*/" * depth + "birdinfer-*.whl"))
-        if found:
+        if found and not given:
             return found[-1].parent
     mounted = "\n  ".join(str(p) for p in sorted(root.glob("*/*"))[:40]) or "(nothing)"
     raise FileNotFoundError(
-        f"no birdinfer-*.whl under {root}: attach the wheelhouse dataset.\n"
-        f"mounted under {root}:\n  {mounted}"
+        f"no birdinfer-*.whl in {given or f'any folder under {root}'}: attach the wheelhouse "
+        f"dataset{' or fix WHEELS' if given else ''}.\nmounted under {root}:\n  {mounted}"
     )
 
 
 if importlib.util.find_spec("birdinfer") is None:
-    wheels = Path(WHEELS) if WHEELS else find_wheels(INPUT)
+    wheels = find_wheels(INPUT, WHEELS)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     target = wheels / "wheelhouse.json"
     built_for = json.loads(target.read_text())["python"] if target.is_file() else [here]

@@ -170,8 +170,12 @@ def test_a_missing_wheelhouse_lists_what_is_mounted(tmp_path):
     (tmp_path / "input" / "competitions" / "birdclef-2026").mkdir(parents=True)
     env = {"BIRDINFER_INPUT": str(tmp_path / "input")}
     done = run_notebook(env, tmp_path, "-I", "-S", ok=False)
-    assert "no birdinfer-*.whl under" in done.stderr
+    assert "no birdinfer-*.whl in any folder under" in done.stderr
     assert "competitions/birdclef-2026" in done.stderr
+    wrong = {**env, "BIRDINFER_WHEELS": str(tmp_path / "input" / "competitions")}
+    done = run_notebook(wrong, tmp_path, "-I", "-S", ok=False)  # not pip's "Could not find"
+    assert f"no birdinfer-*.whl in {tmp_path / 'input' / 'competitions'}" in done.stderr
+    assert "or fix WHEELS" in done.stderr and "competitions/birdclef-2026" in done.stderr
 
 
 def test_the_notebook_carries_kaggles_settings_internet_off_and_no_accelerator():
