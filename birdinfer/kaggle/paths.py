@@ -102,24 +102,49 @@ def choose_variant(group: list[Path]) -> tuple[Path, str]:
 
 
 def variant_verdict(path: Path) -> tuple[bool, str]:
-    """Whether this model file may run here, and why: THE ONE PLACE where `birdinfer verify`
-    (the quantization issue's probe, `birdinfer.models.probe.verify_file`) plugs in.
+    """Whether this model file may run here, and why.
 
-    Until it does, the card decides: a quantized variant runs when its card says the
-    quantization guard accepted it (`accepted: true`); the FP32 parent (no verdict) always can.
+    First the verify step of the quantization issue (`birdinfer verify`: the card's probe run on
+    this CPU, `birdinfer.models.probe.verify_file`): a file whose probe fails does not run. With
+    no probe (or no verify step in this version), the card decides: a quantized variant runs
+    when the quantization guard accepted it (`accepted: true`); the FP32 parent always can. A
+    variant the guard rejected never runs (the pipeline would refuse it).
     """
+    verified, why = verify_here(path)
+    if verified is False:
+        return False, why
     try:
         extra = read_card(path).extra
     except Exception as exc:  # a runtime's own error for a file it cannot read
         return False, f"its card cannot be read ({first_line(exc)})"
     accepted = extra.get("accepted")
-    if accepted is True:
-        return True, "its card says the quantization guard accepted it"
     if accepted is False:
         return False, "its card says the quantization guard rejected it"
+    if verified:
+        return True, why
+    if accepted is True:
+        return True, "its card says the quantization guard accepted it"
     if extra.get("variant") or path.name.count(".") >= 2:
         return False, "a quantized variant whose card holds no verdict"
     return True, "the FP32 model"
+
+
+def verify_here(path: Path) -> tuple[bool | None, str]:
+    """The probe of `path` run on this CPU: (True, why) passed, (False, why) failed or cannot
+    load, (None, "") no probe in its card or no verify step in this version."""
+    try:
+        from birdinfer.models.probe import verify_file
+    except ImportError:  # a version without `birdinfer verify` (issue 20)
+        return None, ""
+    try:
+        check = verify_file(path)
+    except Exception as exc:  # a file that cannot be loaded does not run
+        return False, f"it cannot be loaded ({first_line(exc)})"
+    if check.status == "absent":
+        return None, ""
+    if check.passed:
+        return True, f"it passed verification on this CPU: {check.message}"
+    return False, f"it failed verification on this CPU: {check.message}"
 
 
 def fallback_folder(

@@ -4,6 +4,8 @@ fallback folder of a few files."""
 import dataclasses
 import logging
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,33 @@ def test_no_runnable_variant_is_an_error_naming_each_reason(tmp_path):
     )
     with pytest.raises(ModelError, match=r"no variant of m can run here \(m\.ov-int8\.xml: its"):
         find_models(tmp_path)
+
+
+class FakeCheck:
+    def __init__(self, status: str):
+        self.status, self.passed = status, status == "passed"
+        self.message = f"{status} on this CPU"
+
+
+def verifier(statuses: dict[str, str]) -> types.ModuleType:
+    """A stand-in for birdinfer.models.probe whose verify_file gives each file's status."""
+    module = types.ModuleType("birdinfer.models.probe")
+    module.verify_file = lambda path: FakeCheck(statuses[Path(path).name])
+    return module
+
+
+@pytest.mark.parametrize(
+    ("statuses", "chosen", "why"),
+    [
+        ({"m.ort-int8.onnx": "failed", "m.onnx": "absent"}, "m.onnx", "failed verification"),
+        ({"m.ort-int8.onnx": "passed", "m.onnx": "passed"}, "m.ort-int8.onnx", "passed verif"),
+        ({"m.ort-int8.onnx": "absent", "m.onnx": "absent"}, "m.ort-int8.onnx", "accepted"),
+    ],
+)
+def test_the_verify_step_decides_when_there_is_one(tmp_path, monkeypatch, statuses, chosen, why):
+    """`birdinfer verify` (the card's probe on this CPU) overrules the card's verdict when it
+    fails; without a probe the card decides."""
+    folder = variant_folder(tmp_path, int8_accepted=True)
+    monkeypatch.setitem(sys.modules, "birdinfer.models.probe", verifier(statuses))
+    path, note = choose_variant([folder / "m.onnx", folder / "m.ort-int8.onnx"])
+    assert path.name == chosen and why in note
