@@ -27,6 +27,7 @@ Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
 NonFinite = Literal["fail", "drop_member"]
+ProbePolicy = Literal["refuse", "fallback", "warn"]
 
 
 def _check(ok: bool, key: str, problem: str) -> None:
@@ -369,6 +370,10 @@ class InferenceConfig:
     # (it gets placeholder rows when input.placeholder_rows_for_skipped is set); "drop_member"
     # scores it with the other members, with a warning (and fails it when none is left).
     non_finite: NonFinite = "fail"
+    # Each member runs the probe in its card on this CPU before any audio is read. A member that
+    # departs from it: "refuse" stops the run, "fallback" runs the float file beside it (the FP32
+    # or FP16 IR of the same stem) in its place, "warn" runs it anyway with a warning.
+    probe: ProbePolicy = "refuse"
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")

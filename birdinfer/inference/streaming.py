@@ -192,6 +192,7 @@ class StreamingEngine:
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
         self._stop = threading.Event()
+        self._abandon = threading.Event()  # a long-lived engine's lane stops with work in flight
 
     # --- producers --------------------------------------------------------------------------
 
@@ -266,8 +267,13 @@ class StreamingEngine:
             self._pool.submit(self._produce, start + offset, path, self._out)
 
     def serve(self, until: Callable[[], bool]) -> None:
-        """Run the model lane in this thread until `until()` holds and nothing is in flight."""
-        self._consume(until=lambda: until() and not self._files)
+        """Run the model lane in this thread until `until()` holds and nothing is in flight,
+        or at once after `abandon`."""
+        self._consume(until=lambda: self._abandon.is_set() or (until() and not self._files))
+
+    def abandon(self) -> None:
+        """Make `serve` return after the batch in hand, whatever is in flight (Ctrl-C)."""
+        self._abandon.set()
 
     def open(self) -> None:
         """Start the feature workers (and the queue they fill)."""
@@ -408,15 +414,22 @@ class StreamingEngine:
 
     def _non_finite(self, entry: _FileScores) -> str | None:
         """The reason a file with NaN/Inf model outputs fails: always under "fail", and under
-        "drop_member" when no member is left."""
+        "drop_member" when no member is left or the members left do not cover every column."""
         if not entry.non_finite:
             return None
         policy = self.ensemble.config.inference.non_finite
-        if policy == "drop_member" and set(entry.scores) - set(entry.non_finite):
+        left = sorted(set(entry.scores) - set(entry.non_finite))
+        broken = "; ".join(self._broken(entry))
+        if policy != "drop_member":
+            return broken
+        if not left:
+            return f"{broken} (no member left)"
+        uncovered = self.ensemble.uncovered(left)
+        if not uncovered:
             return None
-        return "; ".join(self._broken(entry)) + (
-            " (no member left)" if policy == "drop_member" else ""
-        )
+        # As at load: a column no member covers is refused, never written as 0.0.
+        shown = ", ".join(uncovered[:10]) + (" ..." if len(uncovered) > 10 else "")
+        return f"{broken} (the members left cover no score for columns {shown})"
 
     def _broken(self, entry: _FileScores) -> list[str]:
         def inputs(m: int) -> int:
