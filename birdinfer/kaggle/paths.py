@@ -13,6 +13,7 @@ from birdinfer.audio.inputs import list_audio_files
 from birdinfer.config import AudioConfig
 from birdinfer.errors import ModelError, first_line
 from birdinfer.models.card_tool import read_card
+from birdinfer.models.probe import verify_file
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,10 @@ def choose_variant(group: list[Path]) -> tuple[Path, str]:
 def variant_verdict(path: Path) -> tuple[bool, str]:
     """Whether this model file may run here, and why.
 
-    First the verify step of the quantization issue (`birdinfer verify`: the card's probe run on
-    this CPU, `birdinfer.models.probe.verify_file`): a file whose probe fails does not run. With
-    no probe (or no verify step in this version), the card decides: a quantized variant runs
-    when the quantization guard accepted it (`accepted: true`); the FP32 parent always can. A
-    variant the guard rejected never runs (the pipeline would refuse it).
+    First `birdinfer verify` (the card's probe run on this CPU, `verify_file`): a file whose
+    probe fails does not run. With no probe in its card, the card's verdict decides: a quantized
+    variant runs when the quantization guard accepted it (`accepted: true`); the FP32 parent
+    always can. A variant the guard rejected never runs (the pipeline would refuse it).
     """
     verified, why = verify_here(path)
     if verified is False:
@@ -131,11 +131,7 @@ def variant_verdict(path: Path) -> tuple[bool, str]:
 
 def verify_here(path: Path) -> tuple[bool | None, str]:
     """The probe of `path` run on this CPU: (True, why) passed, (False, why) failed or cannot
-    load, (None, "") no probe in its card or no verify step in this version."""
-    try:
-        from birdinfer.models.probe import verify_file
-    except ImportError:  # a version without `birdinfer verify` (issue 20)
-        return None, ""
+    load, (None, "") no probe in its card (a file made before probes existed)."""
     try:
         check = verify_file(path)
     except Exception as exc:  # a file that cannot be loaded does not run

@@ -4,15 +4,18 @@ fallback folder of a few files."""
 import dataclasses
 import logging
 import os
-import sys
-import types
+import shutil
 from pathlib import Path
 
 import pytest
 
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
+from birdinfer.kaggle import paths
 from birdinfer.kaggle.paths import choose_variant, fallback_folder, find_models
+from birdinfer.models.backends.base import BUILTIN_MODELS
+from birdinfer.models.card_tool import read_card, set_card
+from birdinfer.models.probe import probe_of, with_probe
 from tests.make_tiny_model import tiny_card, write_tiny_model
 
 
@@ -81,8 +84,11 @@ def test_no_runnable_variant_is_an_error_naming_each_reason(tmp_path):
         tmp_path / "m.ort-int8.onnx",
         dataclasses.replace(tiny_card(), extra={"variant": "ort-int8", "accepted": False}),
     )
-    with pytest.raises(ModelError, match=r"no variant of m can run here \(m\.ov-int8\.xml: its"):
+    with pytest.raises(
+        ModelError, match=r"no variant of m can run here \(m\.ov-int8\.xml: it"
+    ) as e:
         find_models(tmp_path)
+    assert "m.ort-int8.onnx: its card says the quantization guard rejected it" in str(e.value)
 
 
 class FakeCheck:
@@ -91,11 +97,9 @@ class FakeCheck:
         self.message = f"{status} on this CPU"
 
 
-def verifier(statuses: dict[str, str]) -> types.ModuleType:
-    """A stand-in for birdinfer.models.probe whose verify_file gives each file's status."""
-    module = types.ModuleType("birdinfer.models.probe")
-    module.verify_file = lambda path: FakeCheck(statuses[Path(path).name])
-    return module
+def verifier(statuses: dict[str, str]):
+    """A verify_file that gives each file the status named for it."""
+    return lambda path: FakeCheck(statuses[Path(path).name])
 
 
 @pytest.mark.parametrize(
@@ -110,6 +114,22 @@ def test_the_verify_step_decides_when_there_is_one(tmp_path, monkeypatch, status
     """`birdinfer verify` (the card's probe on this CPU) overrules the card's verdict when it
     fails; without a probe the card decides."""
     folder = variant_folder(tmp_path, int8_accepted=True)
-    monkeypatch.setitem(sys.modules, "birdinfer.models.probe", verifier(statuses))
+    monkeypatch.setattr(paths, "verify_file", verifier(statuses))
     path, note = choose_variant([folder / "m.onnx", folder / "m.ort-int8.onnx"])
     assert path.name == chosen and why in note
+
+
+@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built")
+def test_a_variant_whose_probe_fails_on_this_cpu_gives_way_though_its_card_accepts_it(tmp_path):
+    """The real verify step: the demo model's own probe passes; an "INT8" copy whose card says
+    accepted but whose probe expects other outputs fails, and the FP32 model runs."""
+    shutil.copy(BUILTIN_MODELS["demo"], tmp_path / "m.onnx")
+    card = read_card(tmp_path / "m.onnx")
+    probe = probe_of(card)
+    wrong = dataclasses.replace(probe, expected={k: v + 5.0 for k, v in probe.expected.items()})
+    lying = dataclasses.replace(card, extra={**card.extra, "variant": "ort-int8", "accepted": True})
+    set_card(tmp_path / "m.onnx", with_probe(lying, wrong), out=tmp_path / "m.ort-int8.onnx")
+    path, note = choose_variant([tmp_path / "m.onnx", tmp_path / "m.ort-int8.onnx"])
+    assert path.name == "m.onnx"
+    assert "chose m.onnx (it passed verification on this CPU: ok " in note
+    assert "m.ort-int8.onnx: it failed verification on this CPU: FAILED " in note
