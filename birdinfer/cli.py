@@ -1,15 +1,19 @@
 """The `birdinfer` command: `infer` (the default: with no arguments, the embedded demo), `score`,
-`export`, `quantize`, `bench`, `card` and `frontend`."""
+`export`, `quantize`, `verify`, `bench`, `card` and `frontend`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from birdinfer.config import load_config, parse_override
+from birdinfer.config import load_config, parse_override, resolve_config_path
 from birdinfer.errors import (
     AudioError,
     BirdinferError,
@@ -21,7 +25,7 @@ from birdinfer.errors import (
 
 log = logging.getLogger("birdinfer")
 
-COMMANDS = ("infer", "score", "export", "quantize", "bench", "card", "frontend")
+COMMANDS = ("infer", "score", "export", "quantize", "verify", "bench", "card", "frontend")
 # A problem the user can fix ends the command with exit code 2 and one "error:" line; any other
 # exception is a bug and keeps its traceback. Subclasses (ExportError is a ModelError) follow
 # their base's entry.
@@ -44,7 +48,40 @@ def exit_code(exc: BaseException) -> int:
     return 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: the command stops as on Ctrl-C (every executor
+    stops its threads and kills its worker processes on the way out), exit code 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt and SIGTERM Terminated while the command runs, in the
+    main thread only (where Python delivers signals). SIGINT's handler is installed even when
+    the process started with SIGINT ignored (a job started from a background shell inherits
+    that, and would otherwise ignore Ctrl-C's signal). The previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _stopped_by_signals():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS + ("-h", "--help"):
         argv = ["infer", *argv]
@@ -59,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BirdinferError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:  # Ctrl-C: every write is atomic, so earlier outputs are intact
-        print("interrupted: nothing more was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # every write is atomic: earlier outputs are intact
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"interrupted ({name}): nothing more was written", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_quantize_arguments(quantize)
     quantize.set_defaults(handler=_quantize)
+    add_verify_command(sub)
     bench = sub.add_parser("bench", help="timing-budget report: stages, runtimes, projections")
     add_bench_arguments(bench)
     bench.set_defaults(handler=_bench)
@@ -197,7 +236,7 @@ def _infer(args: argparse.Namespace) -> int:
     if config.demo is not None:
         solution = demo.prepare(config)
         print(f"demo: {config.demo.files} held-out synthetic soundscapes in {config.input_dir}")
-    result = run(config)
+    result = run(config, protected={resolve_config_path(args.config): "the --config file"})
     print(summary(result, config.audio.window_seconds))
     if config.demo is not None:
         value = demo.score(config, result)
@@ -273,7 +312,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--factory",
         metavar="MODULE:FUNCTION",
         help="your own model: package.module:build or path/to/file.py:build, a function that "
-        "returns an nn.Module (given num_classes and in_chans when it takes them)",
+        "returns an nn.Module (given num_classes and in_chans when it takes them). This imports "
+        "that module and runs its code, as python would: name only code you trust",
     )
     parser.add_argument(
         "--classes",
@@ -641,6 +681,41 @@ def _soak(args: argparse.Namespace) -> int:
     return 0 if data["passed"] else 1
 
 
+def add_verify_command(sub) -> None:
+    verify = sub.add_parser(
+        "verify", help="run model files' probes on this CPU: one line each, exit 1 on a failure"
+    )
+    verify.add_argument("models", nargs="+", help="model files (.onnx, .xml) or folders of them")
+    verify.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="runtime threads, as the run would use them (default: every core)",
+    )
+    verify.add_argument("-q", "--quiet", action="store_true")
+    verify.set_defaults(handler=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from birdinfer.inference.threads import available_cores
+    from birdinfer.models.probe import model_paths, verify_file
+
+    threads = args.threads or available_cores()
+    paths = model_paths(args.models)
+    if not paths:
+        raise ModelError(f"no .onnx or .xml model files in {', '.join(args.models)}")
+    failed = 0
+    for path in paths:
+        try:
+            line, ok = (check := verify_file(path, threads)).line(), check.status != "failed"
+        except ModelError as exc:
+            line, ok = f"ERROR {path}: {exc}", False
+        print(line)
+        failed += not ok
+    print(f"{len(paths)} files, {failed} failed, {threads} runtime threads")
+    return 1 if failed else 0
+
+
 def add_card_commands(sub) -> None:
     card = sub.add_parser("card", help="show or attach a model file's card (its settings)")
     actions = card.add_subparsers(dest="action", required=True)
@@ -683,6 +758,18 @@ def add_card_commands(sub) -> None:
         help="the model takes raw audio, e.g. Perch v2 (audio.sample_rate, audio.window_seconds)",
     )
     put.add_argument("--out", type=Path, help="write a copy here instead of changing the file")
+    put.add_argument(
+        "--probe-audio",
+        type=Path,
+        help="recording or folder whose windows make the file's probe (default: synthetic "
+        "soundscapes; `birdinfer verify` runs the probe on another CPU)",
+    )
+    put.add_argument(
+        "--probe-tolerance",
+        type=float,
+        help="largest departure of probabilities the probe accepts (default 1e-3; a quantized "
+        "file needs more: other CPUs run other INT8 kernels)",
+    )
     put.add_argument("-q", "--quiet", action="store_true")
     put.set_defaults(handler=_card_set)
 
@@ -713,6 +800,23 @@ def _card_set(args: argparse.Namespace) -> int:
     )
     path = set_card(args.model, card, args.out)
     print(f"card written to {path}: {card.num_classes} classes, input {card.input_shape}")
+    return _card_probe(path, card, args)
+
+
+def _card_probe(path: Path, card, args: argparse.Namespace) -> int:
+    """Keep the card's probe while it fits the model's input, else store a new one."""
+    from birdinfer.models.card_tool import set_card
+    from birdinfer.models.probe import with_probe
+    from birdinfer.quantize.probes import kept_probe, self_probe
+
+    kept = None if args.probe_audio or args.probe_tolerance else kept_probe(card, str(path))
+    if kept is not None:
+        print(f"probe kept: {kept.windows} windows, tolerance {kept.tolerance:.3g}")
+        return 0
+    tolerance = {"tolerance": args.probe_tolerance} if args.probe_tolerance else {}
+    probe = self_probe(path, args.probe_audio, **tolerance)
+    set_card(path, with_probe(card, probe))
+    print(f"probe stored: {probe.windows} windows, tolerance {probe.tolerance:.3g}")
     return 0
 
 

@@ -27,6 +27,7 @@ Activation = Literal["sigmoid", "softmax", "none"]
 Combine = Literal["mean", "rank_mean"]
 DuplicateStems = Literal["skip", "path"]
 NonFinite = Literal["fail", "drop_member"]
+ProbePolicy = Literal["refuse", "fallback", "warn"]
 
 
 def _check(ok: bool, key: str, problem: str) -> None:
@@ -380,6 +381,10 @@ class InferenceConfig:
     # (it gets placeholder rows when input.placeholder_rows_for_skipped is set); "drop_member"
     # scores it with the other members, with a warning (and fails it when none is left).
     non_finite: NonFinite = "fail"
+    # Each member runs the probe in its card on this CPU before any audio is read. A member that
+    # departs from it: "refuse" stops the run, "fallback" runs the float file beside it (the FP32
+    # or FP16 IR of the same stem) in its place, "warn" runs it anyway with a warning.
+    probe: ProbePolicy = "refuse"
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
@@ -712,7 +717,43 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config file not found: {path}")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys over those of the config it `extends:` (a bundled name, or a path
+    relative to the file), and so on up: a user config holds only what it changes.
+
+    Sections merge key by key; anything else (a list such as `models`, a scalar, null) replaces
+    what the base had. A `mel:` that names a `preset` replaces the base's whole mel block, so
+    that the base's mel keys never override the preset's.
+    """
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"config key 'extends': a loop ({chain})")
+    data = _read_one(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: config key 'extends' must name a config, got {base!r}")
+    relative = path.parent / base
+    parent = resolve_config_path(relative if relative.is_file() else base)
+    return merge_configs(_read_yaml(parent, (*seen, resolved)), data)
+
+
+def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """`child` over `base`, as `extends:` reads them (see _read_yaml)."""
+    merged = dict(base)
+    for key, value in child.items():
+        below = merged.get(key)
+        replaces = key == "mel" and isinstance(value, Mapping) and "preset" in value
+        if isinstance(value, Mapping) and isinstance(below, Mapping) and not replaces:
+            merged[key] = merge_configs(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_one(path: Path) -> dict[str, Any]:
     data = _safe_yaml(path.read_text(encoding="utf-8"), str(path))
     if data is None:
         return {}

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from birdinfer.demo.train import TrainSettings, make_demo_model
 from birdinfer.models.backends.base import BUILTIN_MODELS
+from birdinfer.models.card_tool import set_card
+from birdinfer.models.probe import with_probe
+from birdinfer.quantize.probes import self_probe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     result, auc = make_demo_model(args.out, settings)
+    # The export's probe is its parity input; the shipped model's probe is real windows
+    # (synthetic soundscapes through its front end), as `birdinfer verify` should run it.
+    set_card(args.out, with_probe(result.card, self_probe(args.out)))
     size_mb = args.out.stat().st_size / 1e6
     print(
         f"demo model: {args.out} ({size_mb:.1f} MB), validation macro ROC-AUC {auc:.4f}, "

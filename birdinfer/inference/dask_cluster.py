@@ -7,6 +7,9 @@ Only this module imports Dask, and only when a run asks for it: `[dask]` is an e
 from __future__ import annotations
 
 import logging
+import signal
+import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -23,14 +26,14 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
     `local_workers` processes sharing this machine's cores, each running one engine on its share
     fed by two task threads (one task's files decode while the other's finish)."""
     try:
-        from distributed import Client
+        import distributed  # noqa: F401 - only to say what to install when it is missing
     except ImportError as exc:
         raise ConfigError(
             "config key 'executor.kind': 'dask' needs Dask (pip install 'birdinfer[dask]')"
         ) from exc
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect(scheduler)
     else:
         workers = local_workers or 1
         cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
@@ -41,6 +44,31 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def connect(scheduler: str):
+    """A client of the Dask scheduler at `scheduler`; a ConfigError naming the address, within
+    Dask's connect timeout (`distributed.comm.timeouts.connect`), when the address is malformed
+    or nothing answers there. The address is tried with a plain TCP connection first: a Client
+    that failed to connect is left half-started and prints a traceback when collected."""
+    import dask.config
+    from dask.utils import parse_timedelta
+    from distributed import Client
+    from distributed.comm import parse_address, parse_host_port
+
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
+    try:
+        scheme, location = parse_address(scheduler)
+        if scheme == "tcp":
+            with socket.create_connection(parse_host_port(location), timeout=timeout):
+                pass
+        return Client(scheduler, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - a malformed or unreachable address, in any form
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"config key 'executor.scheduler': no Dask scheduler answered at {scheduler!r} "
+            f"within {timeout:g} s ({reason})"
+        ) from None
 
 
 # A local cluster started here has no dashboard: nothing reads its workers' statistical profiler
@@ -56,6 +84,22 @@ QUIET_LOCAL_CLUSTER = {
 }
 
 
+@contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Worker processes started meanwhile inherit SIGINT ignored: a terminal's Ctrl-C reaches
+    the whole process group, and each would print a KeyboardInterrupt traceback while this
+    process closes the cluster anyway. (In the main thread only, where handlers are set; this
+    process ignores SIGINT for the moments the cluster takes to start.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
     """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard,
     QUIET_LOCAL_CLUSTER) and a client of it. `cores_per_worker` (default: its task threads) is
@@ -64,7 +108,10 @@ def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int |
     from distributed import Client, LocalCluster  # before config.set: it adds Dask's defaults
 
     env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
-    with dask.config.set(QUIET_LOCAL_CLUSTER):  # the scheduler, nannies and workers read it now
+    with (
+        dask.config.set(QUIET_LOCAL_CLUSTER),  # the scheduler, nannies and workers read it now
+        _sigint_ignored_by_children(),
+    ):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,

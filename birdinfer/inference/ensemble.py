@@ -36,6 +36,7 @@ from birdinfer.inference.members import (
     member_names,
 )
 from birdinfer.inference.postprocess import activate, average_views, covered_mean, weighted_mean
+from birdinfer.inference.probes import check_members
 from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.threads import ThreadPlan, plan_threads
 from birdinfer.models.backends import Backend, open_backend
@@ -54,18 +55,17 @@ class Ensemble:
         self.config = config
         self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
         self.timer = StageTimer()
-        backends = [
-            open_backend(
-                spec.path,
-                self.plan.threads,
-                spec.output,
-                (spec.embedding,) if spec.embedding else (),
-            )
-            for spec in config.models
-        ]
+        # A mapped run's worker engines, each with the threads it ran (executors): the run
+        # report states these, not this process's plan, which scored nothing.
+        self.worker_threads: dict[str, dict[str, int]] = {}
+        backends = [self._open(i, spec.path) for i, spec in enumerate(config.models)]
         probes = self._check_models(backends)
-        self.columns = self._columns(backends)
         names = member_names(backends)
+        # Before any audio: each member's own probe on this CPU (a failed one may be replaced).
+        backends, self.probe_checks = check_members(
+            backends, names, config.inference.probe, self._open
+        )
+        self.columns = self._columns(backends)
         self.members = [
             build_member(name, spec, b, probe, config, self.columns)
             for name, spec, b, probe in zip(names, config.models, backends, probes, strict=True)
@@ -77,6 +77,12 @@ class Ensemble:
             m.frontend: SharedFrontEnd(LogMel(*m.frontend)) for m in self.members if m.frontend
         }
         self._frontend_names = {key: f"frontend {i}" for i, key in enumerate(self.frontends)}
+
+    def _open(self, index: int, path: str | Path) -> Backend:
+        """Member `index`'s model file (or its stand-in) as the run loads it."""
+        spec = self.config.models[index]
+        embeddings = (spec.embedding,) if spec.embedding else ()
+        return open_backend(path, self.plan.threads, spec.output, embeddings)
 
     def _check_models(self, backends: list[Backend]) -> list[np.ndarray]:
         problems = []
@@ -144,6 +150,12 @@ class Ensemble:
         masks = [self.members[i].covers for i in members]
         return bool(masks) and bool(np.any(masks, axis=0).all())
 
+    def uncovered(self, members: Iterable[int]) -> list[str]:
+        """The submission columns none of these members scores."""
+        masks = [self.members[i].covers for i in members]
+        covered = np.any(masks, axis=0) if masks else np.zeros(len(self.columns), bool)
+        return [c for c, ok in zip(self.columns, covered, strict=True) if not ok]
+
     def describe(self) -> dict[str, Any]:
         """The run report's "threads" and "models" sections."""
         return {
@@ -152,7 +164,10 @@ class Ensemble:
                 "workers": self.plan.workers,
                 "runtime_threads": self.plan.threads,
             },
-            "models": [describe_member(m, self.columns) for m in self.members],
+            "models": [
+                {**describe_member(m, self.columns), "probe": check}
+                for m, check in zip(self.members, self.probe_checks, strict=True)
+            ],
         }
 
     # --- per span of rows -------------------------------------------------------------------

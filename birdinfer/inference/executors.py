@@ -28,7 +28,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +47,8 @@ from birdinfer.config import Config, to_dict
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.journal import Journal, fingerprint
+from birdinfer.inference.process_pool import WorkerPool
+from birdinfer.inference.retries import WorkerDeaths
 from birdinfer.inference.shared_engine import SharedEngine
 from birdinfer.inference.threads import ThreadPlan, available_cores, process_groups
 from birdinfer.results import FileFailure, FileResult
@@ -70,6 +79,7 @@ class TaskOutcome:
     # first start, whatever its tasks overlapped (tasks_stage_seconds).
     stages_at_start: dict[str, float] = field(default_factory=dict)
     stages_at_end: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)  # what the worker's engine ran
 
 
 # --- the worker side ------------------------------------------------------------------------------
@@ -79,6 +89,8 @@ class TaskOutcome:
 _ensembles: dict[str, tuple[Ensemble, dict[str, Any]]] = {}
 _engines: dict[str, SharedEngine] = {}
 _lock = threading.Lock()
+# Set when the run in this process was interrupted: a task still loading models starts no engine.
+_aborted = threading.Event()
 
 
 def ensembles_built() -> int:
@@ -98,6 +110,8 @@ def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
     with _lock:
         key = _built(config)
         ensemble, stamp = _ensembles[key]
+        if _aborted.is_set():
+            raise RuntimeError("the run was interrupted")
         if key not in _engines:
             _engines[key] = SharedEngine(ensemble)
         return _engines[key], stamp
@@ -112,6 +126,17 @@ def close_worker_engines() -> None:
         engine.close()
 
 
+def abort_worker_engines() -> None:
+    """Stop this process's shared engines now, dropping the files in flight (Ctrl-C): their
+    waiting tasks raise, and tasks that have not reached an engine start none."""
+    _aborted.set()
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.abort()
+
+
 def _built(config: Config) -> str:
     """The key of this process's Ensemble for `config`, building it first if need be (the
     caller holds `_lock`)."""
@@ -120,8 +145,13 @@ def _built(config: Config) -> str:
     key = json.dumps([to_dict(config), files], sort_keys=True)
     if key not in _ensembles:
         tune_malloc()
-        threads = worker_cores()
-        plan = ThreadPlan(cores=available_cores(), workers=threads, threads=threads)
+        cores = worker_cores()
+        # --workers/--threads (inference.workers/threads) mean on a worker what they mean in
+        # the engine; unset, the worker's cores.
+        workers, threads = config.inference.workers, config.inference.threads
+        plan = ThreadPlan(
+            cores=available_cores(), workers=workers or cores, threads=threads or cores
+        )
         ensemble = Ensemble(config, plan)
         _ensembles[key] = (ensemble, fingerprint(ensemble))
         log.info("%s: models loaded, %s", worker_name(), plan.describe())
@@ -182,7 +212,11 @@ def score_task(task: FileTask) -> TaskOutcome:
         )
     journal = Journal(Path(task.journal), stamp, task.entry_format)
     timer = engine.ensemble.timer
-    outcome = TaskOutcome(worker=worker_name(), stages_at_start=timer.snapshot())
+    outcome = TaskOutcome(
+        worker=worker_name(),
+        stages_at_start=timer.snapshot(),
+        threads=engine.ensemble.describe()["threads"],
+    )
     todo, stems = [], []
     for path, stem in zip(task.files, task.stems, strict=True):
         if journal.load(Path(path)) is not None:
@@ -248,6 +282,56 @@ def map_files(
         progress.close()
 
 
+class _Tally:
+    """A file map's results so far: each file's result (None: lost), the failures, and the
+    outcomes of the tasks that ended; `on_result` and `on_task_done` hear of each."""
+
+    def __init__(self, journal: Journal, on_result, on_task_done) -> None:
+        self.journal = journal
+        self.on_result = on_result
+        self.on_task_done = on_task_done
+        self.stored: dict[str, FileResult | None] = {}
+        self.failures: list[FileFailure] = []
+        self.outcomes: list[TaskOutcome] = []
+
+    def settle(self, task: FileTask, outcome: TaskOutcome | None, reason: str = "") -> None:
+        """A task that ended: with its outcome, or failed for good (its unjournaled files are
+        lost, with `reason`)."""
+        load = self.journal.load
+        if outcome is None:
+            found = {path: load(Path(path)) for path in task.files}
+            self.failures += [FileFailure(f, reason) for f in task.files if found[f] is None]
+        else:  # its own results, and its files that an earlier try of it had journaled
+            returned = {str(result.path): result for result in outcome.scored}
+            found = {path: returned.get(path) or load(Path(path)) for path in task.files}
+            self.failures += outcome.failures
+            self.outcomes.append(outcome)
+        for path, result in found.items():
+            self.stored[path] = result
+            if result is not None and self.on_result is not None:
+                self.on_result(result)
+        if self.on_task_done is not None:
+            self.on_task_done(len(task.files))
+
+    def add(self, result: FileResult) -> None:
+        """A file a lost task had journaled before its worker died."""
+        self.stored[str(result.path)] = result
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def in_order(self, files: list[Path]) -> tuple[list[FileResult], list[FileFailure]]:
+        failed = {f.path for f in self.failures}
+        results, failures = [], list(self.failures)
+        for path in files:
+            if str(path) in failed:
+                continue
+            if self.stored.get(str(path)) is None:
+                failures.append(FileFailure(str(path), "its task finished without a journal entry"))
+            else:
+                results.append(self.stored[str(path)])
+        return results, sorted(failures, key=lambda f: f.path)
+
+
 def score_on_executor(
     ensemble: Ensemble,
     files: list[Path],
@@ -261,12 +345,49 @@ def score_on_executor(
 
     A task that fails for good (Dask gave up after its workers died, say) costs its files that
     were not journaled yet, each reported with the reason; the other tasks' files are intact.
+    On a WorkerPool, a dead worker's files are scored again on a new pool (`retries`).
     """
-    config = dataclasses.replace(
-        ensemble.config, output=dataclasses.replace(ensemble.config.output, progress=False)
+    tasks = _tasks(ensemble.config, files, stems, journal)
+    futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
+    deaths = (
+        WorkerDeaths(executor, journal, len(tasks)) if isinstance(executor, WorkerPool) else None
     )
+    tally = _Tally(journal, on_result, on_task_done)
+    while futures:
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        broken = [f for f in done if isinstance(f.exception(), BrokenExecutor)]
+        if deaths is not None and broken:
+            done, _ = wait(futures)  # the pool broke: every task still in it fails with it
+        lost = []
+        for future in done:
+            task, error = futures.pop(future), future.exception()
+            if error is None:
+                tally.settle(task, future.result())
+            elif isinstance(error, JournalError) or not isinstance(error, Exception):
+                raise error
+            elif deaths is not None and isinstance(error, BrokenExecutor):
+                lost.append((future, task))
+            else:
+                tally.settle(task, None, f"its task failed ({type(error).__name__}: {error})")
+        if lost:
+            retries, skipped, journaled = deaths.retry(lost)
+            tally.failures += skipped
+            for result in journaled:
+                tally.add(result)
+            futures.update({executor.submit(score_task, task): task for task in retries})
+    workers = sorted({outcome.worker for outcome in tally.outcomes})
+    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
+    # The run report's stage table: what the workers spent, as the engine's would show it.
+    ensemble.timer.add(tasks_stage_seconds(tally.outcomes))
+    ensemble.worker_threads = {o.worker: o.threads for o in tally.outcomes}
+    return tally.in_order(files)
+
+
+def _tasks(config: Config, files: list[Path], stems: list[str], journal: Journal) -> list[FileTask]:
+    """Tasks of `executor.files_per_task` files each (their config without a progress bar)."""
+    config = dataclasses.replace(config, output=dataclasses.replace(config.output, progress=False))
     size = config.executor.files_per_task
-    tasks = [
+    return [
         FileTask(
             config=config,
             files=tuple(str(p) for p in files[i : i + size]),
@@ -277,48 +398,6 @@ def score_on_executor(
         )
         for i in range(0, len(files), size)
     ]
-    futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
-    failures: list[FileFailure] = []
-    stored: dict[str, FileResult | None] = {}
-    outcomes: list[TaskOutcome] = []
-    for future in as_completed(futures):
-        task = futures[future]
-        try:
-            outcome = future.result()
-        except JournalError:
-            raise
-        except Exception as exc:  # the task failed for good: its unjournaled files are lost
-            for path in task.files:
-                stored[path] = journal.load(Path(path))
-            reason = f"its task failed ({type(exc).__name__}: {exc})"
-            failures += [FileFailure(f, reason) for f in task.files if stored[f] is None]
-        else:
-            # The task's own results, and its files that an earlier try of it had journaled.
-            returned = {str(result.path): result for result in outcome.scored}
-            for path in task.files:
-                stored[path] = returned.get(path) or journal.load(Path(path))
-            failures += outcome.failures
-            outcomes.append(outcome)
-        if on_result is not None:
-            for path in task.files:
-                if stored[path] is not None:
-                    on_result(stored[path])
-        if on_task_done is not None:
-            on_task_done(len(task.files))
-    workers = sorted({outcome.worker for outcome in outcomes})
-    log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
-    # The run report's stage table: what the workers spent, as the engine's would show it.
-    ensemble.timer.add(tasks_stage_seconds(outcomes))
-    failed = {f.path for f in failures}
-    results = []
-    for path in files:
-        if str(path) in failed:
-            continue
-        if stored[str(path)] is None:
-            failures.append(FileFailure(str(path), "its task finished without a journal entry"))
-        else:
-            results.append(stored[str(path)])
-    return results, sorted(failures, key=lambda f: f.path)
 
 
 @contextmanager
@@ -329,10 +408,16 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
     kind = kind or settings.kind
     if kind == "threads":
         workers = settings.workers or available_cores()
+        _aborted.clear()
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task")
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task") as pool:
-                yield pool  # the task threads feed this process's one engine
+            yield pool  # the task threads feed this process's one engine
+        except BaseException:  # Ctrl-C, SIGTERM, an error: drop the queued tasks, stop the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            abort_worker_engines()
+            raise
         finally:
+            pool.shutdown(wait=True)
             close_worker_engines()  # its threads must not outlive the run
         return
     if kind == "processes":

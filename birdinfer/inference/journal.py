@@ -11,7 +11,9 @@ The journal is a folder beside the output (`submission.csv` -> `submission.journ
                               (models.embedding)
 
 Each entry is written atomically when its file is finished, so a SIGKILL loses at most the files
-in flight. Entries hold scores before post-processing and rank blending (those need every file
+in flight. Each carries a SHA-256 of its content (facts, row ids, every score and embedding, as
+float32 bytes): an entry that fails it, lacks it, or cannot be read in any way (a rotted disk, a
+foreign file in its place) is scored again, with a warning. Entries hold scores before post-processing and rank blending (those need every file
 and run again at the end), so a resumed run writes the same submission as an uninterrupted one.
 An entry is used only when the recording's size and mtime still match those of the handle that
 was decoded (a file replaced while it was scored never matches); the file name on disk is a hash
@@ -31,7 +33,6 @@ import io
 import json
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +168,9 @@ class Journal:
             "classes": len(self.stamp["columns"]),
             "embeddings": list(result.embeddings),
         }
+        facts["checksum"] = content_checksum(
+            facts, result.row_ids, result.scores, result.member_scores, result.embeddings
+        )
         dump = _parquet_bytes if self.entry_format == "parquet" else _npz_bytes
         data = dump(result, facts, self.stamp)
         # Not synced to disk: after a power cut an entry may be short or empty, which `load`
@@ -193,10 +197,18 @@ class Journal:
             try:
                 read = _read_parquet if suffix == ".parquet" else _read_npz
                 facts, row_ids, scores, member_scores, embeddings = read(entry)
+                _verify(facts, row_ids, scores, member_scores, embeddings)
                 stat = Path(recording).stat()
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                log.warning("%s: unreadable journal entry for %s (%s)", entry, recording, exc)
-                continue  # a damaged entry: score the file again
+            except Exception as exc:  # noqa: BLE001 - any rot (a foreign compression, a .npy in
+                # its place, flipped bits) costs the file a new scoring, never the run
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "%s: unreadable journal entry for %s (%s): scoring it again",
+                    entry,
+                    recording,
+                    reason,
+                )
+                continue
             if facts["path"] not in (str(recording), str(real_path(recording))):
                 continue
             if facts["size"] != stat.st_size or facts["mtime_ns"] != stat.st_mtime_ns:
@@ -211,6 +223,35 @@ class Journal:
                 embeddings=embeddings,
             )
         return None
+
+
+def content_checksum(
+    facts: dict[str, Any],
+    row_ids: list[str],
+    scores: Any,
+    member_scores: dict[int, Any],
+    embeddings: dict[str, Any],
+) -> str:
+    """SHA-256 of an entry's content as it is read back: the facts (less the checksum), row
+    ids, and every score and embedding as C-ordered float32 bytes with its shape."""
+    digest = hashlib.sha256()
+    stated = {k: v for k, v in facts.items() if k != "checksum"}
+    digest.update(json.dumps(stated, sort_keys=True).encode())
+    digest.update(json.dumps([str(r) for r in row_ids]).encode())
+    arrays = [scores] + [member_scores[m] for m in sorted(member_scores)]
+    arrays += [embeddings[name] for name in sorted(embeddings)]
+    for values in arrays:
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def _verify(facts, row_ids, scores, member_scores, embeddings) -> None:
+    if not isinstance(facts, dict) or "checksum" not in facts:
+        raise ValueError("the entry has no checksum")
+    if facts["checksum"] != content_checksum(facts, row_ids, scores, member_scores, embeddings):
+        raise ValueError("the entry's content does not match its checksum")
 
 
 def _identity(path: Path) -> FileIdentity:
@@ -234,7 +275,10 @@ def _npz_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any])
 
 
 def _read_npz(entry: Path):
-    with np.load(entry, allow_pickle=False) as data:
+    data = np.load(entry, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy in its place
+        raise ValueError(f"a {type(data).__name__}, not an .npz archive")
+    with data:
         facts = json.loads(str(data["facts"]))
         members = {m: data[f"member_{m}"] for m in facts["members"]}
         names = facts.get("embeddings", [])

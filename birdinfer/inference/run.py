@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -23,8 +23,15 @@ from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.streaming import score_files
 from birdinfer.inference.threads import available_cores, choose_executor
 from birdinfer.inference.time_guard import TimeGuard
+from birdinfer.models.backends.base import model_files, resolve_model_path
 from birdinfer.output.paths import check_outputs
-from birdinfer.output.report import build_report, now_iso, report_path_for, write_report
+from birdinfer.output.report import (
+    build_report,
+    now_iso,
+    placeholder_warning,
+    report_path_for,
+    write_report,
+)
 from birdinfer.output.submission import write_submission
 from birdinfer.output.windows_table import write_run_windows
 from birdinfer.results import FileResult, RunResult
@@ -38,6 +45,8 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     on_file: Callable[[FileResult], None] | None = None,
     executor: Executor | None = None,
+    protected: Mapping[Path, str] | None = None,
+    started: float | None = None,
 ) -> RunResult:
     """Score every recording under `config.input_dir` and write the submission atomically.
 
@@ -46,7 +55,11 @@ def run(
     Files are scored by the streaming engine here, or mapped over `executor` (any
     `concurrent.futures.Executor`, e.g. a Dask client's) or over the executor that
     `config.executor` names (`executor.kind: auto` lets the thread plan choose).
+    `protected` names more input files no output may replace (the CLI's config file). `started`
+    is a `clock` reading from when the time budget began (a notebook's first cell); by default
+    the budget starts here, before the models load.
     """
+    budget_start = clock() if started is None else started
     started, started_at = time.perf_counter(), now_iso()
     output = Path(config.output.submission) if config.output.submission else None
 
@@ -63,9 +76,16 @@ def run(
         )
     log.info("files scored by: %s (%s)", kind, why)
     mapped = kind != "engine"
-    check_outputs(config, [inputs.folder], inputs.recordings, config.output.resume or mapped)
+    check_outputs(
+        config,
+        [inputs.folder],
+        inputs.recordings,
+        config.output.resume or mapped,
+        {**input_files(config), **(protected or {})},
+    )
     ensemble = ensemble or Ensemble(config)
     ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
+    ensemble.worker_threads = {}
     journal = journals.open_for_run(config, ensemble, output, needed=mapped)
     resumed = journal.resumed(inputs.files, inputs.stems) if journal is not None else {}
     todo = [i for i in range(len(inputs.files)) if i not in resumed]
@@ -84,7 +104,7 @@ def run(
         scored, failures = map_files(ensemble, files, stems, journal, executor or kind, on_file)
         unscored: list[Path] = []
     else:
-        guard = TimeGuard.for_run(config, ensemble, files, clock)
+        guard = TimeGuard.for_run(config, ensemble, files, clock, budget_start)
         record = journal.record if journal is not None else None
         scored, failures, unscored = score_files(
             ensemble, files, guard, stems, on_result=_each(record, on_file)
@@ -120,12 +140,43 @@ def run(
     )
     report = build_report(config, result, inputs.folder, started_at, ensemble.describe())
     report["executor"] = kind
+    if mapped:  # what ran: the workers' engines
+        report["threads"] = mapped_threads(ensemble.worker_threads)
     report["time_guard"] = guard.report() if guard is not None else {"enabled": False}
     report["journal"] = str(journal.folder) if journal is not None else None
     write_report(report, result.report_path)
     for failure in failures:
         log.warning("skipped %s: %s", display_path(failure.path), failure.reason)
+    if result.placeholders:
+        log.warning("%s", placeholder_warning(result))
     return result
+
+
+def mapped_threads(engines: dict[str, dict[str, int]]) -> dict:
+    """A mapped run's "threads" report section: each worker engine's plan, and the plan itself
+    at the top when every engine ran the same one."""
+    plans = list(engines.values())
+    same = plans[0] if plans and all(p == plans[0] for p in plans) else {}
+    return {**same, "engines": engines}
+
+
+def input_files(config: Config) -> dict[Path, str]:
+    """The run's input files besides the recordings, each with what it is: no output may be
+    written over one (the run would destroy what it reads, and exit 0)."""
+    found: dict[Path, str] = {}
+    for i, spec in enumerate(config.models):
+        path = resolve_model_path(spec.path)
+        try:
+            parts = model_files(path)
+        except OSError:  # unreadable: loading it reports that, naming the file
+            parts = [path]
+        for part in parts:
+            found[part] = f"a file of the model models[{i}]"
+        if spec.mapping:
+            found[Path(spec.mapping)] = f"the mapping file of models[{i}]"
+    if config.output.sample_submission:
+        found[Path(config.output.sample_submission)] = "the sample submission"
+    return found
 
 
 def _each(*callbacks: Callable[[FileResult], None] | None) -> Callable[[FileResult], None]:

@@ -79,6 +79,18 @@ class SharedEngine:
         self._lane.join()
         self.engine.close()
 
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, SIGTERM): files in flight are dropped, and every task waiting on
+        this engine raises instead of waiting for them."""
+        self._closing.set()
+        self.engine.abandon()
+        self._lane.join()
+        with self._lock:
+            self._failed = self._failed or RuntimeError("the run was interrupted")
+            for sink in self._waiting:
+                sink.finished.put(None)
+        self.engine.close()
+
     def _run_lane(self) -> None:
         try:
             # As in score_files: BLAS's own pool would spin beside the workers and the runtime.

@@ -60,6 +60,11 @@ class FileSchedule(Protocol):
 
     def on_file_done(self, index: int, result: FileResult | None) -> None: ...
 
+    def past_deadline(self) -> bool:
+        """True once nothing more may be scored: rows still queued are dropped, and the files
+        not finished are left unscored."""
+        ...
+
 
 class EveryMember:
     """The schedule without a time guard: every member scores every file."""
@@ -72,6 +77,9 @@ class EveryMember:
 
     def on_file_done(self, index: int, result: FileResult | None) -> None:
         pass
+
+    def past_deadline(self) -> bool:
+        return False
 
 
 class EngineOutcome(NamedTuple):
@@ -184,6 +192,7 @@ class StreamingEngine:
         self.schedule = schedule or EveryMember(len(ensemble.members))
         self._on_file_done = on_file_done
         self._stop = threading.Event()
+        self._abandon = threading.Event()  # a long-lived engine's lane stops with work in flight
 
     # --- producers --------------------------------------------------------------------------
 
@@ -198,6 +207,9 @@ class StreamingEngine:
             for span in self.ensemble.timed(reader.spans(), "decode"):
                 for rows in chunks(span.rows, FEATURE_WINDOWS):
                     if self._stop.is_set():  # the run is over (a fatal error): stop decoding
+                        return
+                    if self.schedule.past_deadline():  # the rest of this file is not scored
+                        self._put(out, FileEnd(index))
                         return
                     features = self.ensemble.span_features(span.sub(rows), members)
                     chunk = Chunk(index, rows.start, len(rows), features, members)
@@ -255,8 +267,13 @@ class StreamingEngine:
             self._pool.submit(self._produce, start + offset, path, self._out)
 
     def serve(self, until: Callable[[], bool]) -> None:
-        """Run the model lane in this thread until `until()` holds and nothing is in flight."""
-        self._consume(until=lambda: until() and not self._files)
+        """Run the model lane in this thread until `until()` holds and nothing is in flight,
+        or at once after `abandon`."""
+        self._consume(until=lambda: self._abandon.is_set() or (until() and not self._files))
+
+    def abandon(self) -> None:
+        """Make `serve` return after the batch in hand, whatever is in flight (Ctrl-C)."""
+        self._abandon.set()
 
     def open(self) -> None:
         """Start the feature workers (and the queue they fill)."""
@@ -278,7 +295,11 @@ class StreamingEngine:
     def _consume(self, until: Callable[[], bool]) -> None:
         out, state = self._out, self._state
         pending: list[Chunk] = []
+        cut = False
         while not until():
+            if not cut and self.schedule.past_deadline():
+                cut, pending = True, []  # rows still queued are not scored after the deadline
+                self._finish(self._cut_unfinished(state), state)
             try:
                 item = out.get(timeout=0.05) if not pending else out.get_nowait()
             except queue.Empty:
@@ -288,13 +309,27 @@ class StreamingEngine:
                 continue
             touched: set[int] = set()
             if isinstance(item, FileEnd):
-                state.setdefault(item.file, _FileScores(item.members)).end = item
+                entry = state.setdefault(item.file, _FileScores(item.members))
+                entry.end = item
+                if cut and not entry.complete():  # its rows came too late: unscored
+                    entry.end = FileEnd(item.file)
                 touched.add(item.file)
+            elif cut:
+                continue  # a chunk decoded before the deadline, queued after it: dropped
             else:
                 pending.append(item)
                 if sum(c.size for c in pending) >= self.batch_size:
                     pending, touched = self._score(pending, state)
             self._finish(touched, state)
+
+    def _cut_unfinished(self, state: dict) -> set[int]:
+        """At the deadline: every file whose rows are not all scored is left unscored."""
+        cut = set()
+        for index, entry in state.items():
+            if entry.end is not None and not entry.complete():
+                entry.end = FileEnd(index)
+                cut.add(index)
+        return cut
 
     def _score(self, pending: list[Chunk], state: dict) -> tuple[list[Chunk], set[int]]:
         """Score up to one batch of rows from the front of `pending`; return what is left."""
@@ -379,15 +414,22 @@ class StreamingEngine:
 
     def _non_finite(self, entry: _FileScores) -> str | None:
         """The reason a file with NaN/Inf model outputs fails: always under "fail", and under
-        "drop_member" when no member is left."""
+        "drop_member" when no member is left or the members left do not cover every column."""
         if not entry.non_finite:
             return None
         policy = self.ensemble.config.inference.non_finite
-        if policy == "drop_member" and set(entry.scores) - set(entry.non_finite):
+        left = sorted(set(entry.scores) - set(entry.non_finite))
+        broken = "; ".join(self._broken(entry))
+        if policy != "drop_member":
+            return broken
+        if not left:
+            return f"{broken} (no member left)"
+        uncovered = self.ensemble.uncovered(left)
+        if not uncovered:
             return None
-        return "; ".join(self._broken(entry)) + (
-            " (no member left)" if policy == "drop_member" else ""
-        )
+        # As at load: a column no member covers is refused, never written as 0.0.
+        shown = ", ".join(uncovered[:10]) + (" ..." if len(uncovered) > 10 else "")
+        return f"{broken} (the members left cover no score for columns {shown})"
 
     def _broken(self, entry: _FileScores) -> list[str]:
         def inputs(m: int) -> int:

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from birdinfer.audio.rows import text_problem
 from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec, from_dict, to_plain
-from birdinfer.errors import ConfigError, ModelError
+from birdinfer.errors import ConfigError, ModelError, display_path
 
 CARD_KEY = "birdinfer.card"
 # 2 added `outputs` and `input_constants`; version-1 cards (one clip-wise output) still read.
@@ -190,19 +191,32 @@ def card_from_metadata(metadata: dict[str, str], path: str) -> ModelCard:
 
 
 def class_problem(class_names: tuple[str, ...]) -> str | None:
-    """Why a class list cannot name submission columns: none at all, or a name twice (the
-    submission would get two columns of that name, one of them another class's scores)."""
+    """Why a class list cannot name submission columns: none at all, a name twice (the
+    submission would get two columns of that name, one of them another class's scores), an
+    empty name, `row_id`, or one that does not read back from the CSV header as written (a
+    carriage return or line break, any control character, text that is not UTF-8)."""
     if not class_names:
         return "lists no classes"
     seen, twice = set(), []
-    for name in class_names:
+    for position, name in enumerate(class_names):
+        if not name.strip():
+            return f"lists an empty class name (at position {position})"
+        if name == "row_id":
+            return "lists a class called 'row_id', the submission's first column"
+        problem = text_problem(name)
+        if problem is not None:
+            return f"lists the class name {_shown(name)}, which {problem}"
         if name in seen and name not in twice:
             twice.append(name)
         seen.add(name)
     if twice:
-        shown = ", ".join(repr(n) for n in twice[:5]) + (" ..." if len(twice) > 5 else "")
+        shown = ", ".join(_shown(n) for n in twice[:5]) + (" ..." if len(twice) > 5 else "")
         return f"lists class names more than once: {shown}"
     return None
+
+
+def _shown(name: str) -> str:
+    return f"'{display_path(name)}'"
 
 
 def contradictions(card: ModelCard, config: Config, spec: ModelSpec | None = None) -> list[str]:

@@ -3,7 +3,8 @@ onto a file exported elsewhere, and checked against the front end it was trained
 
 A notebook's own `torch.onnx.export` or `ov.convert_model` writes no card; `set` attaches one
 (class names, audio and front-end settings) so that birdinfer can run the file. Writes are
-atomic: a temporary file beside the model, then a rename.
+whole or not at all, and keep the file's mode (birdinfer.models.file_write); `set` changes
+only what it is told to change.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from birdinfer.config import AudioConfig, ImageConfig, MelConfig, from_dict
-from birdinfer.errors import ModelError
+from birdinfer.config import AudioConfig, ImageConfig, MelConfig, from_dict, to_plain
+from birdinfer.errors import ConfigError, ModelError, first_line
 from birdinfer.models.backends.base import resolve_model_path
 from birdinfer.models.card import (
     CARD_KEY,
@@ -29,13 +29,19 @@ from birdinfer.models.card import (
     ModelCard,
     OutputSpec,
     card_from_metadata,
+    class_problem,
     expected_input_shape,
 )
-from birdinfer.output.atomic import write_atomic
+from birdinfer.models.file_write import check_writable_target, replace_files, write_model_file
+from birdinfer.models.probe import PROBE_FIELD
 
 
 def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
     """The file's key/value metadata and its declared input dims (None where dynamic)."""
+    if path.suffix not in (".onnx", ".xml", ".tflite"):
+        raise ModelError(f"{path}: not a model file (.onnx, an OpenVINO IR's .xml, or .tflite)")
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
     if path.suffix == ".tflite":
         from birdinfer.models.backends.litert import interpreter, read_card_metadata
 
@@ -45,7 +51,15 @@ def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
     if path.suffix == ".xml":
         import openvino as ov
 
-        model = ov.Core().read_model(str(path))
+        if not path.with_suffix(".bin").is_file():
+            raise ModelError(
+                f"{path}: its weights {path.with_suffix('.bin').name} are missing (an OpenVINO "
+                "IR is the .xml and the .bin beside it)"
+            )
+        try:
+            model = ov.Core().read_model(str(path))
+        except Exception as exc:  # OpenVINO raises untyped RuntimeErrors
+            raise ModelError(f"{path}: OpenVINO cannot read it ({first_line(exc)})") from exc
         metadata = {}
         if model.has_rt_info([CARD_KEY]):
             metadata[CARD_KEY] = model.get_rt_info([CARD_KEY]).astype(str)
@@ -56,22 +70,28 @@ def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+        raise ModelError(f"{path}: ONNX Runtime cannot load it ({first_line(exc)})") from exc
     dims = [d if isinstance(d, int) else None for d in session.get_inputs()[0].shape]
     return dict(session.get_modelmeta().custom_metadata_map), dims
 
 
 def read_card(path: str | Path) -> ModelCard:
     path = resolve_model_path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
     metadata, _ = read_metadata(path)
     return card_from_metadata(metadata, str(path))
 
 
 def show(path: str | Path) -> str:
-    """The card as indented JSON."""
-    return json.dumps(json.loads(read_card(path).to_json()), indent=2, sort_keys=True)
+    """The card as indented JSON, its probe summarised (its windows are data, not settings)."""
+    data = json.loads(read_card(path).to_json())
+    probe = data.get("extra", {}).get(PROBE_FIELD)
+    if isinstance(probe, dict):
+        data["extra"][PROBE_FIELD] = {
+            "windows": (probe.get("inputs") or {}).get("shape"),
+            "outputs": sorted(probe.get("outputs") or {}),
+            **{k: probe.get(k) for k in ("tolerance", "reference", "made_on")},
+        }
+    return json.dumps(data, indent=2, sort_keys=True)
 
 
 def build_card(
@@ -84,58 +104,126 @@ def build_card(
     waveform: bool = False,
     outputs: Sequence[str] = (),
 ) -> ModelCard:
-    """A card for the model file: its old card (if any), then the config's audio, mel and image
-    settings (a YAML, a bundled name, or just `--set` keys such as mel.preset=...), then flags.
+    """A card for the model file: its old card (if any) with only what is asked changed.
+
+    The front end starts from the old card's settings (none: the defaults). `config` (a YAML or
+    a bundled name) replaces each of its audio, mel and image sections that it sets; `overrides`
+    (`--set` keys) change one key each, and mel.preset the whole mel section (and image, unless
+    it is set too). Everything else on the old card (outputs, input constants, extra keys, and
+    any field a later birdinfer adds) is kept as it was.
 
     `waveform`: the model takes raw audio (a foundation model such as Perch v2, or a graph with
     its own mel): (batch, samples) or (batch, 1, samples), as the file declares, of
-    audio.window_seconds at audio.sample_rate. `outputs`: the outputs to describe, as
-    `NAME[:logits|probabilities|embedding]`, their layouts read off a forward pass."""
+    audio.window_seconds at audio.sample_rate; a waveform card stays one. `outputs`: the outputs
+    to describe, as `NAME[:logits|probabilities|embedding]`, their layouts read off a forward
+    pass."""
     path = resolve_model_path(path)
     metadata, dims = read_metadata(path)
     old = card_from_metadata(metadata, str(path)) if CARD_KEY in metadata else None
-    data: dict[str, Any] = {}
-    if config is not None:
-        data = _config_data(config)
-    for key, value in (overrides or {}).items():
-        _set(data, key, value)
-    settings = from_dict(data) if data else None
-    mel = (settings.mel if settings and settings.mel else None) or (old.mel if old else None)
-    if mel is None:
-        mel = MelConfig(sample_rate=settings.audio.sample_rate if settings else 32000)
-    image = (settings.image if settings else None) or (old.image if old else ImageConfig())
-    audio = settings.audio if settings else AudioConfig(sample_rate=mel.sample_rate)
-    window = audio.input_seconds if settings or old is None else old.window_seconds
-    names = tuple(classes) if classes else (old.class_names if old else ())
+    names = tuple(str(c) for c in classes) if classes else (old.class_names if old else ())
     if not names:
         raise ModelError(f"{path}: give --classes (the file has no card to take them from)")
-    card = ModelCard(
-        arch=arch or (old.arch if old else path.stem),
-        class_names=tuple(str(c) for c in names),
-        sample_rate=mel.sample_rate,
-        window_seconds=float(window),
-        mel=mel,
-        input_shape=expected_input_shape(mel, image, mel.sample_rate, window),
-        output=output or (old.output if old else "logits"),
-        extra=dict(old.extra) if old else {"card": "attached by birdinfer card set"},
-        image=image,
+    problem = class_problem(names)
+    if problem is not None:
+        raise ModelError(f"{path}: the new card {problem}")
+    settings = _settings(old, config, overrides or {})
+    waveform = waveform or (old is not None and old.waveform)
+    window = settings.audio.input_seconds
+    base = old or ModelCard(
+        arch=path.stem,
+        class_names=names,
+        sample_rate=settings.audio.sample_rate,
+        window_seconds=window,
+        mel=MelConfig(),
+        input_shape=(),
+        extra={"card": "attached by birdinfer card set"},
     )
+    rate = settings.audio.sample_rate
     if waveform:
-        rate = settings.audio.sample_rate if settings else (old.sample_rate if old else 32000)
         samples = round(rate * window)
         card = dataclasses.replace(
-            card,
-            sample_rate=rate,
+            base,
             mel=MelConfig(sample_rate=rate),
             image=ImageConfig(),
             input_shape=(1, samples) if len(dims) == 3 else (samples,),
-            version=WAVEFORM_VERSION,
+            version=max(base.version, WAVEFORM_VERSION),
             input_kind="waveform",
         )
+    else:
+        mel = settings.mel or MelConfig(sample_rate=rate)
+        image = settings.image or ImageConfig()
+        card = dataclasses.replace(
+            base,
+            mel=mel,
+            image=image,
+            input_shape=expected_input_shape(mel, image, rate, window),
+        )
+    card = dataclasses.replace(
+        card,
+        arch=arch or card.arch,
+        class_names=names,
+        sample_rate=rate,
+        window_seconds=float(window),
+    )
     _check_dims(path, card, dims)
-    if outputs:
-        card = _with_outputs(path, card, outputs)
-    return card
+    if outputs:  # each says what it holds (NAME:probabilities)
+        return _with_outputs(path, card, outputs)
+    return _with_holds(card, output) if output else card
+
+
+def _settings(old: ModelCard | None, config: str | None, overrides: Mapping[str, Any]):
+    """The front end's settings: the old card's, then `config`'s sections, then `overrides`."""
+    data = _card_settings(old) if old else {}
+    if "mel.preset" in overrides:  # a preset is a whole front end: nothing of the old mel stays
+        data.pop("mel", None)
+        if not any(key.startswith("image.") for key in overrides):
+            data.pop("image", None)
+    told: set[str] = {key for key in overrides if key.endswith(".sample_rate")}
+    if config is not None:
+        given = _config_data(config)
+        for section in ("audio", "mel", "image"):
+            if isinstance(given.get(section), dict):
+                data[section] = given[section]
+                told |= {f"{section}.sample_rate"} if "sample_rate" in given[section] else set()
+    for key, value in overrides.items():
+        _set(data, key, value)
+    _one_sample_rate(data, told)
+    return from_dict(data)
+
+
+def _card_settings(card: ModelCard) -> dict[str, Any]:
+    """A card's front end as config data: its window as audio.window_seconds (no context)."""
+    data: dict[str, Any] = {
+        "audio": {"sample_rate": card.sample_rate, "window_seconds": card.window_seconds}
+    }
+    if not card.waveform:
+        data["mel"] = to_plain(card.mel)
+        data["image"] = to_plain(card.image)
+    return data
+
+
+def _one_sample_rate(data: dict[str, Any], told: set[str]) -> None:
+    """A card has one sample rate: one given as audio.sample_rate or mel.sample_rate (and not
+    the other) sets both; a mel section without one takes audio's."""
+    audio, mel = data.setdefault("audio", {}), data.get("mel")
+    if not isinstance(audio, dict) or not isinstance(mel, dict):
+        return
+    if "audio.sample_rate" in told and "mel.sample_rate" not in told:
+        mel["sample_rate"] = audio["sample_rate"]
+    elif "mel.sample_rate" in told and "audio.sample_rate" not in told:
+        audio["sample_rate"] = mel["sample_rate"]
+    elif "sample_rate" in audio:
+        mel.setdefault("sample_rate", audio["sample_rate"])
+
+
+def _with_holds(card: ModelCard, holds: str) -> ModelCard:
+    """`--output logits|probabilities`: what the scored output holds, on each card field that
+    says it (the first scoring output's, and the version-1 field)."""
+    described = list(card.outputs)
+    first = next((i for i, o in enumerate(described) if o.scores), None)
+    if first is not None:
+        described[first] = dataclasses.replace(described[first], holds=holds)
+    return dataclasses.replace(card, output=holds, outputs=tuple(described))
 
 
 def _with_outputs(path: Path, card: ModelCard, outputs: Sequence[str]) -> ModelCard:
@@ -174,14 +262,18 @@ def _with_outputs(path: Path, card: ModelCard, outputs: Sequence[str]) -> ModelC
 
 def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
     """Every output's shape for a batch of 2 inputs of zeros (the card's constants fed)."""
-    batch = np.zeros((2, *card.input_shape), np.float32)
-    if path.suffix == ".tflite":
+    batch = [np.zeros((2, *card.input_shape), np.float32)]
+    for value in card.input_constants.values():
+        array = np.asarray(value)
+        array = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
+        batch.append(np.ascontiguousarray(np.broadcast_to(array, (2, *array.shape))))
+    if path.suffix == ".tflite":  # one input (LiteRT members take no constants)
         from birdinfer.models.backends.litert import interpreter, tensor_names
 
         runner = interpreter(path, 1, keep_tensors=True)
-        runner.resize_tensor_input(runner.get_input_details()[0]["index"], list(batch.shape))
+        runner.resize_tensor_input(runner.get_input_details()[0]["index"], list(batch[0].shape))
         runner.allocate_tensors()
-        runner.set_tensor(runner.get_input_details()[0]["index"], batch)
+        runner.set_tensor(runner.get_input_details()[0]["index"], batch[0])
         runner.invoke()
         index = {d["name"]: d["index"] for d in runner.get_tensor_details()}
         shapes = {}
@@ -194,7 +286,7 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
         import openvino as ov
 
         compiled = ov.Core().compile_model(str(path), "CPU")
-        result = compiled({0: batch})
+        result = compiled(dict(enumerate(batch)))
         return {
             sorted(port.get_names())[0] if port.get_names() else f"port_{i}": tuple(
                 result[port].shape
@@ -205,7 +297,8 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    values = session.run(names, {session.get_inputs()[0].name: batch})
+    feeds = dict(zip((i.name for i in session.get_inputs()), batch, strict=False))
+    values = session.run(names, feeds)
     return {name: tuple(v.shape) for name, v in zip(names, values, strict=True)}
 
 
@@ -237,9 +330,16 @@ def _check_dims(path: Path, card: ModelCard, dims: list[Any]) -> None:
 
 
 def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -> Path:
-    """Write `card` into the model file (or a copy at `out`), atomically."""
+    """Write `card` into the model file (or a copy at `out`): whole or not at all, keeping the
+    file's mode, through a symlink to its target (birdinfer.models.file_write)."""
     path = resolve_model_path(path)
     target = Path(out) if out else path
+    if target.suffix != path.suffix:
+        raise ModelError(
+            f"{target}: --out must end in {path.suffix}, as {path.name} does (converting between "
+            "runtimes is `birdinfer export` or OpenVINO's own tools)"
+        )
+    check_writable_target(target)
     if path.suffix == ".tflite":  # the card beside the file
         from birdinfer.models.backends.litert import card_path, interpreter
         from birdinfer.models.tflite_graph import add_outputs
@@ -248,19 +348,10 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
         missing = [o.name for o in card.outputs if o.name not in graph_outputs]
         if missing or target != path:  # inner tensors become outputs, in the file or a copy
             add_outputs(path, missing, target)
-        write_atomic(card_path(target), lambda handle: handle.write(card.to_json()))
+        write_model_file(card_path(target), lambda handle: handle.write(card.to_json().encode()))
         return target
     if path.suffix == ".xml":
-        import openvino as ov
-
-        model = ov.Core().read_model(str(path))
-        model.set_rt_info(card.to_json(), [CARD_KEY])
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.stem}.") as tmp:
-            tmp_xml = Path(tmp) / "model.xml"
-            ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
-            os.replace(tmp_xml.with_suffix(".bin"), target.with_suffix(".bin"))
-            os.replace(tmp_xml, target)
-        return target
+        return _set_openvino_card(path, card, target)
     try:
         import onnx
     except ImportError as exc:
@@ -270,7 +361,36 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     onnx.helper.set_model_props(proto, {**{p.key: p.value for p in kept}, CARD_KEY: card.to_json()})
-    return write_atomic(target, lambda handle: handle.write(proto.SerializeToString()), binary=True)
+    data = proto.SerializeToString()
+    return write_model_file(target, lambda handle: handle.write(data))
+
+
+def _set_openvino_card(path: Path, card: ModelCard, target: Path) -> Path:
+    """The IR saved with the card in a private temporary folder, then its .bin (unless the same
+    bytes are already there) and .xml put into place."""
+    import openvino as ov
+
+    model = ov.Core().read_model(str(path))
+    model.set_rt_info(card.to_json(), [CARD_KEY])
+    with tempfile.TemporaryDirectory(prefix="birdinfer-card-") as tmp:
+        tmp_xml = Path(tmp) / "model.xml"
+        ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
+        pairs = [(tmp_xml.with_suffix(".bin"), target.with_suffix(".bin")), (tmp_xml, target)]
+        if _same_bytes(*pairs[0]):  # card set rewrites only the .xml: the weights stay
+            pairs = pairs[1:]
+        return replace_files(pairs)[-1]
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if not b.is_file() or a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as one, open(b, "rb") as two:
+        while True:
+            block = one.read(1 << 20)
+            if block != two.read(1 << 20):
+                return False
+            if not block:
+                return True
 
 
 def check_frontend(
@@ -286,6 +406,8 @@ def check_frontend(
     from birdinfer.audio.decode import decode_windows
     from birdinfer.frontend.check import compare_with_array, compare_with_library
 
+    if isinstance(windows, bool) or not isinstance(windows, int) or windows < 1:
+        raise ConfigError(f"--windows {windows}: the windows to compare must be 1 or more")
     if model is not None:
         card = read_card(model)
         if card.waveform:
@@ -305,7 +427,24 @@ def check_frontend(
     audio = AudioConfig(sample_rate=mel.sample_rate, window_seconds=seconds)
     clips = decode_windows(Path(recording), audio)[:windows]
     if str(reference).endswith(".npy"):
-        features = np.load(reference)
+        features = _saved_features(Path(reference))
         features = features[: len(clips)] if features.ndim == 4 else features
         return compare_with_array(clips, mel, image, features, str(reference))
     return compare_with_library(clips, mel, image, reference)
+
+
+def _saved_features(path: Path) -> np.ndarray:
+    """A .npy of features saved by training code: numbers only, never unpickled."""
+    try:
+        features = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays, or not a .npy: numpy would unpickle either
+        raise ConfigError(
+            f"{path} (--reference): holds pickled objects (or is not a .npy array), and "
+            "birdinfer does not unpickle files: save the features with "
+            "np.save(path, features.astype('float32'))"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} (--reference): cannot be read as a .npy ({exc})") from exc
+    if not isinstance(features, np.ndarray) or features.dtype.kind not in "fiu":
+        raise ConfigError(f"{path} (--reference): holds {features.dtype}, not numbers")
+    return features

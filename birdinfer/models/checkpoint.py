@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from birdinfer.errors import first_line
 from birdinfer.models.torch_support import ExportError, require_torch
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,13 @@ AUTO_PREFIXES = ("module.", "model.", "_orig_mod.")
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     """torch.load on the CPU; only tensors and plain containers unless `trust`."""
     torch, _ = require_torch()
+    if _plain_pickle(path):
+        raise ExportError(
+            f"{path}: cannot load checkpoint: it is a plain pickle (pickle.dump), not a "
+            "torch.save file, and torch.load reads it neither as it is nor with "
+            "--trust-checkpoint. If you made it, load it in Python and save the weights with "
+            "torch.save(model.state_dict(), ...)"
+        )
     try:
         return torch.load(str(path), map_location="cpu", weights_only=not trust)
     except Exception as exc:  # pickle errors, zip errors, refused globals
@@ -37,7 +45,35 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
                 "birdinfer refuses. Save only the weights (torch.save(model.state_dict(), ...)), "
                 "or pass --trust-checkpoint if you made the file yourself"
             ) from exc
-        raise ExportError(f"{path}: cannot load checkpoint ({exc})") from exc
+        if not trust and _refused_as_unsafe(exc):
+            raise ExportError(
+                f"{path}: cannot load checkpoint: it is pickled objects, not only weights "
+                f"({first_line(exc)}); loading them could run code from the file, so birdinfer "
+                "refuses. Save only the weights (torch.save(model.state_dict(), ...)), or pass "
+                "--trust-checkpoint if you made the file yourself"
+            ) from exc
+        raise ExportError(f"{path}: cannot load checkpoint ({first_line(exc)})") from exc
+
+
+# torch.save's legacy (non-zip) format opens with its magic number, pickled with protocol 2.
+_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+
+
+def _plain_pickle(path: str | Path) -> bool:
+    """A pickle stream (protocol 2 or later) that is neither a zip nor a legacy torch file."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_LEGACY_MAGIC))
+    except OSError:
+        return False  # torch.load names the problem
+    return head[:1] == b"\x80" and head != _LEGACY_MAGIC
+
+
+def _refused_as_unsafe(exc: BaseException) -> bool:
+    """Whether torch's weights_only load refused the file's pickled content (a legacy or raw
+    pickle names no globals that `_unsafe_globals` could list)."""
+    text = str(exc)
+    return type(exc).__name__ == "UnpicklingError" or "weights_only" in text.replace(" ", "_")
 
 
 def _unsafe_globals(torch, path) -> list[str]:
@@ -97,8 +133,23 @@ def rename_keys(
             log.info("--strip-prefix %s: %d keys outside it left out", strip_prefix, left_out)
         state = kept
     for old, new in remap:
-        state = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in state.items()}
+        state = _remapped(state, old, new)
     return _strip_wrappers(dict(state), set(own_keys))
+
+
+def _remapped(state: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:
+    """Keys starting with `old` renamed to start with `new`; refused where a new name is a key
+    the checkpoint already holds (which weights would the model get?)."""
+    renamed = {(new + k[len(old) :] if k.startswith(old) else k): k for k in state}
+    if len(renamed) < len(state):
+        taken = sorted(new + k[len(old) :] for k in state if k.startswith(old))
+        taken = [k for k in taken if k in state and not k.startswith(old)] or taken
+        raise ExportError(
+            f"--remap {old}={new}: the checkpoint already holds {len(taken)} of the renamed keys "
+            f"({_few(taken, 4)}); remove those weights from the checkpoint, or choose "
+            "--checkpoint-key or --strip-prefix so that only one set is loaded"
+        )
+    return {new_key: state[key] for new_key, key in renamed.items()}
 
 
 def _strip_wrappers(state: dict[str, Any], own: set[str]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,17 @@ import numpy as np
 from birdinfer.errors import first_line
 from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
-from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
+from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec, class_problem
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
+from birdinfer.models.file_write import check_writable_target, replace_files
+from birdinfer.models.host import cpu_summary
+from birdinfer.models.probe import (
+    FLOAT_TOLERANCE,
+    Probe,
+    decode_inputs,
+    encode_inputs,
+    with_probe,
+)
 from birdinfer.models.stft_export import dynamo_export, openvino_from_torch, strip_node_metadata
 from birdinfer.models.torch_support import ExportError, require_torch
 
@@ -105,7 +115,7 @@ def make_card(
     specs = _output_specs(outputs)
     return ModelCard(
         arch=arch,
-        class_names=tuple(str(c) for c in class_names),
+        class_names=_class_names(class_names),
         sample_rate=mel.sample_rate,
         window_seconds=float(window_seconds),
         mel=mel,
@@ -140,7 +150,7 @@ def make_waveform_card(
     specs = _output_specs(outputs)
     return ModelCard(
         arch=arch,
-        class_names=tuple(str(c) for c in class_names),
+        class_names=_class_names(class_names),
         sample_rate=int(sample_rate),
         window_seconds=float(window_seconds),
         mel=MelConfig(sample_rate=int(sample_rate)),  # unused: to_json writes null
@@ -154,36 +164,60 @@ def make_waveform_card(
     )
 
 
+def _class_names(class_names: Sequence[str]) -> tuple[str, ...]:
+    """The names as the card holds them, refused here when no run could use them."""
+    names = tuple(str(c) for c in class_names)
+    problem = class_problem(names)
+    if problem is not None:
+        raise ExportError(f"the class list {problem}")
+    return names
+
+
 # --- outputs -----------------------------------------------------------------------------------
 
 
 def _produced(result: Any, torch) -> list[tuple[str, Any, Any]]:
-    """(name, how to pick it, tensor) for each output of one forward pass."""
+    """(name, how to pick it, tensor) for each value of one forward pass, in the order the
+    module returns them; the tensor is None where the value is not one (a tuple's None)."""
     if isinstance(result, torch.Tensor):
         return [("", None, result)]
     if isinstance(result, Mapping):
-        return [(str(k), k, v) for k, v in result.items() if isinstance(v, torch.Tensor)]
-    if isinstance(result, (tuple, list)):
-        return [(f"output_{i}", i, v) for i, v in enumerate(result) if isinstance(v, torch.Tensor)]
-    raise ExportError(f"the model returned a {type(result).__name__}, not tensors")
+        items = [(str(k), k, v) for k, v in result.items()]
+    elif isinstance(result, (tuple, list)):
+        items = [(f"output_{i}", i, v) for i, v in enumerate(result)]
+    else:
+        raise ExportError(f"the model returned a {type(result).__name__}, not tensors")
+    return [(name, pick, v if isinstance(v, torch.Tensor) else None) for name, pick, v in items]
 
 
 def _choose(card: ModelCard, produced: list[tuple[str, Any, Any]]) -> list[tuple[OutputSpec, Any]]:
-    """The card's outputs matched to what the module returns, each with its final name."""
-    wanted = card.outputs or tuple(OutputSpec(name, card.output) for name, _, _ in produced)
+    """The card's outputs matched to what the module returns, each with its final name. An
+    index is a position in what the module returns (a tuple's, or a dict's in its order)."""
+    tensors = [(name, tensor) for name, _, tensor in produced if tensor is not None]
+    wanted = card.outputs or tuple(OutputSpec(name, card.output) for name, _ in tensors)
     names = [name for name, _, _ in produced]
     lone = names == [""]  # a plain tensor: whatever the card calls it, it is that tensor
     chosen = []
     for spec in wanted:
         if spec.name in names and spec.name:
             index = names.index(spec.name)
-        elif spec.name.isdigit() and int(spec.name) < len(produced):
+        elif spec.name.isdigit():
             index = int(spec.name)
+            if index >= len(produced):
+                raise ExportError(
+                    f"output {spec.name}: the model returns {len(produced)} value(s) {names}, "
+                    "counted from 0"
+                )
         elif lone:
             index = 0
         else:
             raise ExportError(f"output '{spec.name}': the model returns {names}")
-        name, pick, _ = produced[index]
+        name, pick, tensor = produced[index]
+        if tensor is None:
+            raise ExportError(
+                f"output '{spec.name}': the model returns no tensor there "
+                f"({name}, position {index} of {names})"
+            )
         if lone:
             # Named as the card asks, else after what it holds: "logits" (as before exports
             # had it) or "probabilities".
@@ -223,6 +257,10 @@ def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
     if len(set(input_names)) != len(input_names):
         raise ExportError(f"a constant input may not be called '{input_names[0]}'")
     inputs = _example_inputs(card, batch)
+    # The parity input is also the file's probe: taken as the probe stores it, so torch's
+    # outputs for it are exactly the probe's expected outputs.
+    probe_inputs = encode_inputs(inputs[0])
+    inputs[0] = decode_inputs(probe_inputs)
     model = model.eval()
     try:
         with torch.no_grad():
@@ -250,6 +288,16 @@ def _prepare(model, card: ModelCard, batch: int = 2) -> _Prepared:
     # The version-1 field: what the first scoring output holds.
     holds = next((o.holds for o in specs if o.scores), "logits")
     resolved = dataclasses.replace(card, outputs=tuple(specs), output=holds)
+    scored = {s.name: (s.holds, v) for s, v in zip(specs, expected, strict=True) if s.scores}
+    probe = Probe(
+        encoded_inputs=probe_inputs,
+        expected={name: values for name, (_, values) in scored.items()},
+        holds={name: holds for name, (holds, _) in scored.items()},
+        tolerance=FLOAT_TOLERANCE,
+        reference="torch module",
+        made_on=cpu_summary(),
+    )
+    resolved = with_probe(resolved, probe)
     # The wrapper must be put in eval() itself: torch.onnx.export applies the top module's
     # training flag, and a fresh wrapper is in training mode (BatchNorm would then export in
     # training mode; see birdinfer.models.batchnorm).
@@ -291,25 +339,42 @@ def _example_inputs(card: ModelCard, batch: int) -> list[np.ndarray]:
 
 def export_onnx(model, card: ModelCard, path: str | Path, opset: int = 17) -> float:
     """Export to ONNX with the card in its metadata; returns the parity max abs difference."""
-    return _write_onnx(_prepare(model, card), path, opset)
+    path = _check_out(path)
+    prepared = _prepare(model, card)
+    with tempfile.TemporaryDirectory(prefix="birdinfer-export-") as tmp:
+        written = Path(tmp) / "model.onnx"
+        diff = _write_onnx(prepared, written, opset)
+        replace_files([(written, path)])
+    return diff
 
 
-def _write_onnx(prepared: _Prepared, path: str | Path, opset: int) -> float:
+def _check_out(path: str | Path) -> Path:
+    """The ONNX path to write: an .onnx name whose folder exists or can be made."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ExportError(
+            f"{path}: --out must name an .onnx file (the OpenVINO .xml and .bin are written "
+            "beside it)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_target(path)
+    return path
+
+
+def _write_onnx(prepared: _Prepared, path: Path, opset: int) -> float:
+    """Export into `path` (a private temporary file), check it, and run the parity probe."""
     torch, _ = require_torch()
     import onnx
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     output_names = [o.name for o in prepared.card.outputs]
     dynamic = {name: {0: "batch"} for name in prepared.input_names + output_names}
-    tmp = path.with_name(f".{path.name}.tmp")
     # The TorchScript exporter (dynamo=False) handles timm's CNNs, NFNet's StdConv included,
     # with a plain dynamic batch axis; it is also what Kaggle's older torch images offer.
     try:
         torch.onnx.export(
             prepared.module,
             tuple(torch.from_numpy(x) for x in prepared.inputs),
-            str(tmp),
+            str(path),
             input_names=prepared.input_names,
             output_names=output_names,
             dynamic_axes=dynamic,
@@ -322,10 +387,10 @@ def _write_onnx(prepared: _Prepared, path: str | Path, opset: int) -> float:
             "the TorchScript ONNX exporter failed (%s): trying the dynamo exporter", first_line(exc)
         )
         dynamo_export(
-            prepared.module, prepared.inputs, tmp, prepared.input_names, output_names, opset
+            prepared.module, prepared.inputs, path, prepared.input_names, output_names, opset
         )
         dynamo = True
-    proto = onnx.load(str(tmp))
+    proto = onnx.load(str(path))
     if dynamo:
         strip_node_metadata(proto)
     fixed = fix_training_batchnorm(proto)
@@ -333,8 +398,7 @@ def _write_onnx(prepared: _Prepared, path: str | Path, opset: int) -> float:
         log.warning("%d BatchNormalization nodes exported in training mode, fixed", len(fixed))
     onnx.helper.set_model_props(proto, {CARD_KEY: prepared.card.to_json()})
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
+    onnx.save(proto, str(path))
     return _max_abs_diff(prepared.expected, _run_onnxruntime(path, prepared))
 
 
@@ -363,21 +427,47 @@ def export(
 ) -> ExportResult:
     """Export, convert, and check both files against torch; fail above `tolerance`.
 
-    `birdinfer.export(module, card, "model.onnx")` from a notebook; `card` from `make_card`.
+    Every file is written and checked in a private temporary folder first, and only files that
+    passed are put in place (the .onnx, then the .bin, then the .xml): a failed or interrupted
+    export leaves the files that were there before. `birdinfer.export(module, card,
+    "model.onnx")` from a notebook; `card` from `make_card`.
     """
-    prepared = _prepare(model, card)
-    onnx_path = Path(onnx_path)
-    onnx_diff = _write_onnx(prepared, onnx_path, opset=17)
-    log.info("ONNX parity vs torch: max abs diff %.2e", onnx_diff)
-    if not onnx_diff <= tolerance:
-        raise ExportError(
-            f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > {tolerance:.0e}"
-        )
-    if not openvino:
-        return ExportResult(onnx_path, None, onnx_diff, None, prepared.card)
+    onnx_path = _check_out(onnx_path)
     xml_path = onnx_path.with_suffix(".xml")
+    if openvino:
+        check_writable_target(xml_path)
+        check_writable_target(xml_path.with_suffix(".bin"))
+    prepared = _prepare(model, card)
+    with tempfile.TemporaryDirectory(prefix="birdinfer-export-") as tmp:
+        tmp_onnx, tmp_xml = Path(tmp) / "model.onnx", Path(tmp) / "model.xml"
+        onnx_diff = _write_onnx(prepared, tmp_onnx, opset=17)
+        log.info("ONNX parity vs torch: max abs diff %.2e", onnx_diff)
+        if not onnx_diff <= tolerance:
+            raise ExportError(
+                f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > "
+                f"{tolerance:.0e} (nothing written)"
+            )
+        if not openvino:
+            replace_files([(tmp_onnx, onnx_path)])
+            return ExportResult(onnx_path, None, onnx_diff, None, prepared.card)
+        ov_diff = _write_openvino(prepared, tmp_onnx, tmp_xml, onnx_path)
+        log.info("OpenVINO parity vs torch: max abs diff %.2e", ov_diff)
+        if not ov_diff <= tolerance:
+            raise ExportError(
+                f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > "
+                f"{tolerance:.0e} (nothing written)"
+            )
+        replace_files(
+            [(tmp_onnx, onnx_path), (tmp_xml.with_suffix(".bin"), xml_path.with_suffix(".bin"))]
+            + [(tmp_xml, xml_path)]
+        )
+    return ExportResult(onnx_path, xml_path, onnx_diff, ov_diff, prepared.card)
+
+
+def _write_openvino(prepared: _Prepared, tmp_onnx: Path, tmp_xml: Path, onnx_path: Path) -> float:
+    """Convert the checked ONNX file (else the torch module) into `tmp_xml`; its parity."""
     try:
-        convert_openvino(onnx_path, xml_path, prepared.card)
+        convert_openvino(tmp_onnx, tmp_xml, prepared.card)
     except Exception as exc:  # OpenVINO's ONNX frontend: an STFT with a dynamic batch, say
         log.warning(
             "OpenVINO cannot convert %s (%s): converting straight from the torch module",
@@ -391,16 +481,10 @@ def export(
                 prepared.input_names,
                 [o.name for o in prepared.card.outputs],
             ),
-            xml_path,
+            tmp_xml,
             prepared.card,
         )
-    ov_diff = _max_abs_diff(prepared.expected, _run_openvino(xml_path, prepared))
-    log.info("OpenVINO parity vs torch: max abs diff %.2e", ov_diff)
-    if not ov_diff <= tolerance:
-        raise ExportError(
-            f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > {tolerance:.0e}"
-        )
-    return ExportResult(onnx_path, xml_path, onnx_diff, ov_diff, prepared.card)
+    return _max_abs_diff(prepared.expected, _run_openvino(tmp_xml, prepared))
 
 
 def _run_onnxruntime(path: Path, prepared: _Prepared) -> list[np.ndarray]:
@@ -427,21 +511,47 @@ def _max_abs_diff(expected: list[np.ndarray], actual: list[np.ndarray]) -> float
 
 def read_class_names(path: str | Path) -> list[str]:
     """Class names from a sample_submission.csv (its columns), a taxonomy.csv (primary_label)
-    or a text file with one name per line."""
-    import pandas as pd
-
+    or a UTF-8 text file with one name per line. Names are kept as written (a sample
+    submission's header as the csv module reads it, an empty cell as empty), so that the card's
+    checks see them."""
     path = Path(path)
-    if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path, dtype=str)
-        if "primary_label" in frame.columns:
-            return frame["primary_label"].tolist()
-        if frame.columns[0] == "row_id":
-            return [str(c) for c in frame.columns[1:]]
-        raise ExportError(f"{path}: expected a 'primary_label' column or a sample submission")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if path.is_dir():
+        raise ExportError(
+            f"{path}: is a folder; --classes takes sample_submission.csv, taxonomy.csv or a "
+            "text file with one class name per line"
+        )
+    try:
+        if path.suffix.lower() == ".csv":
+            names = _csv_class_names(path)
+        else:
+            text = path.read_text(encoding="utf-8")
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ExportError(
+            f"{path}: is not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r})"
+        ) from exc
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read the class names ({exc.strerror or exc})") from exc
     if not names:
         raise ExportError(f"{path}: no class names")
     return names
+
+
+def _csv_class_names(path: Path) -> list[str]:
+    import csv
+
+    import pandas as pd
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if not header:
+        return []
+    if "primary_label" in header:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        return frame["primary_label"].tolist()
+    if header[0] == "row_id":
+        return header[1:]
+    raise ExportError(f"{path}: expected a 'primary_label' column or a sample submission")
 
 
 def _output_specs(outputs) -> tuple[OutputSpec, ...]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError
-from birdinfer.output.atomic import write_atomic
+from birdinfer.models.file_write import write_model_file
 
 
 def _schema(path: Path):
@@ -47,7 +47,7 @@ def _save(path: Path, model, target: Path) -> Path:
     builder = flatbuffers.Builder(1 << 20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     data = bytes(builder.Output())
-    return write_atomic(target, lambda handle: handle.write(data), binary=True)
+    return write_model_file(target, lambda handle: handle.write(data))
 
 
 def add_outputs(path: Path, names: Sequence[str], target: Path) -> Path:

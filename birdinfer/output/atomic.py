@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ def _is_plain_submission(frame: pd.DataFrame) -> bool:
     shape `_write_submission_rows` writes byte for byte as `DataFrame.to_csv` does."""
     if frame.shape[1] < 2 or frame.columns.has_duplicates:
         return False
+    # Row ids are text: a float or NaN first column goes to pandas, which writes NaN empty and
+    # floats with float_format (str() would write "nan" and repr digits).
+    if not all(isinstance(r, str) for r in frame.iloc[:, 0]):
+        return False
     floats = frame.dtypes.iloc[1:]
     if not all(pd.api.types.is_float_dtype(d) for d in floats):
         return False
@@ -70,6 +75,33 @@ def write_json_atomic(data: Any, path: str | Path) -> Path:
     return write_atomic(Path(path), lambda handle: json.dump(data, handle, indent=2, default=str))
 
 
+def current_umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (os.umask can
+    only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: an existing file's own, else 0666
+    less the umask."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return 0o666 & ~current_umask()
+    return (
+        stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else 0o666 & ~current_umask()
+    )
+
+
 def write_atomic(path: str | Path, write, binary: bool = False, durable: bool = True) -> Path:
     """Call `write(handle)` on a temporary file beside `path`, then rename it into place:
     a crash leaves the old file or the new one, never half of one.
@@ -81,6 +113,8 @@ def write_atomic(path: str | Path, write, binary: bool = False, durable: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; the renamed file gets what open() would have given it.
+        os.fchmod(fd, ordinary_mode(path))
         mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, **mode) as handle:
             write(handle)

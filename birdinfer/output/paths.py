@@ -4,7 +4,9 @@ naming it, instead of after every file has been scored.
 A run writes its submission, the run report beside it, the per-window table when asked, and
 the journal folder beside the output with `--resume` or a file-map executor. Each of them must:
 - not be one of the run's recordings (the recording would be replaced by CSV), nor an audio file
-  inside an input folder (a later run would read it as a recording);
+  inside an input folder (a later run would read it as a recording), nor any other input of the
+  run (a model file and its weights, the sample submission, a mapping file, the config), nor
+  another of the run's outputs (the second write would replace the first);
 - have folders, not files, above it, and not be a folder itself (the journal: not a file);
 - have a name whose temporary sibling (`write_atomic` writes `.<name>.XXXXXXXX.tmp` first)
   fits the file system's limit on a name (255 bytes);
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +59,27 @@ def planned_outputs(config: Config, journal: bool) -> list[Written]:
 
 
 def check_outputs(
-    config: Config, input_folders: Iterable[Path], recordings: Iterable[Path], journal: bool
+    config: Config,
+    input_folders: Iterable[Path],
+    recordings: Iterable[Path],
+    journal: bool,
+    inputs: Mapping[Path, str] | None = None,
 ) -> None:
     """Every path the run will write can be written; a ConfigError naming the first that
-    cannot, before anything is read or scored."""
+    cannot, before anything is read or scored. `inputs` are the run's other input files, each
+    with what it is ("the model file of models[0]"): no output may replace one."""
     folders = [real_path(f) for f in input_folders]
     taken = {real_path(r) for r in recordings}
-    for written in planned_outputs(config, journal):
+    read = {real_path(path): what for path, what in (inputs or {}).items()}
+    planned = planned_outputs(config, journal)
+    for i, written in enumerate(planned):
+        resolved = real_path(written.path)
         problem = _problem(written, folders, taken, config.audio.extensions)
+        if problem is None and resolved in read:
+            problem = f"is {read[resolved]}: the run would overwrite its own input"
+        earlier = [w for w in planned[:i] if real_path(w.path) == resolved]
+        if problem is None and earlier:
+            problem = f"is also where '{earlier[0].key}' goes: one would replace the other"
         if problem is not None:
             raise ConfigError(f"config key '{written.key}': {display_path(written.path)} {problem}")
 

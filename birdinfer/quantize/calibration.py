@@ -131,7 +131,10 @@ def read_all_windows(folder: str | Path, card: ModelCard) -> WindowSet:
 
 
 def log_mel(windows: np.ndarray, card: ModelCard) -> np.ndarray:
-    """(n, samples) audio -> (n, c, h, w) model inputs, the pipeline's front end."""
+    """(n, samples) audio -> (n, c, h, w) model inputs, the pipeline's front end; a waveform
+    model's inputs are the windows themselves, shaped as its card says."""
+    if card.waveform:
+        return np.ascontiguousarray(windows, np.float32).reshape(len(windows), *card.input_shape)
     frontend = LogMel(card.mel, card.image)
     chunks = [frontend(windows[i : i + MEL_CHUNK]) for i in range(0, len(windows), MEL_CHUNK)]
     features = np.concatenate(chunks).astype(np.float32, copy=False)

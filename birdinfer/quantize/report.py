@@ -8,13 +8,13 @@ the same runtime in the same run.
 from __future__ import annotations
 
 import os
-import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from birdinfer.models.backends.base import files_sha256
+from birdinfer.models.host import cpu_info
 from birdinfer.output.atomic import write_json_atomic
 from birdinfer.quantize.runner import QuantizeResult, Row
 from birdinfer.version import __version__
@@ -51,7 +51,8 @@ def build(result: QuantizeResult) -> dict[str, Any]:
             "rounds": s.rounds,
             "warmup_calls": s.warmup,
             "method": "all models interleaved in rounds (rotated order), median ms per window",
-            "cpu": platform.processor() or platform.machine(),
+            # The CPU decides which INT8 kernels ran: its model and ISA flags (and any cap).
+            "cpu": cpu_info(),
             "versions": _versions(),
         },
         "calibration": {
@@ -144,6 +145,13 @@ def _versions() -> dict[str, str]:
 # --- markdown ------------------------------------------------------------------------------------
 
 
+def _cpu_line(cpu: Any) -> str:
+    if not isinstance(cpu, dict):  # reports written before the ISA was recorded
+        return str(cpu)
+    cap = f", capped at {cpu['isa_cap']}" if cpu.get("isa_cap") else ""
+    return f"{cpu['model']} ({' '.join(cpu['isa'])}{cap})"
+
+
 def markdown(data: dict[str, Any]) -> str:
     t, cal, held = data["timing"], data["calibration"], data["heldout"]
     metric = held["metric"]
@@ -152,7 +160,7 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Latency: batch {t['batch_size']}, {t['threads']} runtime threads, {t['cores']} cores "
         f"available, {t['rounds']} rounds after {t['warmup_calls']} warm-up calls; "
-        f"{t['method']}. Versions: "
+        f"{t['method']}. CPU: {_cpu_line(t['cpu'])}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in t["versions"].items())
         + ".",
         f"Calibration: {cal['windows']} windows from {cal['files']} files of {cal['folder']} "

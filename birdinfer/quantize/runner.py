@@ -9,6 +9,7 @@ card says `accepted: false` unless `inference.allow_rejected_models` is set.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
@@ -21,8 +22,18 @@ import numpy as np
 from birdinfer.errors import ModelError
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend, resolve_model_path
-from birdinfer.models.backends.base import model_files
+from birdinfer.models.backends.base import Backend, model_files
 from birdinfer.models.card import ModelCard
+from birdinfer.models.host import runtime_version
+from birdinfer.models.probe import (
+    FLOAT_TOLERANCE,
+    Probe,
+    build_probe,
+    check_backend,
+    lowered_tolerance,
+    probe_windows,
+    with_probe,
+)
 from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import GuardResult, GuardSettings, HeldOut, compare, outputs
 from birdinfer.quantize.calibration import WindowSet
@@ -131,7 +142,8 @@ def quantize(
             result.rows.append(row)
             if row.error is None:
                 _guard(row, card, parent_raw, heldout, settings)
-                _publish(row, parent_path, card, calibration, settings, out_dir)
+                probe = _probe(row, parent, calibration, settings)
+                _publish(row, parent_path, card, calibration, settings, out_dir, probe)
     runners = {r.key: open_backend(r.path, settings.threads) for r in result.rows if r.path}
     if settings.torch_reference:
         runners.update(_torch_rows(result, parent_raw, settings))
@@ -223,16 +235,40 @@ def publish(
     guard: GuardResult,
     path: Path,
     quantization: dict | None = None,
+    probe: Probe | None = None,
 ) -> Path:
     """Write a variant with its parent's card plus what it is, where it came from (file name and
-    sha256), how it was made, the guard's figures and its verdict (`accepted`)."""
+    sha256), how it was made, the guard's figures, its verdict (`accepted`) and its own probe
+    (the parent's is not the variant's: without one, the variant carries none)."""
     extra = {
         "quantization": quantization or {},
         "guard": guard.to_dict(),
         "accepted": guard.accepted,
     }
-    variant.save_to(V.variant_card(parent_card, variant.kind, parent_path, **extra), path)
+    card = V.variant_card(parent_card, variant.kind, parent_path, **extra)
+    variant.save_to(with_probe(card, probe), path)
     return path
+
+
+def _probe(
+    row: Row, parent: Backend, calibration: WindowSet, settings: QuantizeSettings
+) -> Probe | None:
+    """The variant's probe: calibration windows, the FP32 file's outputs for them, and as
+    tolerance what the variant departs by here, with the margin other CPUs need."""
+    if row.error is not None or row.staged is None:
+        return None
+    encoded = probe_windows(calibration.features, file_size(row.staged))
+    probe = build_probe(
+        encoded,
+        parent.run,
+        parent.card.outputs or (parent.output,),
+        tolerance=FLOAT_TOLERANCE,
+        reference_name=f"FP32 file {parent.path.name} on {runtime_version('onnxruntime')}",
+    )
+    measured = check_backend(open_backend(row.staged, settings.threads), row.key, probe).departure
+    tolerance = lowered_tolerance(measured, row.precision)
+    log.info("%s: probe departure here %.3g, tolerance %.3g", row.key, measured, tolerance)
+    return dataclasses.replace(probe, tolerance=tolerance)
 
 
 def _guard(
@@ -265,6 +301,7 @@ def _publish(
     calibration: WindowSet,
     settings: QuantizeSettings,
     out_dir: Path,
+    probe: Probe | None,
 ) -> None:
     if row.error is not None or row.guard is None:
         return
@@ -275,7 +312,7 @@ def _publish(
         "float_nodes": row.ignored,
     }
     row.path = V.output_path(parent_path, out_dir, row.key)
-    publish(row.variant, parent_path, card, row.guard, row.path, quantization)
+    publish(row.variant, parent_path, card, row.guard, row.path, quantization, probe)
     row.staged = None
 
 

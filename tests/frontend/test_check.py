@@ -58,3 +58,51 @@ def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio,
     )
     out = capsys.readouterr().out
     assert code == 1 and "first divergence: image" in out
+
+
+# --- issue 21, point 14: bad counts and references are one-line errors -------------------------
+
+
+@pytest.fixture
+def recording(tmp_path):
+    import soundfile as sf
+
+    noise = np.random.default_rng(0).standard_normal(32000 * 12).astype(np.float32) * 0.1
+    path = tmp_path / "clip.wav"
+    sf.write(path, noise, 32000)
+    return path
+
+
+def check_error(capsys, *args) -> str:
+    assert main(["frontend", "check", *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_a_window_count_below_one_is_refused(recording, capsys, count):
+    err = check_error(capsys, str(recording), "--model", "builtin:demo", "--windows", count)
+    assert err == f"error: --windows {count}: the windows to compare must be 1 or more"
+
+
+def test_a_reference_holding_pickled_objects_is_refused_unread(recording, tmp_path, capsys):
+    reference = tmp_path / "train.npy"
+    np.save(reference, np.array([{"features": 1}], dtype=object), allow_pickle=True)
+    err = check_error(
+        capsys, str(recording), "--model", "builtin:demo", "--reference", str(reference)
+    )
+    assert err.startswith(f"error: {reference} (--reference): holds pickled objects")
+    assert "does not unpickle" in err
+
+
+def test_a_missing_or_non_numeric_reference_is_named(recording, tmp_path, capsys):
+    missing = tmp_path / "missing.npy"
+    err = check_error(
+        capsys, str(recording), "--model", "builtin:demo", "--reference", str(missing)
+    )
+    assert err.startswith(f"error: {missing} (--reference): cannot be read as a .npy")
+    text = tmp_path / "names.npy"
+    np.save(text, np.array(["a", "b"]))
+    err = check_error(capsys, str(recording), "--model", "builtin:demo", "--reference", str(text))
+    assert err.startswith(f"error: {text} (--reference): holds <U1, not numbers")

@@ -320,3 +320,52 @@ def test_a_workers_stage_seconds_count_once_however_its_tasks_overlap():
     # Two tasks shared one engine on worker a (10 -> 18 s of decode); worker b did 5 s.
     outcomes = [outcome("a", 10, 15), outcome("a", 12, 18), outcome("b", 0, 5)]
     assert executors.tasks_stage_seconds(outcomes) == {"decode": 13}
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_the_report_states_the_threads_the_workers_ran(archive, tiny_onnx, tmp_path, kind):
+    """Issue 21, point 16: --threads 1 reaches the workers' engines, and the report says so."""
+    out = tmp_path / "submission.csv"
+    config = make_config(
+        archive,
+        tiny_onnx,
+        out,
+        executor={"kind": kind, "workers": 2, "files_per_task": 4},
+        inference={"threads": 1, "workers": 1},
+    )
+    result = run(config)
+    report = json.loads(result.report_path.read_text())["threads"]
+    assert report["runtime_threads"] == 1 and report["workers"] == 1
+    assert report["engines"] and all(
+        e["runtime_threads"] == 1 and e["workers"] == 1 for e in report["engines"].values()
+    )
+    if kind == "threads":  # the engine's runtime itself, in this process
+        ensembles = [
+            e for e, _ in executors._ensembles.values() if e.config == result_config(config)
+        ]
+        assert ensembles and all(m.backend.threads == 1 for e in ensembles for m in e.members)
+
+
+def result_config(config):
+    return dataclasses.replace(config, output=dataclasses.replace(config.output, progress=False))
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:1", "not an address", "tcp://127.0.0.1:99999", "foo://x"]
+)
+def test_an_unreachable_or_malformed_scheduler_is_one_error_line(
+    archive, tiny_onnx, tmp_path, capsys, address
+):
+    """Issue 21, point 15: the CLI says which address failed, without a traceback, in time."""
+    pytest.importorskip("distributed")
+    from birdinfer.cli import main
+
+    args = ["--input", str(archive), "--model", str(tiny_onnx), "--executor", "dask"]
+    args += ["--scheduler", address, "--output", str(tmp_path / "s.csv"), "-q", "--no-progress"]
+    started = time.monotonic()
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - started < 60
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: config key 'executor.scheduler'")
+    assert repr(address) in lines[0] and "Traceback" not in err

@@ -3,6 +3,7 @@ data, a recording replaced while it is scored, and relative against absolute `--
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -132,3 +133,80 @@ def test_relative_and_absolute_input_resume_the_same_journal(
     absolute_first = run_folder(inputs.resolve(), tiny_onnx, out, output=RESUME)
     assert absolute_first.resumed == 0
     assert run_folder(Path(inputs.name), tiny_onnx, out, output=RESUME).resumed == 2
+
+
+# --- entries that rot (issue 21, point 11): each is scored again with a warning -------------------
+
+
+def _patch_zip(data: bytes, central_offset: int, value: int, width: int = 2, mask=False) -> bytes:
+    """Set a field of every central-directory record (where zipfile reads it) of a zip."""
+    out, start = bytearray(data), 0
+    while (start := data.find(b"PK\x01\x02", start)) >= 0:
+        at = start + central_offset
+        old = int.from_bytes(out[at : at + width], "little")
+        out[at : at + width] = ((old | value) if mask else value).to_bytes(width, "little")
+        start += 4
+    return bytes(out)
+
+
+def _flip_a_score_exponent(data: bytes, scores: np.ndarray) -> bytes:
+    for value in np.asarray(scores, np.float32).ravel():
+        raw = value.tobytes()
+        at = data.find(raw)
+        if value != 0 and at >= 0:
+            out = bytearray(data)
+            out[at + 3] ^= 0x40  # the float32's top exponent bit (little-endian)
+            return bytes(out)
+    raise AssertionError("no score's bytes found in the entry")
+
+
+ROT = {
+    "unknown-compression": lambda data, scores: _patch_zip(data, 10, 99),
+    "encryption-flag": lambda data, scores: _patch_zip(data, 8, 0x1, mask=True),
+    "npy-in-its-place": lambda data, scores: _npy_bytes(scores),
+    "damaged-key": lambda data, scores: data.replace(b"member_0.npy", b"membxr_0.npy"),
+    "flipped-score-bit": _flip_a_score_exponent,
+}
+
+
+def _npy_bytes(scores) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(scores, np.float32))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("entry_format", ["npz", "parquet"])
+@pytest.mark.parametrize("rot", sorted(ROT))
+def test_a_rotten_entry_is_scored_again_with_a_warning(
+    inputs, tiny_onnx, tmp_path, caplog, rot, entry_format
+):
+    if entry_format == "parquet" and rot in (
+        "unknown-compression",
+        "encryption-flag",
+        "damaged-key",
+    ):
+        pytest.skip("a zip-level rot: npz only")
+    out = tmp_path / "out"
+    first = run_folder(inputs, tiny_onnx, out, output=RESUME)
+    written = first.output_path.read_bytes()
+    folder = journal_path_for(first.output_path)
+    stamp = json.loads((folder / "manifest.json").read_text())
+    journal = Journal(folder, stamp)
+    target = inputs / "good_a.wav"
+    stored = journal.load(target)
+    entry = journal.entry_path(target)
+    if entry_format == "parquet":  # as a Dask worker writes it
+        entry.unlink()
+        Journal(folder, stamp, "parquet").record(stored)
+        entry = entry.with_suffix(".parquet")
+    entry.write_bytes(ROT[rot](entry.read_bytes(), stored.scores))
+
+    again = run_folder(inputs, tiny_onnx, out, output=RESUME)
+    assert again.resumed == 1 and again.failures == []  # good_b from the journal only
+    assert again.output_path.read_bytes() == written
+    assert any(
+        "good_a.wav" in r.getMessage() and "scoring it again" in r.getMessage()
+        for r in caplog.records
+    )

@@ -7,6 +7,8 @@ other members, as `inference.non_finite` says; the written CSV never holds an em
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -104,3 +106,33 @@ def test_drop_member_fails_a_file_no_member_can_score(inputs, models, tmp_path):
         "model pooled:inf.onnx gave NaN/Inf for 2 of 2 windows (no member left)"
     ]
     assert rows_of(result, "silent") == []
+
+
+def test_drop_member_fails_a_file_whose_other_members_leave_columns_uncovered(
+    inputs, models, tmp_path
+):
+    """Issue 21, point 2: the columns only the dropped member covered are not written as 0.0;
+    as at load, a column no member covers is refused, and the reason names the columns."""
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text("label,column\n" + "".join(f"{c},{c}\n" for c in DEMO_CODES[:2]))
+    members = [
+        {"path": str(models["nan"])},
+        {"path": str(models["plain"]), "mapping": str(mapping)},
+    ]
+    result = run_folder(
+        inputs,
+        models["nan"],
+        tmp_path / "out",
+        inference={"non_finite": "drop_member"},
+        models=members,
+    )
+    assert [(f.path.rsplit("/", 1)[-1], f.reason) for f in result.failures] == [
+        (
+            "silent.wav",
+            "model pooled:nan.onnx gave NaN/Inf for 2 of 2 windows (the members left cover no "
+            f"score for columns {', '.join(DEMO_CODES[2:])})",
+        )
+    ]
+    assert rows_of(result, "silent") == []
+    skipped = json.loads(result.report_path.read_text())["skipped"]
+    assert [s["reason"] for s in skipped] == [f.reason for f in result.failures]

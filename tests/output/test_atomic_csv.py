@@ -54,3 +54,16 @@ def test_text_that_needs_quoting_goes_through_pandas(tmp_path, row_ids, columns)
     assert not _is_plain_submission(frame)
     written = write_csv_atomic(frame, tmp_path / "w.csv").read_bytes()
     assert written == _pandas_bytes(frame, tmp_path / "pandas.csv")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [[np.nan, 1.5, 2.0], [0.1, 1 / 3, 1e-30], [np.nan, "a", "b"]],
+    ids=["nan-and-floats", "floats", "nan-among-text"],
+)
+def test_a_float_or_nan_first_column_is_written_as_pandas_writes_it(tmp_path, first):
+    import birdinfer
+
+    frame = pd.DataFrame({"key": first, "score": np.float32([0.25, 0.5, 1 / 3])})
+    written = birdinfer.write_windows(frame, tmp_path / "fast.csv").read_bytes()
+    assert written == _pandas_bytes(frame, tmp_path / "pandas.csv")

@@ -137,3 +137,67 @@ def test_ordinary_outputs_pass(inputs, tmp_path):
     beside = make_config(inputs, NO_MODEL, inputs / "submission.csv")  # a CSV among recordings
     check_outputs(beside, [inputs], [inputs / "dawn.wav"], journal=True)
     assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def _model_with_weights(tmp_path: Path) -> Path:
+    model = tmp_path / "models" / "model.xml"
+    model.parent.mkdir()
+    model.write_text("<net/>")
+    model.with_suffix(".bin").write_bytes(b"weights")
+    return model
+
+
+@pytest.mark.parametrize(
+    ("what", "key"),
+    [
+        ("model", "output.submission"),
+        ("weights", "output.submission"),
+        ("sample", "output.submission"),
+        ("mapping", "output.windows"),
+        ("submission", "output.windows"),
+    ],
+)
+def test_an_output_over_one_of_the_runs_inputs_or_outputs(inputs, tmp_path, what, key):
+    model = _model_with_weights(tmp_path)
+    sample = tmp_path / "sample_submission.csv"
+    sample.write_text("row_id,a\n")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("label,column\n")
+    submission = tmp_path / "out" / "submission.csv"
+    targets = {
+        "model": model,
+        "weights": model.with_suffix(".bin"),
+        "sample": sample,
+        "mapping": mapping,
+        "submission": submission,
+    }
+    before = {p: p.read_bytes() for p in (model, model.with_suffix(".bin"), sample, mapping)}
+    outputs = {"sample_submission": str(sample)}
+    if key == "output.windows":
+        outputs["windows"] = str(targets[what])
+    else:
+        submission = targets[what]
+    config = make_config(
+        inputs,
+        model,
+        submission,
+        output=outputs,
+        models=[{"path": str(model), "mapping": str(mapping)}],
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_module.run(config)
+    message = str(caught.value)
+    assert f"'{key}'" in message and targets[what].name in message
+    assert ("overwrite its own input" in message) == (what != "submission")
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_the_cli_refuses_an_output_over_its_config_file(inputs, tmp_path, capsys):
+    from birdinfer.cli import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text("models: [never-loaded.onnx]\n")
+    text = config.read_text()
+    code = main(["--config", str(config), "--input", str(inputs), "--output", str(config), "-q"])
+    assert code == 2 and "the --config file" in capsys.readouterr().err
+    assert config.read_text() == text
