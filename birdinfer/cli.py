@@ -814,7 +814,12 @@ def _card_probe(path: Path, card, args: argparse.Namespace) -> int:
         print(f"probe kept: {kept.windows} windows, tolerance {kept.tolerance:.3g}")
         return 0
     tolerance = {"tolerance": args.probe_tolerance} if args.probe_tolerance else {}
-    probe = self_probe(path, args.probe_audio, **tolerance)
+    try:
+        probe = self_probe(path, args.probe_audio, **tolerance)
+    except (ModelError, AudioError) as exc:
+        # The card is written; only `verify` and the load-time check lose their reference.
+        print(f"warning: no probe stored, so runs will not check this file: {exc}")
+        return 0 if args.probe_audio is None else 2
     set_card(path, with_probe(card, probe))
     print(f"probe stored: {probe.windows} windows, tolerance {probe.tolerance:.3g}")
     return 0
