@@ -136,7 +136,9 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--input", help="folder of recordings (turns the demo off)")
     parser.add_argument(
-        "--model", action="append", help="model file (.onnx or .xml); repeat for an ensemble"
+        "--model",
+        action="append",
+        help="model file (.onnx, .xml or .tflite); repeat for an ensemble",
     )
     parser.add_argument("--sample-submission", help="sample_submission.csv: column order")
     parser.add_argument(
@@ -739,7 +741,9 @@ def add_card_commands(sub) -> None:
     put = actions.add_parser(
         "set", help="attach or replace the card of a model exported elsewhere (atomic write)"
     )
-    put.add_argument("model", help="model file (.onnx or OpenVINO .xml)")
+    put.add_argument(
+        "model", help="model file (.onnx, OpenVINO .xml, or .tflite: its card goes beside it)"
+    )
     put.add_argument("--config", help="YAML (or bundled name) with the audio, mel and image keys")
     put.add_argument("--preset", help="a front-end preset (birdinfer frontend presets)")
     put.add_argument(
@@ -825,7 +829,12 @@ def _card_probe(path: Path, card, args: argparse.Namespace) -> int:
         print(f"probe kept: {kept.windows} windows, tolerance {kept.tolerance:.3g}")
         return 0
     tolerance = {"tolerance": args.probe_tolerance} if args.probe_tolerance else {}
-    probe = self_probe(path, args.probe_audio, **tolerance)
+    try:
+        probe = self_probe(path, args.probe_audio, **tolerance)
+    except (ModelError, AudioError) as exc:
+        # The card is written; only `verify` and the load-time check lose their reference.
+        print(f"warning: no probe stored, so runs will not check this file: {exc}")
+        return 0 if args.probe_audio is None else 2
     set_card(path, with_probe(card, probe))
     print(f"probe stored: {probe.windows} windows, tolerance {probe.tolerance:.3g}")
     return 0

@@ -64,6 +64,10 @@ class AudioConfig:
     # ("drop": floor(duration / window) rows, as the 2026 2nd place's notebook; a file shorter
     # than one window keeps its one row, padded at its end).
     last_window: Literal["pad_end", "pad_start", "drop"] = "pad_end"
+    # How files at another rate are resampled: soxr (HQ), or kaiser_fast, resampy's filter as
+    # librosa applies it for BirdNET's tools (a BirdNET-only run at 48 kHz then hears every
+    # file as birdnetlib does: docs/birdnet.md).
+    resampler: Literal["soxr", "kaiser_fast"] = "soxr"
 
     def __post_init__(self) -> None:
         _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
@@ -277,7 +281,7 @@ class MelConfig:
 
 FramePooling = Literal["max", "mean"]
 # How a member's input is placed around the rows (birdinfer.inference.geometry).
-Geometry = Literal["centred", "sliding"]
+Geometry = Literal["centred", "sliding", "tiled"]
 
 
 @dataclass(frozen=True)
@@ -349,7 +353,13 @@ class ModelSpec:
     # sliding: one window per row, centred on it and stepped by the row length (zeros beyond
     # the file's edges, no TTA shifts); each frame of a frame-wise output is averaged over the
     # windows that hold it, then each row pools its own frames.
+    # tiled: windows shorter than the row (BirdNET's 3 s) laid over each row from its start,
+    # stepped by window - tile_overlap seconds, the last one ending at the row's end; the row
+    # pools them (frame_pooling: max or mean). A waveform model whose card names another
+    # sample rate gets its windows resampled to it (birdinfer.audio.kaiser, as BirdNET does).
     geometry: Geometry | None = None
+    # Seconds shared by consecutive tiles (geometry: tiled).
+    tile_overlap: float = 1.0
     # A file mapping the model's labels to submission columns (CSV: label,column; a label may
     # feed several columns, several labels one column by their max). Columns it does not map
     # are scored by the other members only. null: the model's class names are the columns.
@@ -372,6 +382,7 @@ class ModelSpec:
         _check(self.weight > 0, "models.weight", "must be > 0")
         _check(self.output is None or bool(self.output), "models.output", "must not be empty")
         _check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
+        _check(self.tile_overlap >= 0, "models.tile_overlap", "must be >= 0")
         _check(
             self.embedding is None or bool(self.embedding), "models.embedding", "must not be empty"
         )
@@ -751,7 +762,43 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config file not found: {path}")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys over those of the config it `extends:` (a bundled name, or a path
+    relative to the file), and so on up: a user config holds only what it changes.
+
+    Sections merge key by key; anything else (a list such as `models`, a scalar, null) replaces
+    what the base had. A `mel:` that names a `preset` replaces the base's whole mel block, so
+    that the base's mel keys never override the preset's.
+    """
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"config key 'extends': a loop ({chain})")
+    data = _read_one(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: config key 'extends' must name a config, got {base!r}")
+    relative = path.parent / base
+    parent = resolve_config_path(relative if relative.is_file() else base)
+    return merge_configs(_read_yaml(parent, (*seen, resolved)), data)
+
+
+def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """`child` over `base`, as `extends:` reads them (see _read_yaml)."""
+    merged = dict(base)
+    for key, value in child.items():
+        below = merged.get(key)
+        replaces = key == "mel" and isinstance(value, Mapping) and "preset" in value
+        if isinstance(value, Mapping) and isinstance(below, Mapping) and not replaces:
+            merged[key] = merge_configs(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_one(path: Path) -> dict[str, Any]:
     data = _safe_yaml(path.read_text(encoding="utf-8"), str(path))
     if data is None:
         return {}

@@ -34,6 +34,9 @@ class FileResult:
     audio_seconds: float = 0.0  # seconds decoded (what the rows follow); 0 when not decoded
     # Per-row embeddings (rows, dims) by per-window table column (models.embedding).
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    # Why these rows are placeholders, not scores (the deadline, a file that could not be
+    # scored); None for a scored file.
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,8 @@ class RunResult:
     @property
     def windows(self) -> int:
         return len(self.submission)
+
+    @property
+    def placeholders(self) -> list[FileResult]:
+        """The files whose rows are placeholders, not scores."""
+        return [r for r in self.files if r.placeholder]

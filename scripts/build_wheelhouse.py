@@ -1,6 +1,7 @@
 """Build the folder of wheels to attach to an offline Kaggle notebook as a dataset.
 
-    python scripts/build_wheelhouse.py --dest birdinfer-wheels            # Kaggle: cp311, manylinux
+    python scripts/build_wheelhouse.py --dest birdinfer-wheels            # Kaggle: cp312, manylinux
+    python scripts/build_wheelhouse.py --python-version 3.11 --python-version 3.12  # both
     python scripts/build_wheelhouse.py --dest w --include pyarrow        # + parquet tables
     python scripts/build_wheelhouse.py --dest w --native --all           # this machine, everything
 
@@ -25,14 +26,18 @@ from birdinfer.kaggle.wheelhouse import (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def settings_from(argv: list[str] | None = None) -> WheelhouseSettings:
+    """The wheelhouse the command line asks for."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dest", type=Path, default=Path("birdinfer-wheels"), help="the folder")
     parser.add_argument("--source", type=Path, help="birdinfer source tree (default: this one)")
     parser.add_argument(
-        "--python-version", default=KAGGLE_PYTHON, help="target CPython (default: %(default)s)"
+        "--python-version",
+        action="append",
+        help=f"target CPython, repeatable for one folder that installs on each (default: "
+        f"{KAGGLE_PYTHON}, Kaggle's image)",
     )
     parser.add_argument(
         "--platform",
@@ -58,16 +63,20 @@ def main(argv: list[str] | None = None) -> int:
         help="every runtime dependency (a plain venv can then install with --no-index alone)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = WheelhouseSettings(
+    return WheelhouseSettings(
         dest=args.dest,
         source=args.source,
-        python_version=None if args.native else args.python_version,
+        python_version=None if args.native else tuple(args.python_version or [KAGGLE_PYTHON]),
         platforms=() if args.native else tuple(args.platform or KAGGLE_PLATFORMS),
         include=tuple(args.include),
         exclude=tuple(args.exclude) if args.all else (*KAGGLE_HAS, *args.exclude),
         all_dependencies=args.all,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = settings_from(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         house = build_wheelhouse(settings)
     except WheelhouseError as exc:

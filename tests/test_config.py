@@ -262,3 +262,43 @@ def test_taxon_weights_read_as_a_mapping_and_round_trip():
     config = from_dict({"models": [{"path": "m.onnx", "taxon_weights": {"Aves": 0.25}}]})
     assert config.models[0].taxon_weights == (("Aves", 0.25),)
     assert from_dict(to_dict(config)) == config
+
+
+def test_a_config_extends_another_and_changes_only_what_it_names(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: birdclef2025\nbudget:\n  minutes: 30\nmodels: [a.onnx, b.onnx]\n")
+    base, config = load_config("birdclef2025"), load_config(mine)
+    assert config.budget.minutes == 30 and config.budget_minutes == 30
+    assert config.budget.reserve_minutes == base.budget.reserve_minutes  # merged, not replaced
+    assert [m.path for m in config.models] == ["a.onnx", "b.onnx"]  # a list replaces
+    assert config.mel == base.mel and config.competition == base.competition
+    child = tmp_path / "child.yaml"  # a chain, with a path relative to the file
+    child.write_text("extends: mine.yaml\nmel:\n  preset: birdclef2024_3rd\n")
+    chained = load_config(child)
+    assert chained.budget.minutes == 30
+    preset = load_config(None, {"mel": {"preset": "birdclef2024_3rd"}})
+    assert chained.mel == preset.mel  # a preset replaces the base's mel block whole
+
+
+def test_an_extends_loop_or_a_missing_base_is_named(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="'extends': a loop"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: birdclef2099\n")
+    with pytest.raises(ConfigError, match="no bundled config of that name"):
+        load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("birdclef2023", None),
+        ("birdclef2024", "unlabeled_soundscapes"),
+        ("birdclef2025", "train_soundscapes"),
+        ("birdclef2026", "train_soundscapes"),
+    ],
+)
+def test_each_edition_names_the_save_run_fallback_its_data_ships(name, folder):
+    fallback = load_config(name).input.empty_input_fallback
+    assert (Path(fallback).name if fallback else None) == folder

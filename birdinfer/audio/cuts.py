@@ -46,6 +46,9 @@ class Span:
     origin: int
     rows: range
     row_samples: int
+    # The file's length in samples, on the span decoded after its end (else None): the zeros
+    # from there on are padding, not audio.
+    end: int | None = None
 
     def starts(self, cut: Cut) -> np.ndarray:
         """Where each input of `cut` starts in `samples`: rows x views, row-major."""
@@ -60,7 +63,14 @@ class Span:
 
     def sub(self, rows: range) -> Span:
         """The same audio, for some of its rows."""
-        return Span(self.samples, self.origin, rows, self.row_samples)
+        return Span(self.samples, self.origin, rows, self.row_samples, self.end)
+
+    def audible(self, cut: Cut) -> np.ndarray | None:
+        """Per input of `cut`, how many of its samples lie before the file's end (None when
+        this span does not reach it)."""
+        if self.end is None:
+            return None
+        return self.end - (self.starts(cut) + self.origin)
 
 
 def peak_normalize(windows: np.ndarray) -> np.ndarray:
@@ -94,4 +104,4 @@ class RowReader(WindowReader):
         first = min(min(c.offsets) for c in self.cuts)  # a row's span, relative to its start
         last = max(max(c.offsets) + c.length for c in self.cuts)
         for samples, origin, rows in self._row_spans(first, last):
-            yield Span(samples, origin, rows, self.config.window_samples)
+            yield Span(samples, origin, rows, self.config.window_samples, self.decoded_samples)

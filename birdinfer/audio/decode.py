@@ -156,6 +156,7 @@ class WindowReader:
         self.warnings: list[str] = []
         self.identity: FileIdentity | None = None  # of the handle decoded, once decoding starts
         self._source_frames = 0  # counted while decoding; decides the final window count
+        self.decoded_samples: int | None = None  # at the target rate, once decoding ended
 
     @property
     def seconds(self) -> float:
@@ -258,10 +259,13 @@ class WindowReader:
     def _mono_blocks(self) -> Iterator[np.ndarray]:
         """Blocks of mono float32 samples at the target rate; the last flushes the resampler."""
         self._source_frames = 0
+        self.decoded_samples = None
+        decoded = 0
         source_rate, target_rate = self.info.sample_rate, self.config.sample_rate
         block_frames = round(self.config.block_seconds * source_rate)
         block_frames = max(1, min(block_frames, MAX_BLOCK_SAMPLES // max(1, self.info.channels)))
-        stream = _resampler(source_rate, target_rate) if self.resampled else None
+        kind = self.config.resampler
+        stream = _resampler(source_rate, target_rate, kind) if self.resampled else None
         try:
             with (
                 open_recording(self.path) as (handle, status),
@@ -278,11 +282,13 @@ class WindowReader:
                     if stream is not None:
                         mono = stream.resample_chunk(mono, last=last)
                     if mono.size:
+                        decoded += mono.size
                         yield np.ascontiguousarray(mono, dtype=np.float32)
                     if last:
                         break
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise AudioError(self.path, f"decoding failed ({_reason(exc)})") from exc
+        self.decoded_samples = decoded
         self._check_length()
 
     def _check_length(self) -> None:
@@ -388,7 +394,11 @@ def _read(sound: sf.SoundFile, frames: int) -> np.ndarray:
     return out[:read]
 
 
-def _resampler(source_rate: int, target_rate: int):
+def _resampler(source_rate: int, target_rate: int, kind: str = "soxr"):
+    if kind == "kaiser_fast":  # BirdNET's own resampling (birdinfer.audio.kaiser)
+        from birdinfer.audio.kaiser import KaiserStream
+
+        return KaiserStream(source_rate, target_rate)
     import soxr  # imported here: files at the model's rate never need it
 
     return soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality="HQ")

@@ -217,7 +217,7 @@ class Ensemble:
         out: dict[FeatureKey, np.ndarray] = {}
         for cut, frontend in keys:
             if frontend is None:
-                out[(cut, None)] = span.windows(cut)
+                out[(cut, None)] = self._waveforms(span, cut)
         by_frontend: dict[FrontendKey, list[Cut]] = {}
         for cut, frontend in keys:
             if frontend is not None:
@@ -233,13 +233,24 @@ class Ensemble:
     def _normalized_features(self, span: Span, keys: list[FeatureKey]) -> dict:
         """Each input peak-normalised on its own before its front end (audio.normalize): the
         windows' frames can no longer be shared, so every front end runs per window."""
-        windows = {cut: peak_normalize(span.windows(cut)) for cut, _ in keys}
         out: dict[FeatureKey, np.ndarray] = {}
-        with self.timer("mel"):
-            for cut, frontend in keys:
-                x = windows[cut]
-                out[(cut, frontend)] = x if frontend is None else self.frontends[frontend].logmel(x)
+        for cut, frontend in keys:
+            if frontend is None:
+                out[(cut, None)] = peak_normalize(self._waveforms(span, cut))
+                continue
+            with self.timer("mel"):
+                windows = peak_normalize(span.windows(cut))
+                out[(cut, frontend)] = self.frontends[frontend].logmel(windows)
         return out
+
+    def _waveforms(self, span: Span, cut: Cut) -> np.ndarray:
+        """A waveform cut's inputs; a tiled member's resampled to its model's rate (timed as
+        that member's own: the time guard costs it by its own time)."""
+        member = next((m for m in self.members if m.key == (cut, None)), None)
+        if member is None or not member.geometry.model_rate:
+            return span.windows(cut)
+        with self.timer(f"model {member.name}"):
+            return member.geometry.model_inputs(span.windows(cut), span.audible(cut))
 
     def features(self, windows: np.ndarray) -> dict[FeatureKey, np.ndarray]:
         """Model inputs for (n, samples) windows already cut, for every member (one array per

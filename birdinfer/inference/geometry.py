@@ -16,6 +16,14 @@ window (`input_seconds`) per model input, placed one of two ways:
   number of frames per row); TTA shifts do not apply (the windows already overlap).
 
 Both place the same windows (one centred on each row); they differ in which outputs a row reads.
+
+- **tiled**: inputs shorter than the row (BirdNET's 3 s in a 5 s row) laid from the row's start,
+  stepped by input - overlap seconds, with a last one ending at the row's end when the steps
+  leave the row's tail unheard (3 s windows, overlap 1 s: 0-3 and 2-5; overlap 2 s: 0-3, 1-4,
+  2-5). The row pools its tiles' scores (max or mean). A waveform model at another sample rate
+  than the run's (BirdNET's 48 kHz beside 32 kHz CNNs) hears each tile with a margin either side
+  and resampled to its rate (`birdinfer.audio.kaiser`), so every tile equals the same span of
+  the whole file resampled (zeros beyond the file, as resampy gives).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from birdinfer.audio import kaiser
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import AudioConfig
 from birdinfer.inference.postprocess import average_views, pool_frames, row_frames
@@ -31,19 +40,34 @@ from birdinfer.inference.postprocess import average_views, pool_frames, row_fram
 
 @dataclass(frozen=True)
 class Geometry:
-    kind: str  # "centred" or "sliding"
+    kind: str  # "centred", "sliding" or "tiled"
     row_seconds: float
     input_seconds: float
     sample_rate: int
-    shifts: tuple[float, ...] = (0.0,)
+    shifts: tuple[float, ...] = (0.0,)  # tiled: each tile's start within the row, in seconds
+    model_rate: int = 0  # tiled: the model's sample rate when it differs from the run's (else 0)
 
     @classmethod
-    def for_member(cls, geometry: str | None, audio: AudioConfig, card_seconds: float) -> Geometry:
-        """A member's geometry: its own (centred or sliding, over the card's window), or the
-        run's audio settings (the row plus audio.context_seconds each side) when it has none."""
+    def for_member(
+        cls,
+        geometry: str | None,
+        audio: AudioConfig,
+        card_seconds: float,
+        card_rate: int | None = None,
+        overlap: float = 1.0,
+    ) -> Geometry:
+        """A member's geometry: its own (centred, sliding or tiled, over the card's window), or
+        the run's audio settings (the row plus audio.context_seconds each side) when it has
+        none."""
         if geometry is None:
             return cls("centred", audio.window_seconds, audio.input_seconds, audio.sample_rate,
                        tuple(audio.tta_shifts))  # fmt: skip
+        if geometry == "tiled":
+            rate = card_rate if card_rate and card_rate != audio.sample_rate else 0
+            starts = tile_starts(audio.window_seconds, card_seconds, overlap)
+            return cls(
+                geometry, audio.window_seconds, card_seconds, audio.sample_rate, starts, rate
+            )
         shifts = tuple(audio.tta_shifts) if geometry == "centred" else (0.0,)
         return cls(geometry, audio.window_seconds, card_seconds, audio.sample_rate, shifts)
 
@@ -56,10 +80,20 @@ class Geometry:
         return len(self.shifts)
 
     @property
+    def margin(self) -> int:
+        """Run-rate samples heard beyond each side of a resampled tile (the filter's reach)."""
+        if not self.model_rate:
+            return 0
+        return kaiser.phase_weights(self.sample_rate, self.model_rate)[3]
+
+    @property
     def cut(self) -> Cut:
         """The inputs' placement, in samples, as `Cut.of` places the run's own inputs."""
         rate = self.sample_rate
         length = round(rate * self.input_seconds)
+        if self.kind == "tiled":
+            margin = self.margin
+            return Cut(length + 2 * margin, tuple(round(s * rate) - margin for s in self.shifts))
         if self.kind == "centred":
             context = round(self.context_seconds * rate)
             return Cut(length, tuple(round(s * rate) - context for s in self.shifts))
@@ -67,12 +101,32 @@ class Geometry:
         return Cut(length, ((round(rate * self.row_seconds) - length) // 2,))
 
     def describe(self) -> dict:
-        return {
+        described = {
             "geometry": self.kind,
             "input_seconds": self.input_seconds,
             "context_seconds": self.context_seconds,
             "views": self.views,
         }
+        if self.kind == "tiled":
+            described["tile_starts"] = list(self.shifts)
+            if self.model_rate:
+                described["resampled_to"] = self.model_rate
+        return described
+
+    def model_inputs(self, windows: np.ndarray, audible: np.ndarray | None = None) -> np.ndarray:
+        """The windows a tiled member's model hears: resampled to its rate (the margins
+        dropped) when it differs from the run's, else as cut. `audible`: per window, its
+        samples before the file's end; the resampled samples from there on are zeros, as
+        librosa pads a resampled file (not the filter's ringing into the padding)."""
+        if not self.model_rate:
+            return windows
+        count = round(self.model_rate * self.input_seconds)
+        out = kaiser.resample(windows, self.sample_rate, self.model_rate, self.margin, count)
+        if audible is not None:
+            kept = ((audible - self.margin) * self.model_rate) // self.sample_rate
+            for row, stop in enumerate(np.asarray(kept).reshape(-1)):
+                out[row, ..., max(0, int(stop)) :] = 0.0
+        return out
 
     # --- outputs -> rows -------------------------------------------------------------------
 
@@ -95,7 +149,26 @@ class Geometry:
         each row's views; sliding, the frame-averaged windows pooled per row."""
         if self.kind == "centred":
             return average_views(per_input, self.views)
+        if self.kind == "tiled":
+            tiles = per_input.reshape(-1, self.views, *per_input.shape[1:])
+            return tiles.max(axis=1) if pooling == "max" else tiles.mean(axis=1)
         return overlap_rows(per_input, n_rows, self, pooling)
+
+
+def tile_starts(row: float, window: float, overlap: float) -> tuple[float, ...]:
+    """Where tiles of `window` seconds start within a `row`, stepped by window - overlap; a
+    last one ends at the row's end when the steps leave its tail unheard."""
+    step = window - overlap
+    if step <= 0:
+        raise ValueError(f"tile overlap {overlap} s must be shorter than the {window} s window")
+    starts = []
+    start = 0.0
+    while start + window <= row + 1e-9:
+        starts.append(round(start, 9))
+        start += step
+    if not starts or starts[-1] + window < row - 1e-9:
+        starts.append(round(max(0.0, row - window), 9))
+    return tuple(starts)
 
 
 def overlap_rows(frames: np.ndarray, n_rows: int, geometry: Geometry, pooling: str) -> np.ndarray:

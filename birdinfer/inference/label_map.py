@@ -6,6 +6,12 @@ says which label feeds which column: a CSV with a header and the columns `label`
 one pair per line. A label may feed several columns; several labels feeding one column give it
 their maximum (sub-species of one species, say). Columns the file does not map are not covered
 by that member: the ensemble scores them from the members that do cover them.
+
+The competition's own `taxonomy.csv` (columns `primary_label` and `scientific_name`) serves as
+the mapping file of a model whose labels start with the scientific name (BirdNET's
+`Genus species_Common Name`): each column gets the labels of its species, compared without
+case, so no hand-written mapping is needed; the run report lists the columns left uncovered
+(the competition's insects and frogs, or sonotypes, that BirdNET does not know).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from birdinfer.output.submission import column_order
 log = logging.getLogger(__name__)
 
 MAPPING_COLUMNS = ("label", "column")
+TAXONOMY_COLUMNS = ("primary_label", "scientific_name")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class ColumnMap:
     def from_file(
         cls, path: str | Path, classes: Sequence[str], columns: Sequence[str], model: str
     ) -> ColumnMap:
-        pairs = read_mapping(path)
+        pairs = read_mapping(path, classes)
         position = {name: i for i, name in enumerate(classes)}
         unknown = sorted({label for label, _ in pairs} - set(position))
         if unknown:
@@ -87,13 +94,16 @@ class ColumnMap:
         return out
 
 
-def read_mapping(path: str | Path) -> list[tuple[str, str]]:
-    """(label, column) pairs of a mapping CSV, read as strings ("1139490" stays "1139490")."""
+def read_mapping(path: str | Path, classes: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(label, column) pairs of a mapping CSV, read as strings ("1139490" stays "1139490"); of
+    a taxonomy.csv, each of `classes` whose scientific name is a column's."""
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ModelError(f"mapping {path}: cannot be read ({exc})") from exc
+    if all(c in frame.columns for c in TAXONOMY_COLUMNS) and "label" not in frame.columns:
+        return taxonomy_pairs(path, frame, classes)
     missing = [c for c in MAPPING_COLUMNS if c not in frame.columns]
     if missing:
         raise ModelError(
@@ -109,4 +119,29 @@ def read_mapping(path: str | Path) -> list[tuple[str, str]]:
         raise ModelError(f"mapping {path}: blank label or column on CSV line {blank[0]}")
     if not pairs:
         raise ModelError(f"mapping {path}: maps no label")
+    return pairs
+
+
+def scientific_name(label: str) -> str:
+    """`Genus species` of a `Genus species_Common Name` label, lower-cased and stripped."""
+    return label.split("_", 1)[0].strip().lower()
+
+
+def taxonomy_pairs(
+    path: Path, frame: pd.DataFrame, classes: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(label, primary_label) for every model label whose scientific name is a column's."""
+    by_name: dict[str, list[str]] = {}
+    for label in classes:
+        by_name.setdefault(scientific_name(label), []).append(label)
+    pairs = [
+        (label, str(column).strip())
+        for column, name in zip(frame["primary_label"], frame["scientific_name"], strict=True)
+        for label in by_name.get(str(name).strip().lower(), [])
+    ]
+    if not pairs:
+        raise ModelError(
+            f"mapping {path}: no scientific_name of this taxonomy is the scientific part of a "
+            "model label ('Genus species_Common Name')"
+        )
     return pairs

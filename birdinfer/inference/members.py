@@ -78,7 +78,13 @@ def build_member(
 ) -> Member:
     """The member for `spec`, whose model answered the load-time probe with `probe`."""
     card = backend.card
-    geometry = Geometry.for_member(spec.geometry, config.audio, card.window_seconds)
+    geometry = Geometry.for_member(
+        spec.geometry,
+        config.audio,
+        card.window_seconds,
+        card.sample_rate if card.waveform else None,
+        spec.tile_overlap,
+    )
     if spec.mapping:
         column_map = ColumnMap.from_file(spec.mapping, card.class_names, columns, name)
     else:

@@ -32,6 +32,7 @@ from birdinfer.results import FileFailure, FileResult
 log = logging.getLogger(__name__)
 
 BUDGET_WARNING = "not scored: time budget exhausted"
+BUDGET_REASON = "the time budget ran out (the time guard's deadline)"
 
 
 def declared_windows(path: Path, audio: AudioConfig) -> int:
@@ -69,7 +70,7 @@ def rows_for_unscored(
                 failures.append(FileFailure(str(path), exc.reason))
                 continue
             ids = row_ids(stem, n, config.audio.window_seconds)
-        results.append(_result(path, ids, n_columns, config, BUDGET_WARNING))
+        results.append(_result(path, ids, n_columns, config, BUDGET_WARNING, BUDGET_REASON))
     return results, failures
 
 
@@ -92,7 +93,7 @@ def rows_for_failures(
             continue
         score = config.budget.placeholder_score
         warning = f"placeholder rows ({score}): not scored ({failure.reason})"
-        results.append(_result(path, ids, n_columns, config, warning))
+        results.append(_result(path, ids, n_columns, config, warning, "could not be scored"))
     return results
 
 
@@ -108,10 +109,13 @@ def _skipped_windows(path: Path, config: Config) -> int:
     return n
 
 
-def _result(path: Path, ids: list[str], n_columns: int, config: Config, warning: str) -> FileResult:
+def _result(
+    path: Path, ids: list[str], n_columns: int, config: Config, warning: str, reason: str
+) -> FileResult:
     return FileResult(
         path=path,
         row_ids=list(ids),
         scores=np.full((len(ids), n_columns), config.budget.placeholder_score, np.float32),
         warnings=[warning],
+        placeholder=reason,
     )

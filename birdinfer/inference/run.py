@@ -25,7 +25,13 @@ from birdinfer.inference.threads import available_cores, choose_executor
 from birdinfer.inference.time_guard import TimeGuard
 from birdinfer.models.backends.base import model_files, resolve_model_path
 from birdinfer.output.paths import check_outputs
-from birdinfer.output.report import build_report, now_iso, report_path_for, write_report
+from birdinfer.output.report import (
+    build_report,
+    now_iso,
+    placeholder_warning,
+    report_path_for,
+    write_report,
+)
 from birdinfer.output.submission import write_submission
 from birdinfer.output.windows_table import write_run_windows
 from birdinfer.results import FileResult, RunResult
@@ -40,6 +46,7 @@ def run(
     on_file: Callable[[FileResult], None] | None = None,
     executor: Executor | None = None,
     protected: Mapping[Path, str] | None = None,
+    started: float | None = None,
 ) -> RunResult:
     """Score every recording under `config.input_dir` and write the submission atomically.
 
@@ -48,8 +55,11 @@ def run(
     Files are scored by the streaming engine here, or mapped over `executor` (any
     `concurrent.futures.Executor`, e.g. a Dask client's) or over the executor that
     `config.executor` names (`executor.kind: auto` lets the thread plan choose).
-    `protected` names more input files no output may replace (the CLI's config file).
+    `protected` names more input files no output may replace (the CLI's config file). `started`
+    is a `clock` reading from when the time budget began (a notebook's first cell); by default
+    the budget starts here, before the models load.
     """
+    budget_start = clock() if started is None else started
     started, started_at = time.perf_counter(), now_iso()
     output = Path(config.output.submission) if config.output.submission else None
 
@@ -94,7 +104,7 @@ def run(
         scored, failures = map_files(ensemble, files, stems, journal, executor or kind, on_file)
         unscored: list[Path] = []
     else:
-        guard = TimeGuard.for_run(config, ensemble, files, clock)
+        guard = TimeGuard.for_run(config, ensemble, files, clock, budget_start)
         record = journal.record if journal is not None else None
         scored, failures, unscored = score_files(
             ensemble, files, guard, stems, on_result=_each(record, on_file)
@@ -137,6 +147,8 @@ def run(
     write_report(report, result.report_path)
     for failure in failures:
         log.warning("skipped %s: %s", display_path(failure.path), failure.reason)
+    if result.placeholders:
+        log.warning("%s", placeholder_warning(result))
     return result
 
 

@@ -60,6 +60,11 @@ class FileSchedule(Protocol):
 
     def on_file_done(self, index: int, result: FileResult | None) -> None: ...
 
+    def past_deadline(self) -> bool:
+        """True once nothing more may be scored: rows still queued are dropped, and the files
+        not finished are left unscored."""
+        ...
+
 
 class EveryMember:
     """The schedule without a time guard: every member scores every file."""
@@ -72,6 +77,9 @@ class EveryMember:
 
     def on_file_done(self, index: int, result: FileResult | None) -> None:
         pass
+
+    def past_deadline(self) -> bool:
+        return False
 
 
 class EngineOutcome(NamedTuple):
@@ -202,6 +210,9 @@ class StreamingEngine:
                 for rows in chunks(span.rows, self.ensemble.feature_rows(FEATURE_WINDOWS)):
                     if self._stop.is_set():  # the run is over (a fatal error): stop decoding
                         return
+                    if self.schedule.past_deadline():  # the rest of this file is not scored
+                        self._put(out, FileEnd(index))
+                        return
                     features = self.ensemble.span_features(span.sub(rows), members)
                     chunk = Chunk(index, rows.start, len(rows), features, members)
                     while chunk.size > self.chunk_rows:
@@ -286,7 +297,11 @@ class StreamingEngine:
     def _consume(self, until: Callable[[], bool]) -> None:
         out, state = self._out, self._state
         pending: list[Chunk] = []
+        cut = False
         while not until():
+            if not cut and self.schedule.past_deadline():
+                cut, pending = True, []  # rows still queued are not scored after the deadline
+                self._finish(self._cut_unfinished(state), state)
             try:
                 item = out.get(timeout=0.05) if not pending else out.get_nowait()
             except queue.Empty:
@@ -296,13 +311,27 @@ class StreamingEngine:
                 continue
             touched: set[int] = set()
             if isinstance(item, FileEnd):
-                state.setdefault(item.file, _FileScores(item.members)).end = item
+                entry = state.setdefault(item.file, _FileScores(item.members))
+                entry.end = item
+                if cut and not entry.complete():  # its rows came too late: unscored
+                    entry.end = FileEnd(item.file)
                 touched.add(item.file)
+            elif cut:
+                continue  # a chunk decoded before the deadline, queued after it: dropped
             else:
                 pending.append(item)
                 if sum(c.size for c in pending) >= self.batch_size:
                     pending, touched = self._score(pending, state)
             self._finish(touched, state)
+
+    def _cut_unfinished(self, state: dict) -> set[int]:
+        """At the deadline: every file whose rows are not all scored is left unscored."""
+        cut = set()
+        for index, entry in state.items():
+            if entry.end is not None and not entry.complete():
+                entry.end = FileEnd(index)
+                cut.add(index)
+        return cut
 
     def _score(self, pending: list[Chunk], state: dict) -> tuple[list[Chunk], set[int]]:
         """Score up to one batch of rows from the front of `pending`; return what is left."""

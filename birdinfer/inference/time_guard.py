@@ -6,9 +6,14 @@ per row: its model, plus the front end it needs unless a member that stays share
 the lowest-priority members for the files not yet started until the projection, times a safety
 factor, fits the time left. A member mapped onto some columns only (a foundation model) is never
 left alone, and a drop never leaves a column unscored. If even the first member alone does not
-fit, it falls back to the fastest member that scores every column. If the deadline comes anyway, files not yet started are written with
-a placeholder score, so a complete, valid submission still exists in time. Every decision is kept
-for the run report.
+fit, it falls back to the fastest member that scores every column. If the deadline comes anyway, files not yet started, and
+those whose rows are still queued, are written with a placeholder score, so a complete, valid
+submission still exists in time. Every decision is kept for the run report.
+
+The deadline counts from `started` (the notebook's first cell, or the start of `run()`, so
+that loading the models counts), and holds within one model batch: the engine checks it
+before each batch and each feature piece, and scores nothing queued after it (the margin is the
+batch in flight, one feature piece per worker, and writing the submission; docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class TimeGuard:
         ensemble: Ensemble,
         files: list[Path],
         clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
     ) -> TimeGuard | None:
         """The run's time guard, when the config enables it; audio lengths from the headers.
 
@@ -73,7 +79,9 @@ class TimeGuard:
                 seconds.append(probe(path, config.audio.max_header_seconds).seconds)
             except AudioError:
                 seconds.append(0.0)  # skipped with its reason when the engine reaches it
-        return cls(ensemble, seconds, config.budget, config.budget_minutes, clock=clock)
+        return cls(
+            ensemble, seconds, config.budget, config.budget_minutes, clock=clock, started=started
+        )
 
     def __init__(
         self,
@@ -82,13 +90,16 @@ class TimeGuard:
         config: BudgetConfig,
         budget_minutes: float,
         clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
     ) -> None:
+        """`started`: a `clock` reading from when the budget began (default: now)."""
         self.ensemble = ensemble
         self.config = config
         self.clock = clock
-        self.started = clock()
+        self.started = clock()  # what the projections measure from: the scoring itself
         self.budget_minutes = budget_minutes
-        self.deadline = self.started + 60.0 * (budget_minutes - config.reserve_minutes)
+        budget_start = self.started if started is None else started
+        self.deadline = budget_start + 60.0 * (budget_minutes - config.reserve_minutes)
         self.audio_seconds = list(audio_seconds)
         self.total_audio = sum(self.audio_seconds)
         self.done_audio = 0.0
@@ -104,12 +115,21 @@ class TimeGuard:
     def members_for(self, index: int) -> tuple[int, ...]:
         """Members for file `index`; () once the deadline has passed (placeholder rows)."""
         with self._lock:
-            if not self.expired and self.clock() >= self.deadline:
-                self.expired = True
-                self._decide(
-                    "deadline", (), 0.0, "deadline reached: the files left get placeholder rows"
-                )
-            return () if self.expired else self.active
+            return () if self._past_deadline() else self.active
+
+    def past_deadline(self) -> bool:
+        """Whether the deadline has passed: then nothing more is scored (rows still queued
+        included), and the files not finished get placeholder rows."""
+        with self._lock:
+            return self._past_deadline()
+
+    def _past_deadline(self) -> bool:
+        if not self.expired and self.clock() >= self.deadline:
+            self.expired = True
+            self._decide(
+                "deadline", (), 0.0, "deadline reached: the files left get placeholder rows"
+            )
+        return self.expired
 
     def on_file_done(self, index: int, result: FileResult | None) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ for a chosen Python version and platform (Kaggle's by default), so that the note
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import re
 import subprocess
@@ -23,8 +24,12 @@ from birdinfer.errors import BirdinferError
 
 log = logging.getLogger(__name__)
 
-# Kaggle's notebook image (2025-2026): CPython 3.11 on Ubuntu 22.04 (glibc 2.35), x86_64.
-KAGGLE_PYTHON = "3.11"
+# Kaggle's notebook image: CPython 3.12 on Ubuntu 22.04 (glibc 2.35), x86_64, since
+# Kaggle/docker-python PR #1496 ("Python 3.12 bump"; BirdCLEF+ 2026 notebooks log 3.12.13). It
+# was 3.11 before: `--python-version 3.11 --python-version 3.12` builds a folder for both.
+KAGGLE_PYTHON = "3.12"
+# Written beside the wheels: the notebook reads the target from it before calling pip.
+TARGET_FILE = "wheelhouse.json"
 # pip matches --platform tags literally (it widens manylinux2014 to 2010/1 only), so every
 # glibc level a wheel may be tagged with is listed: manylinux 2.17 (= 2014) up to 2.35.
 KAGGLE_PLATFORMS = (
@@ -45,7 +50,8 @@ class WheelhouseError(BirdinferError, RuntimeError):
 class WheelhouseSettings:
     dest: Path
     source: Path | None = None  # birdinfer's source tree; default: this checkout
-    python_version: str | None = KAGGLE_PYTHON  # None: this interpreter's
+    # One CPython version, several (one folder that installs on each), or None: this one's.
+    python_version: str | tuple[str, ...] | None = KAGGLE_PYTHON
     platforms: tuple[str, ...] = KAGGLE_PLATFORMS  # (): this machine's
     include: tuple[str, ...] = ()  # extra requirements, e.g. "pyarrow" for parquet tables
     exclude: tuple[str, ...] = KAGGLE_HAS  # project names left out of the folder
@@ -78,14 +84,14 @@ def build_wheelhouse(settings: WheelhouseSettings) -> Wheelhouse:
         if settings.all_dependencies or not _excluded(r, excluded)
     ]
     requirements += list(settings.include)
-    if requirements:
+    for version in python_versions(settings) if requirements else ():
         _pip(
             [
                 "download",
                 "--only-binary=:all:",
                 "--dest",
                 str(dest),
-                *_target(settings),
+                *_target(settings, version),
                 *requirements,
             ]
         )
@@ -97,7 +103,53 @@ def build_wheelhouse(settings: WheelhouseSettings) -> Wheelhouse:
             left_out.append(name)
     house = Wheelhouse(dest, own, sorted(dest.glob("*.whl")), sorted(set(left_out)))
     write_readme(house, settings)
+    write_target(house, settings)
     return house
+
+
+def python_versions(settings: WheelhouseSettings) -> tuple[str | None, ...]:
+    """The CPython versions the folder is for; (None,) for this interpreter's."""
+    version = settings.python_version
+    if version is None:
+        return (None,)
+    return (version,) if isinstance(version, str) else tuple(version)
+
+
+def write_target(house: Wheelhouse, settings: WheelhouseSettings) -> Path:
+    """`wheelhouse.json`: the Python versions and platforms the wheels are for. The notebook
+    compares its own interpreter with it before calling pip (pip would only say that no
+    version satisfies the requirement)."""
+    this = ".".join(map(str, sys.version_info[:2]))
+    data = {
+        "python": [v or this for v in python_versions(settings)],
+        "implementation": "cp",
+        "platforms": list(settings.platforms) or ["this machine's"],
+        "birdinfer_wheel": house.birdinfer_wheel.name,
+        "rebuild": "python scripts/build_wheelhouse.py --python-version X.Y (see README.txt)",
+    }
+    path = house.folder / TARGET_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def target_mismatch(folder: Path, version: tuple[int, int] | None = None) -> str | None:
+    """Why the wheels in `folder` cannot install on this Python (None when they can or when
+    the folder does not say). The notebook carries a copy of this check: it runs before
+    birdinfer is installed."""
+    info = folder / TARGET_FILE
+    if not info.is_file():
+        return None
+    wanted = json.loads(info.read_text(encoding="utf-8")).get("python") or []
+    here = ".".join(map(str, version or sys.version_info[:2]))
+    if here in wanted:
+        return None
+    return (
+        f"{folder} holds wheels for CPython {', '.join(wanted)}, and this is Python {here}: "
+        f"rebuild it with `python scripts/build_wheelhouse.py --python-version {here}` "
+        "and upload it again"
+    )
 
 
 def source_tree() -> Path:
@@ -144,12 +196,12 @@ def _excluded(requirement: str, excluded: set[str]) -> bool:
     return bool(match) and canonical(match.group(1)) in excluded
 
 
-def _target(settings: WheelhouseSettings) -> list[str]:
+def _target(settings: WheelhouseSettings, version: str | None) -> list[str]:
     args = []
     for platform in settings.platforms:
         args += ["--platform", platform]
-    if settings.python_version:
-        args += ["--python-version", settings.python_version, "--implementation", "cp"]
+    if version:
+        args += ["--python-version", version, "--implementation", "cp"]
     return args
 
 
@@ -167,7 +219,8 @@ def install_line(folder: str = "/kaggle/input/birdinfer-wheels") -> str:
 
 
 def write_readme(house: Wheelhouse, settings: WheelhouseSettings) -> Path:
-    python = settings.python_version or ".".join(map(str, sys.version_info[:2]))
+    this = ".".join(map(str, sys.version_info[:2]))
+    python = " and ".join(v or this for v in python_versions(settings))
     platforms = ", ".join(settings.platforms) if settings.platforms else "this machine's"
     lines = [
         f"birdinfer wheelhouse: {house.birdinfer_wheel.name} and the wheels it needs beside it.",

@@ -223,7 +223,9 @@ def contradictions(card: ModelCard, config: Config, spec: ModelSpec | None = Non
     """Every setting where the model file and the run's config (with the member's own entry,
     `spec`) disagree, as readable lines."""
     found = []
-    if card.sample_rate != config.audio.sample_rate:
+    # A tiled waveform member's windows are resampled to the model's own rate.
+    resampled = card.waveform and spec is not None and spec.geometry == "tiled"
+    if card.sample_rate != config.audio.sample_rate and not resampled:
         found.append(
             f"audio.sample_rate: config {config.audio.sample_rate}, model {card.sample_rate}"
         )
@@ -260,6 +262,18 @@ def contradictions(card: ModelCard, config: Config, spec: ModelSpec | None = Non
 
 def _window_contradictions(card: ModelCard, config: Config, spec: ModelSpec | None) -> list[str]:
     audio = config.audio
+    if spec is not None and spec.geometry == "tiled":
+        if card.window_seconds > audio.window_seconds + 1e-9:
+            return [
+                f"geometry tiled: the model hears {card.window_seconds} s, longer than the "
+                f"{audio.window_seconds} s rows it tiles (use centred or sliding)"
+            ]
+        if spec.tile_overlap >= card.window_seconds:
+            return [
+                f"models.tile_overlap {spec.tile_overlap} s: must be shorter than the model's "
+                f"{card.window_seconds} s window"
+            ]
+        return []
     if spec is not None and spec.geometry is not None:
         # The member's own window, placed around each row: it must hold the row whole.
         if card.window_seconds + 1e-9 < audio.window_seconds:

@@ -9,6 +9,7 @@ only what it is told to change.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import tempfile
@@ -37,10 +38,16 @@ from birdinfer.models.probe import PROBE_FIELD
 
 def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
     """The file's key/value metadata and its declared input dims (None where dynamic)."""
-    if path.suffix not in (".onnx", ".xml"):
-        raise ModelError(f"{path}: not a model file (.onnx, or an OpenVINO IR's .xml)")
+    if path.suffix not in (".onnx", ".xml", ".tflite"):
+        raise ModelError(f"{path}: not a model file (.onnx, an OpenVINO IR's .xml, or .tflite)")
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    if path.suffix == ".tflite":
+        from birdinfer.models.backends.litert import interpreter, read_card_metadata
+
+        detail = interpreter(path, 1).get_input_details()[0]
+        signature = detail.get("shape_signature", detail["shape"])
+        return read_card_metadata(path), [None, *(int(d) for d in signature[1:])]
     if path.suffix == ".xml":
         import openvino as ov
 
@@ -267,6 +274,21 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
         array = np.asarray(value)
         array = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
         batch.append(np.ascontiguousarray(np.broadcast_to(array, (2, *array.shape))))
+    if path.suffix == ".tflite":  # one input (LiteRT members take no constants)
+        from birdinfer.models.backends.litert import interpreter, tensor_names
+
+        runner = interpreter(path, 1, keep_tensors=True)
+        runner.resize_tensor_input(runner.get_input_details()[0]["index"], list(batch[0].shape))
+        runner.allocate_tensors()
+        runner.set_tensor(runner.get_input_details()[0]["index"], batch[0])
+        runner.invoke()
+        index = {d["name"]: d["index"] for d in runner.get_tensor_details()}
+        shapes = {}
+        for name in tensor_names(runner):
+            # a tensor without data (a constant folded away): not an output
+            with contextlib.suppress(ValueError):
+                shapes[name] = tuple(runner.get_tensor(index[name]).shape)
+        return shapes
     if path.suffix == ".xml":
         import openvino as ov
 
@@ -325,6 +347,16 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
             "runtimes is `birdinfer export` or OpenVINO's own tools)"
         )
     check_writable_target(target)
+    if path.suffix == ".tflite":  # the card beside the file
+        from birdinfer.models.backends.litert import card_path, interpreter
+        from birdinfer.models.tflite_graph import add_outputs
+
+        graph_outputs = [d["name"] for d in interpreter(path, 1).get_output_details()]
+        missing = [o.name for o in card.outputs if o.name not in graph_outputs]
+        if missing or target != path:  # inner tensors become outputs, in the file or a copy
+            add_outputs(path, missing, target)
+        write_model_file(card_path(target), lambda handle: handle.write(card.to_json().encode()))
+        return target
     if path.suffix == ".xml":
         return _set_openvino_card(path, card, target)
     try:

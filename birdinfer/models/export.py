@@ -447,7 +447,7 @@ def export(
             _, where = _where(prepared, _run_onnxruntime(tmp_onnx, prepared))
             raise ExportError(
                 f"{onnx_path}: ONNX output differs from torch by {onnx_diff:.2e} > "
-                f"{tolerance:.0e} ({where}; nothing written)"
+                f"{tolerance:.0e}, {where} (nothing written)"
             )
         if not openvino:
             replace_files([(tmp_onnx, onnx_path)])
@@ -458,7 +458,7 @@ def export(
             _, where = _where(prepared, _run_openvino(tmp_xml, prepared))
             raise ExportError(
                 f"{xml_path}: OpenVINO output differs from torch by {ov_diff:.2e} > "
-                f"{tolerance:.0e} ({where}; nothing written)"
+                f"{tolerance:.0e}, {where} (nothing written)"
             )
         replace_files(
             [(tmp_onnx, onnx_path), (tmp_xml.with_suffix(".bin"), xml_path.with_suffix(".bin"))]

@@ -46,6 +46,8 @@ def build_report(
         "files_processed": len(result.files),
         "files_from_journal": result.resumed,
         "windows": result.windows,
+        "placeholder_files": len(result.placeholders),
+        "placeholder_rows": sum(len(r.row_ids) for r in result.placeholders),
         "skipped": [{"path": f.path, "reason": f.reason} for f in result.failures],
         "ignored_non_audio": [str(p) for p in result.ignored],
         "warnings": [{"path": str(f.path), "warning": w} for f in result.files for w in f.warnings],
@@ -62,12 +64,29 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
     return write_json_atomic(report, path)
 
 
+def placeholder_warning(result: RunResult) -> str:
+    """How many files and rows hold placeholders instead of scores, and why: a spent budget
+    must not read as a fast run."""
+    reasons: dict[str, list[int]] = {}
+    for r in result.placeholders:
+        count = reasons.setdefault(r.placeholder or "not scored", [0, 0])
+        count[0] += 1
+        count[1] += len(r.row_ids)
+    why = "; ".join(f"{files} files ({rows} rows): {why}" for why, (files, rows) in reasons.items())
+    rows = sum(rows for _, rows in reasons.values())
+    return (
+        f"{len(result.placeholders)} of {len(result.files)} files ({rows} of "
+        f"{result.windows} rows) are placeholders, not scores: {why}"
+    )
+
+
 def summary(result: RunResult, window_seconds: float) -> str:
     """What a user wants to see after a run: where, how much, how fast, what was skipped."""
     windows = result.windows
-    audio_seconds = windows * window_seconds
+    placeholder_rows = sum(len(r.row_ids) for r in result.placeholders)
+    audio_seconds = (windows - placeholder_rows) * window_seconds  # scored audio only
     shape = f"({windows} rows x {result.submission.shape[1] - 1} classes)"
-    lines = []
+    lines = [f"WARNING: {placeholder_warning(result)}"] if result.placeholders else []
     if result.output_path is not None:
         lines.append(f"submission: {result.output_path} {shape}")
     if result.windows_path is not None:
@@ -75,9 +94,14 @@ def summary(result: RunResult, window_seconds: float) -> str:
     lines += [
         f"files: {len(result.files)} processed ({windows} windows"
         + (f", {result.resumed} files from the journal" if result.resumed else "")
+        + (
+            f"; {len(result.placeholders)} files, {placeholder_rows} rows of them placeholders"
+            if result.placeholders
+            else ""
+        )
         + "), "
         f"{len(result.failures)} skipped, {len(result.ignored)} non-audio ignored",
-        f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of audio "
+        f"time: {result.wall_seconds:.2f} s wall for {audio_seconds / 60:.1f} min of scored audio "
         f"({audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time)",
     ]
     total = sum(result.stage_seconds.values()) or 1.0

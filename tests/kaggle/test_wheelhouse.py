@@ -18,6 +18,7 @@ from birdinfer.kaggle.wheelhouse import (
     build_wheelhouse,
     canonical,
     runtime_requirements,
+    target_mismatch,
 )
 from birdinfer.models.backends.base import BUILTIN_MODELS
 
@@ -105,7 +106,7 @@ def test_the_default_kaggle_wheelhouse_leaves_out_what_the_image_has(index_reach
     names = projects(house.wheels)
     assert {"birdinfer", "onnxruntime", "openvino", "soxr", "threadpoolctl"} <= names
     assert not names & {canonical(n) for n in KAGGLE_HAS}
-    assert all("cp311" in w.name or "py3-none" in w.name or "abi3" in w.name for w in house.wheels)
+    assert all("cp312" in w.name or "py3-none" in w.name or "abi3" in w.name for w in house.wheels)
     required = {
         canonical(r.split(">")[0].split("=")[0])
         for r in runtime_requirements(house.birdinfer_wheel)
@@ -113,4 +114,18 @@ def test_the_default_kaggle_wheelhouse_leaves_out_what_the_image_has(index_reach
     assert required == RUNTIME  # if birdinfer gains a dependency, decide whether Kaggle has it
     readme = (tmp_path / "kaggle" / "README.txt").read_text()
     assert "pip install --no-index --find-links /kaggle/input/birdinfer-wheels birdinfer" in readme
-    assert "CPython 3.11" in readme
+    assert "CPython 3.12" in readme
+    assert target_mismatch(tmp_path / "kaggle", (3, 12)) is None
+    assert "--python-version 3.11" in target_mismatch(tmp_path / "kaggle", (3, 11))
+
+
+def test_one_folder_for_two_pythons_holds_each_ones_wheels(index_reachable, tmp_path):
+    both = WheelhouseSettings(tmp_path / "both", python_version=("3.11", "3.12"))
+    names = [w.name for w in build_wheelhouse(both).wheels]
+    assert any("onnxruntime" in n and "cp311" in n for n in names)
+    assert any("onnxruntime" in n and "cp312" in n for n in names)
+    assert target_mismatch(tmp_path / "both", (3, 11)) is None
+    assert target_mismatch(tmp_path / "both", (3, 12)) is None
+    assert "CPython 3.11, 3.12, and this is Python 3.13" in target_mismatch(
+        tmp_path / "both", (3, 13)
+    )

@@ -65,13 +65,14 @@ def _tampered(source, out):
 
 def test_stored_windows_read_back_exactly_and_stay_stable_when_written_again():
     rng = np.random.default_rng(0)
-    windows = rng.normal(-30, 12, size=(5, 1, 16, 40)).astype(np.float32)
+    windows = rng.normal(-30, 12, size=(MAX_WINDOWS, 1, 16, 40)).astype(np.float32)
     encoded = probe_windows(windows, model_bytes=10**9)
     decoded = decode_inputs(encoded)
     step = (windows.max(axis=(1, 2, 3)) - windows.min(axis=(1, 2, 3))) / 255
     assert decoded.shape == windows.shape
     assert np.all(np.abs(decoded - windows) <= step[:, None, None, None] / 2 + 1e-4)
-    probe = Probe(encoded, {"logits": np.ones((5, 3), np.float32)}, {"logits": "logits"}, 1e-3, "x")
+    expected = {"logits": np.ones((MAX_WINDOWS, 3), np.float32)}
+    probe = Probe(encoded, expected, {"logits": "logits"}, 1e-3, "x")
     again = Probe.from_dict(json.loads(json.dumps(probe.to_dict())), "m")
     assert np.array_equal(again.inputs, decoded)
     assert again.to_dict() == probe.to_dict()

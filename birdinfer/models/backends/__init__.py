@@ -1,7 +1,7 @@
 """Model runtimes behind one small interface: `backend(batch) -> scores`, plus the model's card.
 
 The runtime is chosen from the file: `.onnx` runs on ONNX Runtime, `.xml` (an OpenVINO IR) on
-OpenVINO. Every backend takes an explicit thread count and is safe to call from many threads.
+OpenVINO, `.tflite` on LiteRT (the optional extra `litert`: BirdNET's published files). Every backend takes an explicit thread count and is safe to call from many threads.
 """
 
 from __future__ import annotations
@@ -35,4 +35,10 @@ def open_backend(
         from birdinfer.models.backends.openvino import OpenVinoBackend
 
         return OpenVinoBackend(resolved, threads, output, embeddings)
-    raise ModelError(f"{path}: unknown model format '{suffix}' (expected .onnx or OpenVINO .xml)")
+    if suffix == ".tflite":
+        from birdinfer.models.backends.litert import LiteRtBackend
+
+        return LiteRtBackend(resolved, threads, output, embeddings)
+    raise ModelError(
+        f"{path}: unknown model format '{suffix}' (expected .onnx, OpenVINO .xml or .tflite)"
+    )

@@ -63,10 +63,14 @@ def resolve_model_path(path: str | Path) -> Path:
 def model_files(path: Path) -> list[Path]:
     """The files a model consists of: an OpenVINO IR is its .xml and the .bin beside it; an ONNX
     file, itself and the external data files its tensors name (`model.onnx.data`), so that new
-    weights there change the model's hash (the journal's manifest, the Dask workers' cache)."""
+    weights there change the model's hash (the journal's manifest, the Dask workers' cache); a
+    .tflite file, itself and its card beside it."""
     path = Path(path)
     if path.suffix == ".xml":
         return [path, path.with_suffix(".bin")]
+    if path.suffix == ".tflite":
+        card = path.with_name(path.name + ".card.json")
+        return [path, card] if card.is_file() else [path]
     if path.suffix == ".onnx" and path.is_file():
         return [path, *onnx_external_data(path)]
     return [path]
