@@ -247,6 +247,19 @@ def test_int8_weights_are_smaller_than_fp32(quantized):
     assert sizes["ov-int8"] < sizes["ov-fp16"] and sizes["ort-int8"] < 0.75 * sizes["ort-fp32"]
 
 
+@pytest.mark.needs_torch
+@pytest.mark.slow
+def test_onnxruntime_int8_weights_use_7_bits_for_cpus_without_vnni(quantized):
+    """reduce_range: U8S8 products of 8-bit weights saturate the 16-bit sums of non-VNNI kernels."""
+    proto = onnx.load(str(quantized.row("ort-int8").path))
+    weights = [
+        onnx.numpy_helper.to_array(t)
+        for t in proto.graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4
+    ]
+    assert weights and max(int(np.abs(w.astype(int)).max()) for w in weights) <= 64
+
+
 @pytest.fixture(scope="module")
 def fp32_submission(soundscape_dir, timm_onnx, tmp_path_factory):
     out = tmp_path_factory.mktemp("fp32") / "submission.csv"
