@@ -208,10 +208,10 @@ def test_file_deleted_after_listing_is_skipped(inputs, tiny_onnx, tmp_path, refe
     write_tone(doomed, 6.0)
     real_reader = engine.RowReader
 
-    def delete_then_read(path, config, cuts):  # find_input_files has listed it; decoding starts
+    def delete_then_read(path, *settings):  # find_input_files has listed it; decoding starts
         if Path(path) == doomed:
             doomed.unlink()
-        return real_reader(path, config, cuts)
+        return real_reader(path, *settings)
 
     monkeypatch.setattr(engine, "RowReader", delete_then_read)
     result = run_folder(inputs, tiny_onnx, tmp_path)
