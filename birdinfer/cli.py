@@ -700,7 +700,7 @@ def add_verify_command(sub) -> None:
     verify = sub.add_parser(
         "verify", help="run model files' probes on this CPU: one line each, exit 1 on a failure"
     )
-    verify.add_argument("models", nargs="+", help="model files (.onnx, .xml) or folders of them")
+    verify.add_argument("models", nargs="+", help="model files (.onnx, .xml, .tflite) or folders")
     verify.add_argument(
         "--threads",
         type=int,
@@ -718,7 +718,7 @@ def _verify(args: argparse.Namespace) -> int:
     threads = args.threads or available_cores()
     paths = model_paths(args.models)
     if not paths:
-        raise ModelError(f"no .onnx or .xml model files in {', '.join(args.models)}")
+        raise ModelError(f"no .onnx, .xml or .tflite model files in {', '.join(args.models)}")
     failed = 0
     for path in paths:
         try:

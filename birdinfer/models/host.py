@@ -66,13 +66,22 @@ def cpu_summary() -> str:
     return text
 
 
+# The runtime a model file runs on, by its suffix (birdinfer.models.backends.open_backend).
+RUNTIMES = {".xml": "openvino", ".tflite": "litert", ".onnx": "onnxruntime"}
+
+
 def runtime_version(runtime: str) -> str:
-    """`onnxruntime 1.32.0` or `openvino 2026.4.1-...`; the name alone if it cannot be read."""
+    """`onnxruntime 1.32.0`, `openvino 2026.4.1-...` or `litert 2.3.0`; the name alone if it
+    cannot be read."""
     try:
         if runtime == "openvino":
             import openvino
 
             return f"openvino {openvino.get_version()}"
+        if runtime == "litert":
+            from importlib.metadata import version
+
+            return f"litert {version('ai-edge-litert')}"
         import onnxruntime
 
         return f"onnxruntime {onnxruntime.__version__}"

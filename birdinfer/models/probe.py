@@ -36,7 +36,7 @@ import numpy as np
 
 from birdinfer.errors import ModelError, first_line
 from birdinfer.models.card import ModelCard, OutputSpec
-from birdinfer.models.host import cpu_summary, runtime_version
+from birdinfer.models.host import RUNTIMES, cpu_summary, runtime_version
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def check_backend(backend, name: str | None = None, probe: Probe | None = None) 
     """Run the card's probe (or `probe`) through `backend` (as loaded for the run: its threads
     and streams) and compare with the stored outputs for the output the backend returns."""
     label = name or str(backend.path)
-    runtime = runtime_version("openvino" if backend.path.suffix == ".xml" else "onnxruntime")
+    runtime = runtime_version(RUNTIMES.get(backend.path.suffix.lower(), "onnxruntime"))
     if probe is None:
         probe = probe_of(backend.card, str(backend.path))
     if probe is None or backend.output.name not in probe.expected:
@@ -357,7 +357,7 @@ def _decode_array(data: Mapping[str, Any]) -> np.ndarray:
 
 # --- verify ------------------------------------------------------------------------------------
 
-MODEL_SUFFIXES = (".onnx", ".xml")
+MODEL_SUFFIXES = tuple(RUNTIMES)
 
 
 def model_paths(paths: Sequence[str | Path]) -> list[Path]:

@@ -18,7 +18,7 @@ from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.backends.base import model_files
 from birdinfer.models.card import ModelCard
-from birdinfer.models.host import runtime_version
+from birdinfer.models.host import RUNTIMES, runtime_version
 from birdinfer.models.probe import (
     FLOAT_TOLERANCE,
     MAX_WINDOWS,
@@ -49,7 +49,7 @@ def self_probe(path: Path, audio: Path | None = None, tolerance: float = FLOAT_T
         folder = _audio_folder(audio, Path(tmp))
         windows = sample_windows(folder, card, CANDIDATES, seed=0).features
     size = sum(p.stat().st_size for p in model_files(path) if p.is_file())
-    runtime = runtime_version("openvino" if path.suffix == ".xml" else "onnxruntime")
+    runtime = runtime_version(RUNTIMES.get(path.suffix.lower(), "onnxruntime"))
     return build_probe(
         probe_windows(windows, size),
         backend.run,

@@ -230,7 +230,7 @@ def test_verify_prints_a_line_per_file_and_fails_when_one_fails(probed_onnx, tmp
 
 def test_verify_refuses_a_folder_without_models(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
-    assert "no .onnx or .xml" in capsys.readouterr().err
+    assert "no .onnx, .xml or .tflite" in capsys.readouterr().err
 
 
 def test_card_set_stores_a_probe_that_verify_then_passes(tiny_onnx, tmp_path, capsys):
