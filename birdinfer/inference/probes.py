@@ -21,13 +21,11 @@ from birdinfer.models.probe import ProbeCheck, check_backend, float_siblings, re
 
 log = logging.getLogger(__name__)
 
-ADVICE = {
-    "refuse": (
-        "Run its float parent instead (the FP32 or FP16 file), quantize it again on a CPU like "
-        "this one, or set inference.probe: fallback (--set inference.probe=fallback) to take the "
-        "float file beside it automatically."
-    ),
-}
+REFUSE_ADVICE = (
+    "Run its float parent instead (the FP32 or FP16 file), quantize it again on a CPU like this "
+    "one, or set inference.probe: fallback (--set inference.probe=fallback) to take the float "
+    "file beside it automatically."
+)
 
 
 def check_members(
@@ -65,7 +63,7 @@ def _after_failure(
         entry["action"] = "kept (warn)"
         return backend
     if policy == "refuse":
-        raise ModelError(refusal(check, ADVICE["refuse"]))
+        raise ModelError(refusal(check, REFUSE_ADVICE))
     for sibling in float_siblings(backend.path, backend.card):
         replacement = reopen(index, sibling)
         sibling_check = check_backend(replacement, str(sibling))
