@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import from_dict
+from birdinfer.presets import TORCHAUDIO
 
 pytestmark = [pytest.mark.needs_torch, pytest.mark.slow]
 
@@ -141,13 +142,7 @@ def test_2025_2nd_place_needs_both_the_normalize_and_the_left_pad(wave_2025, rec
 # --- 2026 2nd place --------------------------------------------------------------------------
 
 TORCHAUDIO_MEL = {
-    "mel_scale": "htk",
-    "norm": None,
-    "pad_mode": "reflect",
-    "filterbank": "torchaudio",
-    "window": "torchaudio",
-    "ref": 1.0,
-    "amin": 1e-10,
+    **TORCHAUDIO,
     "power": 2.0,
     "top_db": 80.0,
     "normalization": ["minmax"],

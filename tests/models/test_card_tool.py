@@ -9,22 +9,9 @@ from birdinfer.cli import main
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY
 from birdinfer.models.card_tool import build_card, read_card, set_card
 
 onnx = pytest.importorskip("onnx")
-
-
-@pytest.fixture
-def bare_model(tmp_path):
-    """The demo model as a notebook's own torch.onnx.export leaves it: no card."""
-    proto = onnx.load(str(BUILTIN_MODELS["demo"]))
-    kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    path = tmp_path / "bare.onnx"
-    onnx.save(proto, str(path))
-    return path
 
 
 @pytest.fixture

@@ -19,25 +19,13 @@ from birdinfer.config import MelConfig, from_dict
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec
+from birdinfer.models.card import ModelCard, OutputSpec
 from birdinfer.models.card_tool import read_card, set_card
 from tests.helpers import REPO
 
 onnx = pytest.importorskip("onnx")
 
 CLASSES = read_card("builtin:demo").class_names
-
-
-@pytest.fixture
-def bare_model(tmp_path):
-    """The demo model as a notebook's own torch.onnx.export leaves it: no card."""
-    proto = onnx.load(str(BUILTIN_MODELS["demo"]))
-    kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    path = tmp_path / "bare.onnx"
-    onnx.save(proto, str(path))
-    return path
 
 
 @pytest.fixture
