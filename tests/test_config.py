@@ -372,8 +372,9 @@ def test_an_error_names_the_key_and_the_file_it_was_loaded_from(tmp_path):
 
 # --- the legacy table -----------------------------------------------------------------------------
 
-# One example per table entry: config data with the old spelling, and what it must load to.
-KEY_EXAMPLES = {
+# One example per table entry: config data with the old key or value (`key: value` entries),
+# and what it must load to; a public name's, an expression that must hold.
+CONFIG_EXAMPLES = {
     "output.empty_input_fallback": (
         {"output": {"empty_input_fallback": "/x"}},
         lambda c: c.input.empty_input_fallback == "/x",
@@ -407,7 +408,7 @@ NAME_EXAMPLES = {"birdinfer.Pipeline": lambda: birdinfer.Pipeline is birdinfer.E
 
 
 def test_every_legacy_entry_has_an_example_here():
-    assert {entry.old for entry in LEGACY} == set(KEY_EXAMPLES) | set(NAME_EXAMPLES)
+    assert {entry.old for entry in LEGACY} == set(CONFIG_EXAMPLES) | set(NAME_EXAMPLES)
 
 
 def test_no_legacy_entry_outlives_the_release_that_removes_it():
@@ -427,9 +428,9 @@ def _warned_once(caught: list, entry: Legacy) -> None:
     assert all(part in warned[0] for part in (entry.old, entry.new, entry.removed_in))
 
 
-@pytest.mark.parametrize("entry", [e for e in LEGACY if e.kind == "key"], ids=lambda e: e.old)
-def test_a_legacy_key_loads_and_warns_once_naming_the_new_key_and_the_release(entry):
-    data, loaded = KEY_EXAMPLES[entry.old]
+@pytest.mark.parametrize("entry", [e for e in LEGACY if e.kind != "name"], ids=lambda e: e.old)
+def test_a_legacy_key_or_value_loads_and_warns_once_naming_the_new_one_and_the_release(entry):
+    data, loaded = CONFIG_EXAMPLES[entry.old]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         config = from_dict(data)

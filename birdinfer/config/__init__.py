@@ -10,10 +10,8 @@ from birdinfer.config.coerce import to_plain
 from birdinfer.config.legacy import LEGACY, Legacy, apply_legacy, overdue, renamed_name
 from birdinfer.config.loader import (
     bundled_config_dir,
-    expand_preset,
     from_dict,
     load_config,
-    merge_configs,
     parse_override,
     read_yaml,
     resolve_config_path,
@@ -59,10 +57,8 @@ __all__ = [
     "as_steps",
     # the loader
     "bundled_config_dir",
-    "expand_preset",
     "from_dict",
     "load_config",
-    "merge_configs",
     "parse_override",
     "read_yaml",
     "resolve_config_path",
