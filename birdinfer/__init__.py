@@ -12,7 +12,7 @@ birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVIN
 card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw audio in
 """
 
-from birdinfer.config import Config, load_config
+from birdinfer.config import Config, load_config, renamed_name
 from birdinfer.errors import BirdinferError, ConfigError
 from birdinfer.inference.ensemble import Ensemble, predict_frame
 from birdinfer.inference.run import RunResult, run
@@ -45,19 +45,13 @@ _LAZY = {
 }
 
 
-# Names of the previous release, kept working for this one with a warning naming the new name.
-_RENAMED = {"Pipeline": "Ensemble"}
-
-
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _RENAMED:
-        import warnings
-
-        new = _RENAMED[name]
-        warnings.warn(f"birdinfer.{name} is deprecated: use birdinfer.{new}", FutureWarning, 2)
+    # Names of earlier releases: the legacy table's, with a warning naming the new name.
+    new = renamed_name("birdinfer", name, stacklevel=3)
+    if new is not None:
         return globals()[new]
     raise AttributeError(f"module 'birdinfer' has no attribute {name!r}")

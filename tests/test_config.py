@@ -1,12 +1,26 @@
+import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
+import birdinfer
 from birdinfer.cli import _parser, infer_overrides
-from birdinfer.config import bundled_config_dir, from_dict, load_config, parse_override
+from birdinfer.config import (
+    LEGACY,
+    Legacy,
+    apply_legacy,
+    bundled_config_dir,
+    from_dict,
+    load_config,
+    overdue,
+    parse_override,
+    to_dict,
+)
 from birdinfer.errors import ConfigError
+from birdinfer.version import __version__
 
 EDITIONS = ["birdclef2023", "birdclef2024", "birdclef2025", "birdclef2026"]
 
@@ -257,8 +271,6 @@ def test_solution_settings_default_to_todays_behaviour_and_name_bad_values():
 
 
 def test_taxon_weights_read_as_a_mapping_and_round_trip():
-    from birdinfer.config import to_dict
-
     config = from_dict({"models": [{"path": "m.onnx", "taxon_weights": {"Aves": 0.25}}]})
     assert config.models[0].taxon_weights == (("Aves", 0.25),)
     assert from_dict(to_dict(config)) == config
@@ -302,3 +314,146 @@ def test_an_extends_loop_or_a_missing_base_is_named(tmp_path):
 def test_each_edition_names_the_save_run_fallback_its_data_ships(name, folder):
     fallback = load_config(name).input.empty_input_fallback
     assert (Path(fallback).name if fallback else None) == folder
+
+
+# --- the edition configs: a shared base plus a short delta each ----------------------------------
+
+LOADED_BEFORE = Path(__file__).parent / "data" / "configs" / "loaded_before_the_split.json"
+
+
+@pytest.mark.parametrize("name", ["default", *EDITIONS])
+def test_each_bundled_config_loads_to_what_it_loaded_to_before_the_split(name, recwarn):
+    """The snapshot was written from main's 46-line edition files before they became
+    birdclef.yaml plus a delta: every field of every section, tuples as lists."""
+    expected = json.loads(LOADED_BEFORE.read_text(encoding="utf-8"))[name]
+    assert to_dict(load_config(name)) == expected
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+
+
+@pytest.mark.parametrize("name", EDITIONS)
+def test_each_edition_is_the_shared_base_plus_a_short_delta(name):
+    text = (bundled_config_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert data["extends"] == "birdclef"
+    assert len(text.splitlines()) <= 25
+    assert "sample_rate" not in data.get("mel", {})  # audio's is the one rate
+
+
+# --- one sample rate ------------------------------------------------------------------------------
+
+
+def test_the_mel_section_takes_the_audio_sample_rate(recwarn):
+    config = from_dict({"audio": {"sample_rate": 48000}, "mel": {"fmax": 16000}})
+    assert (config.audio.sample_rate, config.mel.sample_rate) == (48000, 48000)
+    assert from_dict({"mel": {}}).mel.sample_rate == 32000  # audio's default
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+
+
+def test_mel_sample_rate_agreeing_with_audio_loads_as_before_with_a_warning():
+    with pytest.warns(FutureWarning, match=r"'mel\.sample_rate' is deprecated"):
+        old = from_dict({"audio": {"sample_rate": 16000}, "mel": {"sample_rate": 16000}})
+    assert old == from_dict({"audio": {"sample_rate": 16000}, "mel": {}})
+
+
+def test_mel_sample_rate_disagreeing_with_audio_is_refused_naming_both():
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ConfigError, match=r"'mel\.sample_rate' is 48000 and 'audio\.sample_rate'"),
+    ):
+        from_dict({"audio": {"sample_rate": 32000}, "mel": {"sample_rate": 48000}})
+
+
+def test_an_error_names_the_key_and_the_file_it_was_loaded_from(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: birdclef2025\nmel:\n  n_ftt: 1024\n")
+    with pytest.raises(ConfigError, match=r"'mel\.n_ftt'.*mine\.yaml"):
+        load_config(path)
+
+
+# --- the legacy table -----------------------------------------------------------------------------
+
+# One example per table entry: config data with the old key or value (`key: value` entries),
+# and what it must load to; a public name's, an expression that must hold.
+CONFIG_EXAMPLES = {
+    "output.empty_input_fallback": (
+        {"output": {"empty_input_fallback": "/x"}},
+        lambda c: c.input.empty_input_fallback == "/x",
+    ),
+    "output.empty_input_fallback_files": (
+        {"output": {"empty_input_fallback_files": 3}},
+        lambda c: c.input.empty_input_fallback_files == 3,
+    ),
+    "output.duplicate_stems": (
+        {"output": {"duplicate_stems": "path"}},
+        lambda c: c.input.duplicate_stems == "path",
+    ),
+    "output.placeholder_rows_for_skipped": (
+        {"output": {"placeholder_rows_for_skipped": True}},
+        lambda c: c.input.placeholder_rows_for_skipped is True,
+    ),
+    "output.skipped_file_seconds": (
+        {"output": {"skipped_file_seconds": 60}},
+        lambda c: c.input.skipped_file_seconds == 60.0,
+    ),
+    "inference.workers": (
+        {"executor": {"kind": "threads"}, "inference": {"workers": 3}},
+        lambda c: (c.executor.workers, c.inference.workers) == (3, None),
+    ),
+    "mel.sample_rate": (
+        {"mel": {"sample_rate": 48000, "fmax": 16000}},
+        lambda c: (c.audio.sample_rate, c.mel.sample_rate) == (48000, 48000),
+    ),
+}
+NAME_EXAMPLES = {"birdinfer.Pipeline": lambda: birdinfer.Pipeline is birdinfer.Ensemble}
+
+
+def test_every_legacy_entry_has_an_example_here():
+    assert {entry.old for entry in LEGACY} == set(CONFIG_EXAMPLES) | set(NAME_EXAMPLES)
+
+
+def test_no_legacy_entry_outlives_the_release_that_removes_it():
+    """Fails on the release named in an entry: remove the entry (and its example) then."""
+    assert overdue(__version__) == []
+
+
+def test_overdue_finds_the_entries_of_a_release():
+    assert overdue("0.2.0") == [e for e in LEGACY if e.removed_in == "0.2.0"] != []
+    early, late = (Legacy("a.b", "c.d", "test", v) for v in ("0.9.0", "0.10.1"))
+    assert overdue("0.10.0", table=(early, late)) == [early]  # by number, not as text
+
+
+def _warned_once(caught: list, entry: Legacy) -> None:
+    warned = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert len(warned) == 1, warned
+    assert all(part in warned[0] for part in (entry.old, entry.new, entry.removed_in))
+
+
+@pytest.mark.parametrize("entry", [e for e in LEGACY if e.kind != "name"], ids=lambda e: e.old)
+def test_a_legacy_key_or_value_loads_and_warns_once_naming_the_new_one_and_the_release(entry):
+    data, loaded = CONFIG_EXAMPLES[entry.old]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = from_dict(data)
+    assert loaded(config)
+    _warned_once(caught, entry)
+
+
+@pytest.mark.parametrize("entry", [e for e in LEGACY if e.kind == "name"], ids=lambda e: e.old)
+def test_a_legacy_name_resolves_and_warns_once_naming_the_new_name_and_the_release(entry):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert NAME_EXAMPLES[entry.old]()
+    _warned_once(caught, entry)
+
+
+def test_a_legacy_value_is_renamed_with_a_warning():
+    """No entry renames a value yet: the mechanism, on a table of one."""
+    entry = Legacy("executor.kind: old", "executor.kind: new", "a test", "9.0.0", kind="value")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = apply_legacy({"executor": {"kind": "old"}}, table=(entry,))
+    assert data == {"executor": {"kind": "new"}}
+    _warned_once(caught, entry)
+    assert apply_legacy({"executor": {"kind": "other"}}, table=(entry,)) == {
+        "executor": {"kind": "other"}
+    }

@@ -3,6 +3,7 @@ exit code 2 and an error naming the key or the path, and writes nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +98,26 @@ def test_an_existing_empty_folder_still_gives_a_header_only_submission(tmp_path,
     assert infer(tmp_path, "--input", str(empty)) == 0
     written = pd.read_csv(tmp_path / "out" / "submission.csv")
     assert len(written) == 0 and written.columns[0] == "row_id"
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (
+            ["mel.sample_rate=48000"],
+            "config key 'mel.sample_rate' is 48000 and 'audio.sample_rate' is 32000",
+        ),
+        (
+            ["output.duplicate_stems=path", "input.duplicate_stems=skip"],
+            "config key 'output.duplicate_stems' is deprecated and 'input.duplicate_stems' is "
+            "set too: keep 'input.duplicate_stems'",
+        ),
+    ],
+)
+def test_an_old_key_against_its_new_key_is_refused_naming_both(
+    tmp_path, capsys, inputs, sets, message
+):
+    args = [arg for item in sets for arg in ("--set", item)]
+    with pytest.warns(FutureWarning, match=re.escape(sets[0].split("=")[0])):
+        error = refused(tmp_path, capsys, "--input", str(inputs), *args)
+    assert message in error and "configs/default.yaml" in error

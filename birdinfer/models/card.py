@@ -129,7 +129,10 @@ class ModelCard:
                 f"card version {version!r}, this birdinfer reads {list(READABLE_VERSIONS)}"
             )
         rate = int(data["sample_rate"])
-        mel = from_dict({"mel": data.pop("mel"), "audio": {"sample_rate": rate}}).mel
+        mel = data.pop("mel")
+        if isinstance(mel, dict) and mel.get("sample_rate") == rate:  # the file's one rate
+            mel = {k: v for k, v in mel.items() if k != "sample_rate"}
+        mel = from_dict({"mel": mel, "audio": {"sample_rate": rate}}).mel
         image = from_dict({"image": data.pop("image", None) or {}}).image
         input_kind = str(data.get("input_kind", "features"))
         if input_kind == "waveform" and version < WAVEFORM_VERSION:

@@ -210,17 +210,16 @@ def _card_settings(card: ModelCard) -> dict[str, Any]:
 
 
 def _one_sample_rate(data: dict[str, Any], told: set[str]) -> None:
-    """A card has one sample rate: one given as audio.sample_rate or mel.sample_rate (and not
-    the other) sets both; a mel section without one takes audio's."""
+    """A card has one sample rate, audio.sample_rate (the loader gives it to the mel section).
+    One told as mel.sample_rate, its old key, wins over the old card's (with the loader's
+    warning); a mel rate not told is the old card's, and goes."""
     audio, mel = data.setdefault("audio", {}), data.get("mel")
     if not isinstance(audio, dict) or not isinstance(mel, dict):
         return
-    if "audio.sample_rate" in told and "mel.sample_rate" not in told:
-        mel["sample_rate"] = audio["sample_rate"]
-    elif "mel.sample_rate" in told and "audio.sample_rate" not in told:
-        audio["sample_rate"] = mel["sample_rate"]
-    elif "sample_rate" in audio:
-        mel.setdefault("sample_rate", audio["sample_rate"])
+    if "mel.sample_rate" in told and "audio.sample_rate" not in told:
+        audio.pop("sample_rate", None)
+    elif "mel.sample_rate" not in told:
+        mel.pop("sample_rate", None)
 
 
 def _with_holds(card: ModelCard, holds: str) -> ModelCard:
@@ -310,15 +309,15 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
 
 
 def _config_data(config: str) -> dict[str, Any]:
-    from birdinfer.config import _read_yaml, resolve_config_path
+    from birdinfer.config import read_yaml, resolve_config_path
 
-    return _read_yaml(resolve_config_path(config))
+    return read_yaml(resolve_config_path(config))
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    from birdinfer.config import _set_dotted
+    from birdinfer.config import set_dotted
 
-    _set_dotted(data, dotted, value)
+    set_dotted(data, dotted, value)
 
 
 def _check_dims(path: Path, card: ModelCard, dims: list[Any]) -> None:

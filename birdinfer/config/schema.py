@@ -1,25 +1,20 @@
-"""Run configuration: one frozen dataclass per stage under one root, loaded from YAML.
+"""The run configuration's schema: one frozen dataclass per stage under one root, with its
+defaults and its validation.
 
 Every value is validated once, here, with a message that names the offending key, so later
 stages can trust what they are given. Nothing reads a global config: the root object is passed.
+Reading YAML into these is birdinfer.config.loader's job; old spellings, birdinfer.config.legacy's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import math
-import types
-import typing
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal
 
-import yaml
-
-from birdinfer.errors import ConfigError
+from birdinfer.config.coerce import TaxonWeights, check, coerce, plain_fields
 
 # Front-end steps after the dB (or log, PCEN) scaling, applied in order (birdinfer.frontend.normalize).
 NormStepName = Literal["scale80", "scale", "standardize", "minmax", "clamp", "imagenet", "square"]
@@ -29,14 +24,7 @@ DuplicateStems = Literal["skip", "path"]
 NonFinite = Literal["fail", "drop_member"]
 Scope = Literal["window", "file"]
 RankTies = Literal["first", "average"]
-# (taxon, weight) pairs; YAML writes them as a mapping. A tuple keeps the frozen configs hashable.
-TaxonWeights = tuple[tuple[str, float], ...]
 ProbePolicy = Literal["refuse", "fallback", "warn"]
-
-
-def _check(ok: bool, key: str, problem: str) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}': {problem}")
 
 
 @dataclass(frozen=True)
@@ -70,22 +58,22 @@ class AudioConfig:
     resampler: Literal["soxr", "kaiser_fast"] = "soxr"
 
     def __post_init__(self) -> None:
-        _check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
-        _check(self.window_seconds > 0, "audio.window_seconds", "must be > 0")
-        _check(
+        check(self.sample_rate >= 1000, "audio.sample_rate", "must be >= 1000 Hz")
+        check(self.window_seconds > 0, "audio.window_seconds", "must be > 0")
+        check(
             self.block_seconds >= self.window_seconds,
             "audio.block_seconds",
             "must be >= audio.window_seconds",
         )
-        _check(len(self.extensions) > 0, "audio.extensions", "must list at least one extension")
-        _check(self.context_seconds >= 0, "audio.context_seconds", "must be >= 0")
-        _check(len(self.tta_shifts) >= 1, "audio.tta_shifts", "must list at least one shift")
-        _check(
+        check(len(self.extensions) > 0, "audio.extensions", "must list at least one extension")
+        check(self.context_seconds >= 0, "audio.context_seconds", "must be >= 0")
+        check(len(self.tta_shifts) >= 1, "audio.tta_shifts", "must list at least one shift")
+        check(
             all(abs(s) <= self.window_seconds for s in self.tta_shifts),
             "audio.tta_shifts",
             f"each shift must be within +/- audio.window_seconds ({self.window_seconds})",
         )
-        _check(self.max_header_hours > 0, "audio.max_header_hours", "must be > 0")
+        check(self.max_header_hours > 0, "audio.max_header_hours", "must be > 0")
 
     @property
     def max_header_seconds(self) -> float:
@@ -115,6 +103,10 @@ class NormStep:
     """One normalisation step. In YAML a bare name (`- minmax`) or a mapping with its settings
     (`- {step: standardize, ddof: 1}`); unset settings take the defaults in the comments."""
 
+    SHORTHAND: ClassVar[str] = "step"
+    # `normalization: none` or null: no steps.
+    EMPTY_SPELLINGS: ClassVar[tuple[Any, ...]] = (None, "none")
+
     step: NormStepName
     add: float | None = None  # scale: (x + add) / divide
     divide: float | None = None
@@ -129,16 +121,16 @@ class NormStep:
 
     def __post_init__(self) -> None:
         key = f"normalization step '{self.step}'"
-        _check(
+        check(
             self.step != "scale" or (self.add is not None and bool(self.divide)),
             key,
             "needs add and a non-zero divide",
         )
-        _check(self.eps is None or self.eps >= 0, key, "eps must be >= 0")
-        _check(self.ddof in (0, 1), key, "ddof must be 0 or 1")
+        check(self.eps is None or self.eps >= 0, key, "eps must be >= 0")
+        check(self.ddof in (0, 1), key, "ddof must be 0 or 1")
         for name in ("mean", "std"):
             value = getattr(self, name)
-            _check(value is None or len(value) == 3, key, f"{name} must list 3 values")
+            check(value is None or len(value) == 3, key, f"{name} must list 3 values")
 
     def to_plain(self) -> str | dict[str, Any]:
         """A bare name when every setting is the default (as old cards and configs spell it)."""
@@ -170,21 +162,21 @@ class PcenConfig:
     input_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.gain >= 0 and self.bias >= 0 and self.power >= 0,
             "mel.pcen",
             "gain, bias and power must be >= 0",
         )
-        _check(
+        check(
             self.eps > 0 and self.time_constant > 0, "mel.pcen", "eps and time_constant must be > 0"
         )
-        _check(self.b is None or 0 <= self.b <= 1, "mel.pcen.b", "must be in [0, 1]")
-        _check(self.max_size >= 1, "mel.pcen.max_size", "must be >= 1")
+        check(self.b is None or 0 <= self.b <= 1, "mel.pcen.b", "must be in [0, 1]")
+        check(self.max_size >= 1, "mel.pcen.max_size", "must be >= 1")
 
 
 def as_steps(value: Any) -> tuple[NormStep, ...]:
     """The old single `normalization:` string (cards in the wild carry it) as a list of steps."""
-    return _coerce(tuple[NormStep, ...], value, "normalization")
+    return coerce(tuple[NormStep, ...], value, "normalization")
 
 
 @dataclass(frozen=True)
@@ -192,6 +184,8 @@ class MelConfig:
     """Log-mel settings; the same names as librosa's or torchaudio's arguments where one exists.
     Every default reproduces librosa (and birdinfer before these keys existed)."""
 
+    # A config file never sets it: the loader gives the mel section audio.sample_rate, the one
+    # sample rate of a run (a card's mel holds its file's). Built by hand, it must agree too.
     sample_rate: int = 32000
     n_fft: int = 2048
     hop_length: int = 512
@@ -236,33 +230,33 @@ class MelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "normalization", as_steps(self.normalization))
-        _check(self.sample_rate >= 1000, "mel.sample_rate", "must be >= 1000 Hz")
-        _check(self.n_fft >= 16, "mel.n_fft", "must be >= 16")
-        _check(0 < self.hop_length <= self.n_fft, "mel.hop_length", "must be in 1..n_fft")
-        _check(self.n_mels >= 1, "mel.n_mels", "must be >= 1")
-        _check(0 <= self.fmin < self.fmax, "mel.fmin", "must be >= 0 and below mel.fmax")
+        check(self.sample_rate >= 1000, "mel.sample_rate", "must be >= 1000 Hz")
+        check(self.n_fft >= 16, "mel.n_fft", "must be >= 16")
+        check(0 < self.hop_length <= self.n_fft, "mel.hop_length", "must be in 1..n_fft")
+        check(self.n_mels >= 1, "mel.n_mels", "must be >= 1")
+        check(0 <= self.fmin < self.fmax, "mel.fmin", "must be >= 0 and below mel.fmax")
         # fmax above Nyquist is allowed (torchaudio and librosa compute the filters the same way;
         # the front end warns), but not absurdly so: it is then a typo.
-        _check(
+        check(
             self.fmax <= self.sample_rate,
             "mel.fmax",
             f"{self.fmax} is above the sample rate {self.sample_rate}",
         )
-        _check(self.power in (1.0, 2.0), "mel.power", "must be 1.0 (magnitude) or 2.0 (power)")
-        _check(self.top_db is None or self.top_db > 0, "mel.top_db", "must be > 0 or null")
-        _check(
+        check(self.power in (1.0, 2.0), "mel.power", "must be 1.0 (magnitude) or 2.0 (power)")
+        check(self.top_db is None or self.top_db > 0, "mel.top_db", "must be > 0 or null")
+        check(
             self.ref == "max" or (isinstance(self.ref, (int, float)) and self.ref > 0),
             "mel.ref",
             "must be 'max' or a positive number",
         )
-        _check(
+        check(
             self.win_length is None or 1 <= self.win_length <= self.n_fft,
             "mel.win_length",
             "must be in 1..n_fft or null",
         )
-        _check(self.amin is None or self.amin > 0, "mel.amin", "must be > 0 or null")
-        _check(self.log_offset >= 0, "mel.log_offset", "must be >= 0")
-        _check(
+        check(self.amin is None or self.amin > 0, "mel.amin", "must be > 0 or null")
+        check(self.log_offset >= 0, "mel.log_offset", "must be >= 0")
+        check(
             all(s.step != "imagenet" for s in self.normalization),
             "mel.normalization",
             "imagenet is per channel: list it under image.normalization (after the channels exist)",
@@ -311,17 +305,17 @@ class ImageConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "normalization", as_steps(self.normalization))
-        _check(
+        check(
             self.delta_width >= 3 and self.delta_width % 2 == 1,
             "image.delta_width",
             "must be an odd number >= 3",
         )
-        _check(
+        check(
             self.size is None or (len(self.size) == 2 and min(self.size) >= 1),
             "image.size",
             "must be [height, width] or null",
         )
-        _check(
+        check(
             self.channels == 3 or all(s.step != "imagenet" for s in self.normalization),
             "image.normalization",
             "imagenet needs image.channels: 3",
@@ -337,6 +331,8 @@ class ImageConfig:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    SHORTHAND: ClassVar[str] = "path"  # `models: [a.onnx]`
+
     # A .onnx or OpenVINO .xml file; "builtin:demo" is the demo model shipped in the package.
     path: str
     weight: float = 1.0
@@ -373,19 +369,26 @@ class ModelSpec:
     taxon_weights: TaxonWeights | None = None
 
     def __post_init__(self) -> None:
-        _check(bool(self.path), "models.path", "must not be empty")
-        _check(
+        check(bool(self.path), "models.path", "must not be empty")
+        check(
             self.taxon_weights is None or all(w >= 0 for _, w in self.taxon_weights),
             "models.taxon_weights",
             "weights must be >= 0",
         )
-        _check(self.weight > 0, "models.weight", "must be > 0")
-        _check(self.output is None or bool(self.output), "models.output", "must not be empty")
-        _check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
-        _check(self.tile_overlap >= 0, "models.tile_overlap", "must be >= 0")
-        _check(
+        check(self.weight > 0, "models.weight", "must be > 0")
+        check(self.output is None or bool(self.output), "models.output", "must not be empty")
+        check(self.mapping is None or bool(self.mapping), "models.mapping", "must not be empty")
+        check(self.tile_overlap >= 0, "models.tile_overlap", "must be >= 0")
+        check(
             self.embedding is None or bool(self.embedding), "models.embedding", "must not be empty"
         )
+
+    def to_plain(self) -> dict[str, Any]:
+        """Taxon weights as the mapping YAML writes."""
+        plain = plain_fields(self)
+        if self.taxon_weights is not None:
+            plain["taxon_weights"] = dict(self.taxon_weights)
+        return plain
 
 
 @dataclass(frozen=True)
@@ -421,11 +424,11 @@ class InferenceConfig:
     probe: ProbePolicy = "refuse"
 
     def __post_init__(self) -> None:
-        _check(0 <= self.rank_clip < 0.5, "inference.rank_clip", "must be in [0, 0.5)")
-        _check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
-        _check(self.queue_windows >= 1, "inference.queue_windows", "must be >= 1")
-        _check(self.workers is None or self.workers >= 1, "inference.workers", "must be >= 1")
-        _check(self.threads is None or self.threads >= 1, "inference.threads", "must be >= 1")
+        check(0 <= self.rank_clip < 0.5, "inference.rank_clip", "must be in [0, 0.5)")
+        check(self.batch_size >= 1, "inference.batch_size", "must be >= 1")
+        check(self.queue_windows >= 1, "inference.queue_windows", "must be >= 1")
+        check(self.workers is None or self.workers >= 1, "inference.workers", "must be >= 1")
+        check(self.threads is None or self.threads >= 1, "inference.threads", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -445,15 +448,15 @@ class PostprocessConfig:
     file_scale_top_k: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.file_scale_top_k >= 0, "postprocess.file_scale_top_k", "must be >= 0")
+        check(self.file_scale_top_k >= 0, "postprocess.file_scale_top_k", "must be >= 0")
         kernel = self.smoothing_kernel
-        _check(
+        check(
             not kernel
             or (len(kernel) % 2 == 1 and all(k >= 0 for k in kernel) and sum(kernel) > 0),
             "postprocess.smoothing_kernel",
             "must be empty or an odd number of non-negative weights with a positive sum",
         )
-        _check(0 <= self.file_boost < 1, "postprocess.file_boost", "must be in [0, 1)")
+        check(0 <= self.file_boost < 1, "postprocess.file_boost", "must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -494,20 +497,20 @@ class OutputConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             bool(self.submission) or bool(self.windows),
             "output.submission",
             "is null and so is output.windows: set at least one of them",
         )
-        _check(self.submission != "", "output.submission", "must be a path or null")
+        check(self.submission != "", "output.submission", "must be a path or null")
         if self.windows:
             suffix = Path(self.windows).suffix.lower()
-            _check(
+            check(
                 suffix in (".parquet", ".csv"),
                 "output.windows",
                 f"must end in .parquet or .csv, got '{self.windows}'",
             )
-            _check(
+            check(
                 suffix != ".parquet" or importlib.util.find_spec("pyarrow") is not None,
                 "output.windows",
                 "a .parquet table needs pyarrow (pip install 'birdinfer[parquet]'), "
@@ -526,7 +529,7 @@ class CompetitionConfig:
     file_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        _check(self.budget_minutes > 0, "competition.budget_minutes", "must be > 0")
+        check(self.budget_minutes > 0, "competition.budget_minutes", "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -550,19 +553,19 @@ class ExecutorConfig:
     files_per_task: int = 4
 
     def __post_init__(self) -> None:
-        _check(self.files_per_task >= 1, "executor.files_per_task", "must be >= 1")
-        _check(self.workers is None or self.workers >= 1, "executor.workers", "must be >= 1")
-        _check(
+        check(self.files_per_task >= 1, "executor.files_per_task", "must be >= 1")
+        check(self.workers is None or self.workers >= 1, "executor.workers", "must be >= 1")
+        check(
             self.local_workers is None or self.local_workers >= 1,
             "executor.local_workers",
             "must be >= 1",
         )
-        _check(
+        check(
             not (self.scheduler and self.local_workers),
             "executor.scheduler",
             "is set and so is executor.local_workers: pick one",
         )
-        _check(
+        check(
             self.kind == "dask" or not (self.scheduler or self.local_workers),
             "executor.kind",
             f"is '{self.kind}', but a scheduler or local workers are only for 'dask'",
@@ -582,10 +585,10 @@ class BudgetConfig:
     placeholder_score: float = 0.0  # for files the deadline leaves unscored
 
     def __post_init__(self) -> None:
-        _check(self.minutes is None or self.minutes > 0, "budget.minutes", "must be > 0")
-        _check(self.reserve_minutes >= 0, "budget.reserve_minutes", "must be >= 0")
-        _check(self.safety >= 1.0, "budget.safety", "must be >= 1.0")
-        _check(self.calibration_files >= 1, "budget.calibration_files", "must be >= 1")
+        check(self.minutes is None or self.minutes > 0, "budget.minutes", "must be > 0")
+        check(self.reserve_minutes >= 0, "budget.reserve_minutes", "must be >= 0")
+        check(self.safety >= 1.0, "budget.safety", "must be >= 1.0")
+        check(self.calibration_files >= 1, "budget.calibration_files", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -599,8 +602,8 @@ class DemoConfig:
     solution: str = "birdinfer_demo/solution.csv"
 
     def __post_init__(self) -> None:
-        _check(self.files >= 1, "demo.files", "must be >= 1")
-        _check(self.seconds > 0, "demo.seconds", "must be > 0")
+        check(self.files >= 1, "demo.files", "must be >= 1")
+        check(self.seconds > 0, "demo.seconds", "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -622,15 +625,15 @@ class Config:
     demo: DemoConfig | None = None
 
     def __post_init__(self) -> None:
-        _check(len(self.models) >= 1, "models", "must list at least one model")
+        check(len(self.models) >= 1, "models", "must list at least one model")
         if any(spec.embedding for spec in self.models):
-            _check(
+            check(
                 str(self.output.windows or "").lower().endswith(".parquet"),
                 "models.embedding",
                 "embeddings go into the per-window table: set output.windows to a .parquet path",
             )
         if self.mel is not None:
-            _check(
+            check(
                 self.mel.sample_rate == self.audio.sample_rate,
                 "mel.sample_rate",
                 f"{self.mel.sample_rate} differs from audio.sample_rate {self.audio.sample_rate}",
@@ -640,311 +643,3 @@ class Config:
     def budget_minutes(self) -> float:
         """The CPU budget the time guard plans for: budget.minutes, else the competition's."""
         return self.budget.minutes or self.competition.budget_minutes
-
-
-# --- loading -------------------------------------------------------------------------------------
-
-
-# Keys that moved, old -> new: they keep working for this release, with a warning naming the new
-# key. (`inference.workers` as the thread pool's size is handled in `_renamed_keys`.)
-MOVED_KEYS = {
-    f"output.{key}": f"input.{key}"
-    for key in (
-        "empty_input_fallback",
-        "empty_input_fallback_files",
-        "duplicate_stems",
-        "placeholder_rows_for_skipped",
-        "skipped_file_seconds",
-    )
-}
-
-
-def from_dict(data: Mapping[str, Any]) -> Config:
-    """Build and validate a Config from plain data (as parsed from YAML)."""
-    return _build(Config, expand_preset(_renamed_keys(data)), prefix="")
-
-
-def _renamed_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """`data` with deprecated keys moved to their new place, warning once per key."""
-    if not isinstance(data, Mapping):
-        return data
-    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
-    for old, new in MOVED_KEYS.items():
-        (old_section, key), (new_section, new_key) = old.split("."), new.split(".")
-        section = data.get(old_section)
-        if not isinstance(section, dict) or key not in section:
-            continue
-        target = data.setdefault(new_section, {})
-        if not isinstance(target, dict):
-            continue  # _build names the bad section
-        _deprecated(old, new)
-        value = section.pop(key)
-        if new_key in target:
-            raise ConfigError(
-                f"config key '{old}' is deprecated and '{new}' is set too: keep '{new}'"
-            )
-        target[new_key] = value
-    executor, inference = data.get("executor"), data.get("inference")
-    if (
-        isinstance(executor, dict)
-        and isinstance(inference, dict)
-        and executor.get("kind") == "threads"
-        and inference.get("workers") is not None
-        and executor.get("workers") is None
-    ):
-        # It used to size the file map's thread pool; inference.workers is now the engine's only.
-        _deprecated("inference.workers (with executor.kind: threads)", "executor.workers")
-        executor["workers"] = inference.pop("workers")
-    return data
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"config key '{old}' is deprecated: use '{new}'", FutureWarning, stacklevel=4)
-
-
-def expand_preset(data: Mapping[str, Any]) -> dict[str, Any]:
-    """`mel: {preset: NAME, ...}`: the named front end's mel and image settings, then the keys
-    given beside it (birdinfer.presets lists the names and where each comes from)."""
-    data = dict(data)
-    mel = data.get("mel")
-    if not isinstance(mel, Mapping) or "preset" not in mel:
-        return data
-    from birdinfer.presets import preset_settings  # a leaf module of plain data
-
-    try:
-        settings = preset_settings(str(mel["preset"]))
-    except KeyError as exc:
-        raise ConfigError(f"config key 'mel.preset': {exc.args[0]}") from None
-    data["mel"] = {**settings["mel"], **{k: v for k, v in mel.items() if k != "preset"}}
-    if data.get("image") is None:
-        data["image"] = settings["image"]
-    return data
-
-
-def load_config(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
-) -> Config:
-    """Load a YAML config (a path, or a bundled name such as "default" or "birdclef2025").
-
-    `overrides` maps dotted keys ("inference.workers", "input_dir") to values; they win over
-    the file, which is how command-line flags are applied.
-    """
-    data = _read_yaml(resolve_config_path(path or "default"))
-    overrides = dict(overrides or {})
-    if "mel.preset" in overrides:
-        # A preset named on the command line replaces the file's mel block (and image steps)
-        # whole; the other --set keys then win over the preset's values.
-        data["mel"], data["image"] = {}, None
-    for key, value in overrides.items():
-        _set_dotted(data, key, value)
-    return from_dict(data)
-
-
-def bundled_config_dir() -> Path:
-    """The configs/ folder: inside an installed wheel, or at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "configs", here.parent / "configs"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("no bundled configs/ folder found next to the birdinfer package")
-
-
-def resolve_config_path(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    if path.suffix == "" and path.parent == Path("."):
-        bundled = bundled_config_dir() / f"{path.name}.yaml"
-        if bundled.is_file():
-            return bundled
-        names = sorted(p.stem for p in bundled_config_dir().glob("*.yaml"))
-        raise ConfigError(f"no config file '{path}' and no bundled config of that name ({names})")
-    raise ConfigError(f"config file not found: {path}")
-
-
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A config file's keys over those of the config it `extends:` (a bundled name, or a path
-    relative to the file), and so on up: a user config holds only what it changes.
-
-    Sections merge key by key; anything else (a list such as `models`, a scalar, null) replaces
-    what the base had. A `mel:` that names a `preset` replaces the base's whole mel block, so
-    that the base's mel keys never override the preset's.
-    """
-    resolved = path.resolve()
-    if resolved in seen:
-        chain = " -> ".join(str(p) for p in (*seen, resolved))
-        raise ConfigError(f"config key 'extends': a loop ({chain})")
-    data = _read_one(path)
-    base = data.pop("extends", None)
-    if base is None:
-        return data
-    if not isinstance(base, str) or not base.strip():
-        raise ConfigError(f"{path}: config key 'extends' must name a config, got {base!r}")
-    relative = path.parent / base
-    parent = resolve_config_path(relative if relative.is_file() else base)
-    return merge_configs(_read_yaml(parent, (*seen, resolved)), data)
-
-
-def merge_configs(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """`child` over `base`, as `extends:` reads them (see _read_yaml)."""
-    merged = dict(base)
-    for key, value in child.items():
-        below = merged.get(key)
-        replaces = key == "mel" and isinstance(value, Mapping) and "preset" in value
-        if isinstance(value, Mapping) and isinstance(below, Mapping) and not replaces:
-            merged[key] = merge_configs(below, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_one(path: Path) -> dict[str, Any]:
-    data = _safe_yaml(path.read_text(encoding="utf-8"), str(path))
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return data
-
-
-def _safe_yaml(text: str, where: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-    except RecursionError as exc:  # PyYAML composes nested collections recursively
-        raise ConfigError(f"{where}: nested too deeply to be a config") from exc
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = data
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[leaf] = value
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}': expected a mapping")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    odd = [k for k in data if not isinstance(k, str)]
-    if odd:  # YAML reads `1:` or `.inf:` as a number: no config key is one
-        raise ConfigError(
-            f"config key '{prefix}{odd[0]}' is not a name (YAML read it as "
-            f"{type(odd[0]).__name__}); known keys here: {sorted(known)}"
-        )
-    unknown = sorted(set(data) - known)
-    if unknown:
-        keys = ", ".join(f"'{prefix}{k}'" for k in unknown)
-        raise ConfigError(f"unknown config key {keys}; known keys here: {sorted(known)}")
-    values = {name: _coerce(hints[name], value, prefix + name) for name, value in data.items()}
-    try:
-        return cls(**values)
-    except TypeError as exc:  # pragma: no cover - all fields have defaults
-        raise ConfigError(f"config section '{prefix.rstrip('.')}': {exc}") from exc
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    """Check `value` against a type hint, converting only where it is lossless."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(
-            errors[0] if len(errors) == 1 else f"config key '{key}': bad value {value!r}"
-        )
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"config key '{key}': {value!r} is not one of {list(args)}")
-        return value
-    if hint == TaxonWeights:
-        pairs = value.items() if isinstance(value, Mapping) else value
-        if not isinstance(pairs, (list, tuple, type({}.items()))):
-            raise ConfigError(f"config key '{key}': expected a mapping of taxon to weight")
-        try:
-            return tuple((str(k), _scalar(float, w, f"{key}.{k}")) for k, w in pairs)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"config key '{key}': expected a mapping of taxon to weight"
-            ) from None
-    if origin is tuple:
-        if args[0] is NormStep and value in (None, "none"):
-            return ()  # `normalization: none` (the old spelling) or null: no steps
-        items = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(items))
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        if hint is ModelSpec and isinstance(value, str):
-            value = {"path": value}
-        if hint is NormStep and isinstance(value, str):
-            value = {"step": value}
-        return _build(hint, value, key + ".")
-    return _scalar(hint, value, key)
-
-
-def _scalar(hint: type, value: Any, key: str) -> Any:
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # YAML's .inf and .nan are floats; no setting means anything with them (an infinite
-            # block_seconds skipped every file with exit code 0).
-            if not math.isfinite(value):
-                raise ConfigError(f"config key '{key}': must be a finite number, got {value!r}")
-            return float(value)
-    elif hint is str and isinstance(value, str):
-        return value
-    raise ConfigError(
-        f"config key '{key}': expected {hint.__name__}, got {type(value).__name__} {value!r}"
-    )
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse a command-line `key=value`; the value is read as YAML (so 4 is an int, null is None)."""
-    if "=" not in text:
-        raise ConfigError(f"override '{text}' must look like key=value")
-    key, raw = text.split("=", 1)
-    return key.strip(), _safe_yaml(raw, f"override '{key.strip()}'")
-
-
-def to_dict(config: Config) -> dict[str, Any]:
-    """Plain data for reports (tuples as lists)."""
-    return _plain(config)
-
-
-def to_plain(value: Any) -> Any:
-    """Plain data (dicts, lists, scalars) for any config section, as YAML and card JSON hold it."""
-    return _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, NormStep):
-        return value.to_plain()
-    if isinstance(value, ModelSpec) and value.taxon_weights is not None:
-        plain = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {**plain, "taxon_weights": dict(value.taxon_weights)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -1,0 +1,178 @@
+"""Old spellings that still work, in one table: each with its new spelling, why it changed and
+the release that removes it (a test fails once birdinfer's version reaches that release, so
+the table is pruned as it goes).
+
+An entry renames a config key (`old` and `new` are dotted keys), a key's value (`key: value`)
+or a public name of the package (`birdinfer.Name`). Config entries are applied in one place,
+`apply_legacy`, which birdinfer.config.loader.from_dict calls before any validation; each old
+spelling found warns once (a FutureWarning naming it, its replacement and the removing release).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from birdinfer.errors import ConfigError
+
+# The new key given as well: "refuse" (which one is meant?), "agree" (it must hold the same
+# value; the old key is dropped), or "fill" (the old value fills it when it is null).
+Both = Literal["refuse", "agree", "fill"]
+
+
+@dataclass(frozen=True)
+class Legacy:
+    old: str
+    new: str
+    why: str
+    removed_in: str
+    kind: Literal["key", "value", "name"] = "key"
+    both: Both = "refuse"
+    # A key entry that applies only when this holds for the whole config (else the old key
+    # keeps a meaning of its own there).
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+def _sizes_the_thread_pool(data: Mapping[str, Any]) -> bool:
+    """inference.workers meant the file map's pool size only with executor.kind: threads."""
+    executor, inference = data.get("executor"), data.get("inference")
+    return (
+        isinstance(executor, dict)
+        and isinstance(inference, dict)
+        and executor.get("kind") == "threads"
+        and inference.get("workers") is not None
+        and executor.get("workers") is None
+    )
+
+
+_BY_CONCERN = "settings by concern: what to score and what a skipped file gives"
+
+LEGACY: tuple[Legacy, ...] = (
+    *(
+        Legacy(f"output.{key}", f"input.{key}", _BY_CONCERN, "0.2.0")
+        for key in (
+            "empty_input_fallback",
+            "empty_input_fallback_files",
+            "duplicate_stems",
+            "placeholder_rows_for_skipped",
+            "skipped_file_seconds",
+        )
+    ),
+    Legacy(
+        "inference.workers",
+        "executor.workers",
+        "with executor.kind: threads it sized the file map's pool; it is the engine's own",
+        "0.2.0",
+        both="fill",
+        when=_sizes_the_thread_pool,
+    ),
+    Legacy(
+        "mel.sample_rate",
+        "audio.sample_rate",
+        "a run has one sample rate; the mel section takes audio's",
+        "0.2.0",
+        both="agree",
+    ),
+    Legacy(
+        "birdinfer.Pipeline",
+        "birdinfer.Ensemble",
+        "it loads and scores the members, not the whole run",
+        "0.2.0",
+        kind="name",
+    ),
+)
+
+
+def apply_legacy(
+    data: Mapping[str, Any], table: tuple[Legacy, ...] = LEGACY, stacklevel: int = 2
+) -> Mapping[str, Any]:
+    """`data` (a config as plain data) with every old key and value in their new places.
+    `stacklevel` as warnings.warn counts it from apply_legacy (2: its caller's line)."""
+    if not isinstance(data, Mapping):
+        return data  # the schema names what is wrong
+    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for entry in table:
+        if entry.kind == "key":
+            _move_key(data, entry, stacklevel + 1)
+        elif entry.kind == "value":
+            _rename_value(data, entry, stacklevel + 1)
+    return data
+
+
+def _move_key(data: dict[str, Any], entry: Legacy, level: int) -> None:
+    (old_section, old_key), (new_section, new_key) = entry.old.split("."), entry.new.split(".")
+    section = data.get(old_section)
+    if not isinstance(section, dict) or old_key not in section:
+        return
+    if entry.when is not None and not entry.when(data):
+        return
+    target = data.setdefault(new_section, {})
+    if not isinstance(target, dict):
+        return  # the schema names the bad section
+    value = section[old_key]
+    given = new_key in target and not (entry.both == "fill" and target[new_key] is None)
+    _warn(entry, level)
+    if given and entry.both == "agree" and target[new_key] != value:
+        raise ConfigError(
+            f"config key '{entry.old}' is {value!r} and '{entry.new}' is {target[new_key]!r}: "
+            f"{entry.why}; keep '{entry.new}' only"
+        )
+    if given and entry.both == "refuse":
+        raise ConfigError(
+            f"config key '{entry.old}' is deprecated and '{entry.new}' is set too: "
+            f"keep '{entry.new}'"
+        )
+    del section[old_key]
+    if not given:
+        target[new_key] = value
+
+
+def _rename_value(data: dict[str, Any], entry: Legacy, level: int) -> None:
+    key, old_value = entry.old.split(": ", 1)
+    new_key, new_value = entry.new.split(": ", 1)
+    assert key == new_key, f"a value entry keeps its key: {entry}"
+    *parents, leaf = key.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and node.get(leaf) == old_value:
+        _warn(entry, level)
+        node[leaf] = new_value
+
+
+def renamed_name(module: str, name: str, stacklevel: int = 2) -> str | None:
+    """The new name of `module.name` when the table lists it (with a warning), else None.
+    `stacklevel` as warnings.warn counts it from renamed_name."""
+    for entry in LEGACY:
+        if entry.kind == "name" and entry.old == f"{module}.{name}":
+            _warn(entry, stacklevel)
+            return entry.new.rpartition(".")[2]
+    return None
+
+
+def _warn(entry: Legacy, level: int) -> None:
+    """`level`: the frame warned about, counted from _warn's caller (1) up."""
+    if entry.kind == "name":
+        what = f"{entry.old} is deprecated: use {entry.new}"
+    else:
+        what = f"config key '{entry.old}' is deprecated: use '{entry.new}'"
+        if entry.kind == "value":
+            what = f"config value '{entry.old}' is deprecated: use '{entry.new}'"
+    warnings.warn(
+        f"{what} ({entry.why}); birdinfer {entry.removed_in} removes it",
+        FutureWarning,
+        stacklevel=level + 1,
+    )
+
+
+def release(version: str) -> tuple[int, ...]:
+    """'0.2.0' (or '0.2.0.dev1') as (0, 2, 0), for ordering releases."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def overdue(version: str, table: tuple[Legacy, ...] = LEGACY) -> list[Legacy]:
+    """The entries that `version` should no longer carry."""
+    return [entry for entry in table if release(entry.removed_in) <= release(version)]
