@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from birdinfer.cli import _parser, infer_overrides
+from birdinfer.cli.infer import infer_overrides
+from birdinfer.cli.main import build_parser as _parser
 from birdinfer.config import bundled_config_dir, from_dict, load_config, parse_override
 from birdinfer.errors import ConfigError
 
