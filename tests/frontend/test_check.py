@@ -83,7 +83,7 @@ def check_error(capsys, *args) -> str:
 @pytest.mark.parametrize("count", ["0", "-3"])
 def test_a_window_count_below_one_is_refused(recording, capsys, count):
     err = check_error(capsys, str(recording), "--model", "builtin:demo", "--window-count", count)
-    assert err == f"error: --windows {count}: the windows to compare must be 1 or more"
+    assert err == f"error: --window-count {count}: the windows to compare must be 1 or more"
 
 
 def test_a_reference_holding_pickled_objects_is_refused_unread(recording, tmp_path, capsys):
