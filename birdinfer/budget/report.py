@@ -1,4 +1,5 @@
-"""The timing-budget report as markdown, JSON and a PNG chart."""
+"""The budget report as markdown, JSON and a PNG chart (benchmarks/benchmark.py writes its lab
+report, with a baseline and peak memory, through the same functions)."""
 
 from __future__ import annotations
 
@@ -48,14 +49,17 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {row['configuration']} | {row['ms_per_window']:.2f} | {row['realtime_factor']:.0f}x | "
             f"{f'{speedup:.2f}x' if speedup else '-'} | {f'{ratio:.2f}' if ratio else '-'} |"
         )
-    ens = data["ensemble"]
+    if data.get("ensemble"):
+        ens = data["ensemble"]
+        lines += [
+            "",
+            f"Ensemble: {ens['configuration']}: {ens['ms_per_window']:.2f} ms/window vs front end "
+            f"+ members alone {ens['front_end_plus_members_alone_ms']:.2f} ms ({ens['ratio']:.2f}x).",
+        ]
+    if data.get("peak_rss_mb"):
+        rss = ", ".join(f"{n} files {v:.0f} MB" for n, v in data["peak_rss_mb"].items())
+        lines += ["", f"Peak RSS: {rss} (growth {100 * data['rss_growth']:+.1f}%)."]
     lines += [
-        "",
-        f"Ensemble: {ens['configuration']}: {ens['ms_per_window']:.2f} ms/window vs front end + "
-        f"members alone {ens['front_end_plus_members_alone_ms']:.2f} ms ({ens['ratio']:.2f}x).",
-        "",
-        f"Peak RSS: {', '.join(f'{n} files {v:.0f} MB' for n, v in data['peak_rss_mb'].items())} "
-        f"(growth {100 * data['rss_growth']:+.1f}%).",
         "",
         "## Projection onto the hidden test sets",
         "",

@@ -27,7 +27,13 @@ RENAMED_FLAGS: tuple[tuple[str, str, str], ...] = (
 )
 
 # (command, flag, where it went): flags whose code left the package name its new home.
-MOVED_FLAGS: tuple[tuple[str, str, str], ...] = ()
+MOVED_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("bench", "--peers", "python benchmarks/peers.py"),
+    ("bench", "--soak", "python benchmarks/soak.py --files N"),
+    ("bench", "--rounds", "python benchmarks/peers.py --rounds N"),
+    ("bench", "--no-baseline", "python benchmarks/benchmark.py --no-baseline"),
+    ("bench", "--rss-files", "python benchmarks/benchmark.py --rss-files N1 N2"),
+)
 
 
 class _Renamed(argparse.Action):
