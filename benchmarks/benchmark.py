@@ -1,12 +1,11 @@
-"""The lab timing-budget benchmark: where the time goes, what fits each competition's budget,
-for one reference model in every runtime and precision.
+"""The lab timing-budget benchmark: one reference model in every runtime and precision.
 
-Everything is measured side by side in one run on the same files: each stage alone at full
-cores, then end to end per runtime / precision, a naive notebook baseline, a 3-member ensemble on
-one front end, and peak memory for two folder sizes (each in a fresh process). Results are
-projected onto each BirdCLEF edition's hidden test set and CPU budget. `birdinfer bench` measures
-the same stages for a user's own config; this adds the reference model's variants (needs torch
-and the quantizer), the baseline and the memory runs.
+Where the time goes, and what fits each competition's budget. Everything is measured side by side in
+one run on the same files: each stage alone at full cores, then end to end per runtime / precision,
+a naive notebook baseline, a 3-member ensemble on one front end, and peak memory for two folder
+sizes (each in a fresh process). Results are projected onto each BirdCLEF edition's hidden test set
+and CPU budget. `birdinfer bench` measures the same stages for a user's own config; this adds the
+reference model's variants (needs torch and the quantizer), the baseline and the memory runs.
 
     python benchmarks/benchmark.py [--files 40] [--report-dir reports/bench] [--no-baseline]
 """
@@ -326,14 +325,14 @@ def assemble(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`birdinfer bench`'s flags (the same parser) plus the lab's own."""
+    """`birdinfer bench`'s workload flags (the same code) plus the lab's own."""
     import argparse
 
     from birdinfer.budget import write_report
-    from birdinfer.cli.bench import add_bench_arguments
+    from birdinfer.cli.bench import add_workload_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_bench_arguments(parser)
+    add_workload_arguments(parser)
     parser.add_argument("--rss-files", type=int, nargs=2, default=(100, 400), metavar=("N1", "N2"))
     parser.add_argument("--no-baseline", action="store_true", help="skip torch eager + librosa")
     args = parser.parse_args(argv)

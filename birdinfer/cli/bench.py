@@ -28,6 +28,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="measure this model file instead of the config's members; repeat for several",
     )
+    add_workload_arguments(parser)
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is timed and where the report goes (benchmarks/benchmark.py takes these too)."""
     parser.add_argument("--input", type=Path, help="a folder of recordings to time on")
     parser.add_argument(
         "--files", type=int, default=40, help="else this many synthetic 60 s OGG soundscapes"
