@@ -54,11 +54,13 @@ class _Renamed(argparse.Action):
         self.target, self.new = target, new
 
     def __call__(self, parser, namespace, values, option_string=None):
-        warnings.warn(
-            f"{parser.prog} {option_string} is deprecated: use {self.new} "
+        # Attributed to the command, not to argparse's line that called this action.
+        warnings.warn_explicit(
+            f"{option_string} is deprecated: use {self.new} "
             f"(the old spelling goes in birdinfer {REMOVED_IN})",
             FutureWarning,
-            stacklevel=2,
+            filename=parser.prog,
+            lineno=0,
         )
         self.target(parser, namespace, values, self.new)
 
