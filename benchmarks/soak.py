@@ -142,7 +142,7 @@ def write_soak_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
     write_json_atomic(data, paths["json"])
     text = markdown(data)
     write_atomic(paths["md"], lambda handle: handle.write(text))
-    with contextlib.suppress(ImportError):  # matplotlib is in the [bench] extra
+    with contextlib.suppress(ImportError):  # matplotlib: benchmarks/requirements.txt
         paths["png"] = chart(data, folder / "soak.png")
     return paths
 

@@ -3,6 +3,7 @@ report, with a baseline and peak memory, through the same functions)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,12 @@ from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 def write_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": folder / "bench.json",
-        "markdown": folder / "bench.md",
-        "png": folder / "bench.png",
-    }
+    paths = {"json": folder / "bench.json", "markdown": folder / "bench.md"}
     write_json_atomic(data, paths["json"])
     write_atomic(paths["markdown"], lambda handle: handle.write(markdown(data)))
-    chart(data, paths["png"])
+    with contextlib.suppress(ImportError):  # matplotlib: the [bench] extra; the rest needs none
+        chart(data, folder / "bench.png")
+        paths["png"] = folder / "bench.png"
     return paths
 
 
