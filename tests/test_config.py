@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 import birdinfer
-from birdinfer.cli import _parser, infer_overrides
+from birdinfer.cli.infer import infer_overrides
+from birdinfer.cli.main import build_parser as _parser
 from birdinfer.config import (
     LEGACY,
     Legacy,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.cli import exit_code, main
+from birdinfer.cli import main
+from birdinfer.cli.main import exit_code
 from birdinfer.errors import (
     AudioError,
     BirdinferError,

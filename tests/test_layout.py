@@ -28,7 +28,7 @@ LAYERS = {
     "inference": 4,
     "quantize": 5,
     "kaggle": 5,
-    "bench": 5,
+    "budget": 5,
     "demo": 5,
     "cli": 6,
     "__init__": 6,
@@ -91,7 +91,7 @@ def test_imports_point_down_the_layers():
 
 def test_the_core_never_imports_the_tools():
     core = {"audio", "frontend", "models", "output", "scoring", "inference"}
-    tools = {"quantize", "kaggle", "bench", "demo", "cli"}
+    tools = {"quantize", "kaggle", "budget", "demo", "cli"}
     wrong = [
         f"{module} -> {target}"
         for module, targets in graph().items()

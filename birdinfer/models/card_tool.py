@@ -223,7 +223,7 @@ def _one_sample_rate(data: dict[str, Any], told: set[str]) -> None:
 
 
 def _with_holds(card: ModelCard, holds: str) -> ModelCard:
-    """`--output logits|probabilities`: what the scored output holds, on each card field that
+    """`--emits logits|probabilities`: what the scored output holds, on each card field that
     says it (the first scoring output's, and the version-1 field)."""
     described = list(card.outputs)
     first = next((i for i, o in enumerate(described) if o.scores), None)
@@ -413,7 +413,7 @@ def check_frontend(
     from birdinfer.frontend.check import compare_with_array, compare_with_library
 
     if isinstance(windows, bool) or not isinstance(windows, int) or windows < 1:
-        raise ConfigError(f"--windows {windows}: the windows to compare must be 1 or more")
+        raise ConfigError(f"--window-count {windows}: the windows to compare must be 1 or more")
     if model is not None:
         card = read_card(model)
         if card.waveform:

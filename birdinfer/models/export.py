@@ -245,7 +245,7 @@ def _layout(spec: OutputSpec, shape: tuple[int, ...], batch: int, classes: int) 
     if len(shape) == 3 and shape[1] == classes:
         advice = "frame-wise outputs must be (batch, frames, classes): return x.transpose(1, 2)"
     else:
-        advice = "choose the outputs to export with --output NAME (or the card's outputs)"
+        advice = "choose the outputs to export with --graph-output NAME (or the card's outputs)"
     raise ExportError(
         f"output '{spec.name}' has shape {shape}: neither clip-wise ({batch}, {classes}) nor "
         f"frame-wise ({batch}, frames, {classes}); {advice}"

@@ -52,7 +52,7 @@ def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio,
             "builtin:demo",
             "--reference",
             str(tmp_path / "train.npy"),
-            "--windows",
+            "--window-count",
             "2",
         ]
     )
@@ -82,8 +82,8 @@ def check_error(capsys, *args) -> str:
 
 @pytest.mark.parametrize("count", ["0", "-3"])
 def test_a_window_count_below_one_is_refused(recording, capsys, count):
-    err = check_error(capsys, str(recording), "--model", "builtin:demo", "--windows", count)
-    assert err == f"error: --windows {count}: the windows to compare must be 1 or more"
+    err = check_error(capsys, str(recording), "--model", "builtin:demo", "--window-count", count)
+    assert err == f"error: --window-count {count}: the windows to compare must be 1 or more"
 
 
 def test_a_reference_holding_pickled_objects_is_refused_unread(recording, tmp_path, capsys):

@@ -436,8 +436,8 @@ def test_a_foundation_model_file_without_a_card_gets_one_with_card_set(
     onnx.save(proto, str(bare))
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(PERCH_LABELS) + "\n")
-    flags = ["--classes", str(labels), "--waveform", "--named-output", "label"]
-    assert main(["card", "set", str(bare), *flags, "--named-output", "embedding:embedding"]) == 0
+    flags = ["--classes", str(labels), "--waveform", "--graph-output", "label"]
+    assert main(["card", "set", str(bare), *flags, "--graph-output", "embedding:embedding"]) == 0
     card = (
         birdinfer.Ensemble(
             from_dict({"models": [str(gem_path), {"path": str(bare), "mapping": str(mapping)}]})

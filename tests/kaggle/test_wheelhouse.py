@@ -89,7 +89,7 @@ def test_a_fresh_venv_installs_offline_from_the_wheelhouse_and_runs_the_demo(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(venv))  # the installed wheel, not this checkout
 
-    demo = [python, "-m", "birdinfer.cli", "infer", "--no-progress", "-q"]
+    demo = [python, "-m", "birdinfer", "infer", "--no-progress", "-q"]
     done = subprocess.run(
         demo, cwd=run_dir, capture_output=True, text=True, env=isolated_env(), timeout=600
     )

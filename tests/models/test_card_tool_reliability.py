@@ -109,7 +109,7 @@ def test_card_set_output_changes_what_the_scored_output_holds(bare_model):
         read_card("builtin:demo"), outputs=(OutputSpec("logits", "logits", "clipwise"),)
     )
     set_card(bare_model, card)
-    assert card_set(bare_model, "--output", "probabilities") == 0
+    assert card_set(bare_model, "--emits", "probabilities") == 0
     after = read_card(bare_model)
     assert (after.output, after.outputs[0].holds) == ("probabilities", "probabilities")
 

@@ -135,7 +135,7 @@ def test_an_output_index_is_the_position_in_what_the_module_returns(tmp_path):
 
 
 def test_an_index_past_a_lone_tensor_is_refused(tmp_path, capsys):
-    assert main(export_args(tmp_path, "--output", "1", "--no-openvino")) == 2
+    assert main(export_args(tmp_path, "--graph-output", "1", "--no-openvino")) == 2
     assert "output 1: the model returns 1 value(s)" in one_line_error(capsys)
 
 

@@ -199,7 +199,7 @@ def select_embeddings(
             marked = [o.name for o in card.outputs if o.holds == "embedding"]
             raise ModelError(
                 f"{path}: embedding '{name}': its card marks {marked or 'no output'} as an "
-                "embedding (export with --output NAME:embedding)"
+                "embedding (export with --graph-output NAME:embedding)"
             )
         if name not in graph_outputs:
             raise ModelError(

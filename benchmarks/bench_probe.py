@@ -1,8 +1,8 @@
 """What the load-time probe costs per member: each model file opened as a run opens it, then its
 probe run, in interleaved rounds (median and spread in ms).
 
-    python scripts/bench_probe.py                          # the demo model (ONNX and its IR)
-    python scripts/bench_probe.py reports/quantize/*.xml --threads 2 --rounds 7
+    python benchmarks/bench_probe.py                          # the demo model (ONNX and its IR)
+    python benchmarks/bench_probe.py reports/quantize/*.xml --threads 2 --rounds 7
 """
 
 from __future__ import annotations

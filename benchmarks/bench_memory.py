@@ -5,7 +5,7 @@ Each figure is VmHWM of a fresh process that runs `birdinfer.run` on N files (ha
 peer benchmark's 60 s OGG soundscapes), the configurations interleaved in rounds; the median
 over rounds is printed.
 
-    python scripts/bench_memory.py --audio reports/peers/work/audio \
+    python benchmarks/bench_memory.py --audio reports/peers/work/audio \
         --models reports/peers/work/variants/efficientnet_b0_234.ov-int8.xml \
                  reports/peers/work/variants/efficientnet_b0_234.xml \
                  reports/peers/work/efficientnet_b0_234.onnx
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdinfer.bench.benchmark import BenchSettings, peak_rss_mb  # noqa: E402
+from benchmark import BenchSettings, peak_rss_mb  # noqa: E402
 
 
 def main() -> int:

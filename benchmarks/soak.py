@@ -4,6 +4,8 @@ A leak per file (a buffer kept, a session re-created, a queue that never drains)
 rising with the file count, which a 40-file benchmark cannot see. The verdict compares the
 median RSS just before the halfway point (after warm-up: runtimes grow their arenas over the first
 batches) with the median of the last tenth of the files, and fits the slope over the second half.
+
+    python benchmarks/soak.py [--files 1000] [--report-dir reports/soak]
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from benchmark import proc_status_mb
 
-from birdinfer.bench.benchmark import proc_status_mb
 from birdinfer.config import from_dict
 from birdinfer.inference.run import run
 from birdinfer.output.atomic import write_atomic, write_json_atomic
@@ -140,7 +142,7 @@ def write_soak_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
     write_json_atomic(data, paths["json"])
     text = markdown(data)
     write_atomic(paths["md"], lambda handle: handle.write(text))
-    with contextlib.suppress(ImportError):  # matplotlib is in the [bench] extra
+    with contextlib.suppress(ImportError):  # matplotlib: benchmarks/requirements.txt
         paths["png"] = chart(data, folder / "soak.png")
     return paths
 
@@ -200,3 +202,25 @@ def summary(data: dict[str, Any]) -> str:
         f"({data['growth_mb']:+} MB, {data['slope_mb_per_1000_files']:+} MB/1000 files), "
         f"peak {data['peak_mb']} MB: {verdict}"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000, help="short files in the run")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/soak"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    out = args.report_dir
+    data = run_soak(
+        SoakSettings(files=args.files, report_dir=out, work_dir=out / f"audio_{args.files}")
+    )
+    paths = write_soak_report(data, out)
+    print(summary(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0 if data["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

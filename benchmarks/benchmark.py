@@ -1,9 +1,13 @@
-"""The timing-budget benchmark: where the time goes, what fits each competition's budget.
+"""The lab timing-budget benchmark: one reference model in every runtime and precision.
 
-Everything is measured side by side in one run on the same files: each stage alone at full
-cores, then end to end per runtime / precision, a naive notebook baseline, a 3-member ensemble on
-one front end, and peak memory for two folder sizes (each in a fresh process). Results are
-projected onto each BirdCLEF edition's hidden test set and CPU budget.
+Where the time goes, and what fits each competition's budget. Everything is measured side by side in
+one run on the same files: each stage alone at full cores, then end to end per runtime / precision,
+a naive notebook baseline, a 3-member ensemble on one front end, and peak memory for two folder
+sizes (each in a fresh process). Results are projected onto each BirdCLEF edition's hidden test set
+and CPU budget. `birdinfer bench` measures the same stages for a user's own config; this adds the
+reference model's variants (needs torch and the quantizer), the baseline and the memory runs.
+
+    python benchmarks/benchmark.py [--files 40] [--report-dir reports/bench] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +28,29 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birdinfer.audio.decode import WindowReader
-from birdinfer.config import AudioConfig, CompetitionConfig, Config, from_dict, load_config
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.budget.measure import (
+    Measurement,
+    best_of,
+    configuration_row,
+    cpu_name,
+    decode_alone,
+    end_to_end,
+    ensemble_row,
+    mel_alone,
+    model_alone,
+    summary,
+    synthetic_folder,
+)
+from birdinfer.config import AudioConfig, Config, from_dict
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
 from birdinfer.output.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-# The bundled edition configs hold each hidden test set and CPU budget (competition.*).
-EDITION_CONFIGS = ("birdclef2023", "birdclef2024", "birdclef2025", "birdclef2026")
 REFERENCE_CLASSES = 234  # BirdCLEF+ 2026
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -58,33 +70,7 @@ class BenchSettings:
     repeats: int = 3
 
 
-@dataclass
-class Measurement:
-    name: str
-    wall_seconds: float
-    windows: int
-    note: str = ""
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ms_per_window(self) -> float:
-        return 1000.0 * self.wall_seconds / max(self.windows, 1)
-
-    @property
-    def realtime_factor(self) -> float:
-        return self.windows * 5.0 / max(self.wall_seconds, 1e-9)
-
-
 # --- inputs ---------------------------------------------------------------------------------
-
-
-def synthetic_folder(folder: Path, files: int, seconds: float, seed: int = 7000) -> list[Path]:
-    """N synthetic OGG soundscapes (cached: made once per folder and count)."""
-    existing = sorted(folder.glob("*.ogg"))
-    if len(existing) == files:
-        return existing
-    shutil.rmtree(folder, ignore_errors=True)
-    return write_soundscapes(folder, files, seed=seed, seconds=seconds, fmt="ogg")
 
 
 def reference_model(folder: Path) -> Path:
@@ -129,50 +115,6 @@ def variants(fp32: Path, folder: Path, audio_dir: Path) -> dict[str, Path]:
     return {"onnxruntime FP32": fp32, **{names[k]: Path(p) for k, p in found.items()}}
 
 
-# --- stages alone ---------------------------------------------------------------------------
-
-
-def decode_alone(files: list[Path], cores: int) -> Measurement:
-    """Decode + resample + windowing, files spread over every core."""
-    config = AudioConfig()
-
-    def decode(path: Path) -> int:
-        return sum(len(group) for group in WindowReader(path, config))
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(cores) as pool:
-        windows = sum(pool.map(decode, files))
-    return Measurement("decode alone", time.perf_counter() - start, windows)
-
-
-def mel_alone(windows: np.ndarray, frontend: LogMel, cores: int, batch: int) -> Measurement:
-    batches = [windows[i : i + batch] for i in range(0, len(windows), batch)]
-    frontend(batches[0])  # warm-up
-    start = time.perf_counter()
-    with ThreadPoolExecutor(cores) as pool:
-        list(pool.map(frontend, batches))
-    return Measurement("mel alone", time.perf_counter() - start, len(windows))
-
-
-def model_alone(
-    path: Path, features: np.ndarray, cores: int, batch: int, name: str, repeats: int = 3
-) -> Measurement:
-    backend = open_backend(path, threads=cores)
-    backend(features[:batch])  # warm-up: compile, allocate
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(0, len(features), batch):
-            backend(features[i : i + batch])
-        best = min(best, time.perf_counter() - start)
-    return Measurement(f"{name} alone", best, len(features))
-
-
-def best_of(repeats: int, measure) -> Measurement:
-    """The fastest of `repeats` calls of `measure()`: the least disturbed by other load."""
-    return min((measure() for _ in range(repeats)), key=lambda m: m.wall_seconds)
-
-
 # --- end to end -----------------------------------------------------------------------------
 
 
@@ -194,20 +136,6 @@ def run_config(
             "output": {"submission": str(out), "progress": False},
         }
     )
-
-
-def end_to_end(name: str, config: Config, repeats: int = 1) -> Measurement:
-    """Runs with the models already loaded (the one-off load/compile is not counted); the best
-    of `repeats` runs, each with fresh stage timers."""
-
-    def once() -> Measurement:
-        ensemble = Ensemble(config)
-        result = run(config, ensemble)
-        return Measurement(
-            name, result.wall_seconds, result.windows, stage_seconds=dict(result.stage_seconds)
-        )
-
-    return best_of(repeats, once)
 
 
 def naive_baseline(files: list[Path], fp32: Path, cores: int) -> Measurement:
@@ -262,7 +190,8 @@ def peak_rss_mb(
     # VmHWM, not ru_maxrss: the rusage high-water mark survives exec, so a child would inherit
     # the benchmark's own peak (torch and NNCF loaded) and report it as its own.
     code = (
-        "from birdinfer.bench.benchmark import run_config, BenchSettings, vm_hwm_mb; "
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+        "from benchmark import run_config, BenchSettings, vm_hwm_mb; "
         "from birdinfer.inference.run import run; from pathlib import Path; "
         f"run(run_config(Path({str(folder)!r}), [Path(m) for m in {[str(m) for m in models]!r}], "
         f"Path({str(work / f'rss_{count}.csv')!r}), BenchSettings(batch_size={settings.batch_size}))); "
@@ -286,34 +215,6 @@ def vm_hwm_mb() -> float:
     """This process's peak resident memory since it started (Linux), in MB."""
     peak = proc_status_mb("VmHWM")
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-# --- projections ----------------------------------------------------------------------------
-
-
-def editions() -> list[CompetitionConfig]:
-    """Each BirdCLEF edition's competition facts, from its bundled config."""
-    return [load_config(name).competition for name in EDITION_CONFIGS]
-
-
-def project(measurement: Measurement, front_ms: float, settings: BenchSettings) -> dict[str, Any]:
-    """Minutes each edition's hidden set would take, and how many models of this cost fit."""
-    rows = {}
-    model_ms = max(measurement.ms_per_window - front_ms, 1e-6)
-    for edition in editions():
-        files, seconds, budget = edition.test_files, edition.file_seconds, edition.budget_minutes
-        windows = files * seconds / 5.0
-        total = windows * measurement.ms_per_window / 60000.0 * settings.kaggle_scale
-        front = windows * front_ms / 60000.0 * settings.kaggle_scale
-        per_model = windows * model_ms / 60000.0 * settings.kaggle_scale
-        usable = budget - settings.reserve_minutes
-        rows[edition.name] = {
-            "minutes": round(total, 1),
-            "budget_minutes": budget,
-            "fits": total <= usable,
-            "models_that_fit": max(0, int((usable - front) // per_model)),
-        }
-    return rows
 
 
 def dump(path: Path, data: dict) -> None:
@@ -395,28 +296,14 @@ def assemble(
 ) -> dict:
     front_ms = decode.ms_per_window + mel.ms_per_window
     baseline = measurements.get("baseline")
-    rows = []
-    for name, m in measurements.items():
-        row = {
-            "configuration": m.name,
-            "ms_per_window": round(m.ms_per_window, 3),
-            "realtime_factor": round(m.realtime_factor, 1),
-            "speedup_vs_baseline": round(baseline.wall_seconds / m.wall_seconds, 2)
-            if baseline
-            else None,
-            "stage_ms_per_window": {
-                k: round(1000 * v / max(m.windows, 1), 3) for k, v in m.stage_seconds.items()
-            },
-        }
-        if name in alone:
-            stages_sum = front_ms + alone[name].ms_per_window
-            row["sum_of_stages_alone_ms"] = round(stages_sum, 3)
-            row["end_to_end_over_sum_of_stages"] = round(m.ms_per_window / stages_sum, 3)
-        row["projection"] = project(m, front_ms, settings)
-        rows.append(row)
-    ensemble_budget = front_ms + 3 * alone[fastest].ms_per_window
+    rows = [
+        configuration_row(
+            m, front_ms, alone[name].ms_per_window if name in alone else None, baseline, settings
+        )
+        for name, m in measurements.items()
+    ]
     return {
-        "machine": {"cores": cores, "cpu": _cpu_name(), "kaggle_scale": settings.kaggle_scale},
+        "machine": {"cores": cores, "cpu": cpu_name(), "kaggle_scale": settings.kaggle_scale},
         "workload": {
             "files": n_files,
             "seconds_per_file": settings.seconds,
@@ -431,42 +318,41 @@ def assemble(
             **{name: round(m.ms_per_window, 3) for name, m in alone.items()},
         },
         "configurations": rows,
-        "ensemble": {
-            "configuration": ensemble.name,
-            "ms_per_window": round(ensemble.ms_per_window, 3),
-            "front_end_plus_members_alone_ms": round(ensemble_budget, 3),
-            "ratio": round(ensemble.ms_per_window / ensemble_budget, 3),
-        },
+        "ensemble": ensemble_row(ensemble, front_ms + 3 * alone[fastest].ms_per_window),
         "peak_rss_mb": {str(n): round(v, 1) for n, v in rss.items()},
         "rss_growth": round(rss[settings.rss_files[1]] / rss[settings.rss_files[0]] - 1, 3),
     }
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+def main(argv: list[str] | None = None) -> int:
+    """`birdinfer bench`'s workload flags (the same code) plus the lab's own."""
+    import argparse
+
+    from birdinfer.budget import write_report
+    from birdinfer.cli.bench import add_workload_arguments
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_workload_arguments(parser)
+    parser.add_argument("--rss-files", type=int, nargs=2, default=(100, 400), metavar=("N1", "N2"))
+    parser.add_argument("--no-baseline", action="store_true", help="skip torch eager + librosa")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO)
+    settings = BenchSettings(
+        files=args.files,
+        input_dir=args.input,
+        report_dir=args.report_dir,
+        threads=args.cores,
+        batch_size=args.batch_size,
+        kaggle_scale=args.kaggle_scale,
+        rss_files=tuple(args.rss_files),
+        baseline=not args.no_baseline,
+    )
+    data = run_benchmark(settings)
+    paths = write_report(data, args.report_dir)
+    print(summary(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
-def summary(data: dict[str, Any]) -> str:
-    """The figures the throughput issue asks for, one line each."""
-    rows = {r["configuration"]: r for r in data["configurations"]}
-    lines = [f"stages alone (ms/window): {data['stages_alone_ms_per_window']}"]
-    for name, row in rows.items():
-        extra = ""
-        if row.get("end_to_end_over_sum_of_stages"):
-            extra = f", e2e/sum of stages {row['end_to_end_over_sum_of_stages']:.2f}"
-        speed = (
-            f", {row['speedup_vs_baseline']:.2f}x baseline" if row["speedup_vs_baseline"] else ""
-        )
-        lines.append(
-            f"{name}: {row['ms_per_window']:.2f} ms/window, {row['realtime_factor']:.0f}x real time{speed}{extra}"
-        )
-    ens = data["ensemble"]
-    lines.append(f"{ens['configuration']}: {ens['ratio']:.2f}x (front end + members alone)")
-    lines.append(f"peak RSS {data['peak_rss_mb']} MB: growth {100 * data['rss_growth']:+.1f}%")
-    return "\n".join(lines)
+if __name__ == "__main__":
+    raise SystemExit(main())

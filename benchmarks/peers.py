@@ -1,5 +1,7 @@
 """birdinfer beside the recipes it must beat, each pipeline in its own process.
 
+    python benchmarks/peers.py [--files 100] [--rounds 3] [--cores N] [--report-dir reports/peers]
+
 Pipelines (same files, same model, same cores):
 - `naive`: a first notebook: librosa per 5 s window, torch eager, one file after another;
 - `recipe-2024`: the 2024 winner's recipe: librosa log-mels of every file computed in worker
@@ -99,7 +101,7 @@ def run_child(name: str, settings: PeerSettings, cpus: list[int]) -> tuple[float
     ]
     # The child imports this birdinfer, not whichever one the environment would find first
     # (an editable install of another checkout, say).
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[1])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
@@ -192,7 +194,9 @@ def run_peers(
     soundscapes, efficientnet_b0 with 234 classes and its OpenVINO FP32 / INT8 files."""
     import dataclasses
 
-    from birdinfer.bench.benchmark import reference_model, synthetic_folder, variants
+    from benchmark import reference_model, variants
+
+    from birdinfer.budget.measure import synthetic_folder
     from birdinfer.inference.threads import available_cores
     from birdinfer.models.backends import open_backend
 
@@ -213,3 +217,32 @@ def run_peers(
         pipelines=pipelines,
     )
     return compare(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # At least 100 files, so that interpreter start-up does not decide the ratios.
+    parser.add_argument("--files", type=int, default=100, help="synthetic 60 s OGG soundscapes")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--cores", type=int, help="cores to use (default: all available)")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per model call")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/peers"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    data = run_peers(
+        args.files,
+        report_dir=args.report_dir,
+        cores=args.cores,
+        rounds=args.rounds,
+        batch_size=args.batch_size,
+    )
+    paths = write_peer_report(data, args.report_dir)
+    print(markdown(data))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Export and quantize the full-size architectures BirdCLEF teams use, and print what each gives.
 
-    python scripts/bench_architectures.py                      # all five, ~15 minutes on 2 cores
-    python scripts/bench_architectures.py --arch regnety_008 --rounds 5
+    python benchmarks/bench_architectures.py                      # all five, ~15 minutes on 2 cores
+    python benchmarks/bench_architectures.py --arch regnety_008 --rounds 5
 
 Each architecture is built by timm with random weights (pretrained=False: no download) for one
 input channel, 7 classes and the 128 x 313 preset; the classifier is scaled so that logits spread

@@ -6,9 +6,9 @@ Configurations run interleaved in rounds (A B C ... A B C ...) and each figure i
 over rounds, so a neighbour's load spike lands on all of them alike. Quote the machine's load
 with the figures: on a shared machine they are noisy.
 
-    python scripts/bench_frontend.py                    # every option, 2 threads at most
-    python scripts/bench_frontend.py --baseline 94d2ed7 # also the log-mel of that commit
-    python scripts/bench_frontend.py --baseline 94d2ed7 --only 'default (librosa)' --rounds 15
+    python benchmarks/bench_frontend.py                    # every option, 2 threads at most
+    python benchmarks/bench_frontend.py --baseline 94d2ed7 # also the log-mel of that commit
+    python benchmarks/bench_frontend.py --baseline 94d2ed7 --only 'default (librosa)' --rounds 15
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""The timing-budget report: figures come from the measurements given, projections add up."""
+"""The lab timing-budget report: figures come from the measurements given, projections add up."""
 
 import json
 
 import pytest
+from benchmark import BenchSettings, assemble
 
-from birdinfer.bench.benchmark import BenchSettings, Measurement, assemble, editions, project
-from birdinfer.bench.report import write_report
+from birdinfer.budget import write_report
+from birdinfer.budget.measure import Measurement, editions, project
 
 
 def fake_run():

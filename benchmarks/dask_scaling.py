@@ -3,6 +3,8 @@ of 1 and 2 worker processes, interleaved in rounds so that machine noise hits ev
 
 Cluster start-up and each worker's first model load are outside the timings (a warm-up run
 on each cluster first): an archive run lasts hours, start-up seconds.
+
+    python benchmarks/dask_scaling.py [--files 40] [--rounds 3] [--report-dir reports/dask]
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from soak import rss_mb
 
 from birdinfer.audio.decode import probe
-from birdinfer.bench.benchmark import synthetic_folder
-from birdinfer.bench.soak import rss_mb
+from birdinfer.budget.measure import synthetic_folder
 from birdinfer.config import ExecutorConfig, from_dict
 from birdinfer.inference.dask_cluster import local_cluster
 from birdinfer.inference.ensemble import Ensemble
@@ -168,10 +170,32 @@ def write_dask_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
     return paths
 
 
-def main(settings: DaskBenchSettings | None = None) -> dict[str, Any]:
-    settings = settings or DaskBenchSettings()
+def report(settings: DaskBenchSettings) -> dict[str, Any]:
     data = run_dask_bench(settings)
     paths = write_dask_report(data, settings.report_dir)
     print(markdown(data))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return data
+
+
+if __name__ == "__main__":  # Dask's worker processes re-import this file: start nothing then
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=40, help="synthetic 60 s soundscapes")
+    parser.add_argument("--model", default="builtin:demo", help="model file or builtin:demo")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--files-per-task", type=int, default=4)
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/dask"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    report(
+        DaskBenchSettings(
+            files=args.files,
+            model=args.model,
+            rounds=args.rounds,
+            files_per_task=args.files_per_task,
+            report_dir=args.report_dir,
+        )
+    )

@@ -1,7 +1,9 @@
-"""The timing-budget report as markdown, JSON and a PNG chart."""
+"""The budget report as markdown, JSON and a PNG chart (benchmarks/benchmark.py writes its lab
+report, with a baseline and peak memory, through the same functions)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +12,12 @@ from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 def write_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": folder / "bench.json",
-        "markdown": folder / "bench.md",
-        "png": folder / "bench.png",
-    }
+    paths = {"json": folder / "bench.json", "markdown": folder / "bench.md"}
     write_json_atomic(data, paths["json"])
     write_atomic(paths["markdown"], lambda handle: handle.write(markdown(data)))
-    chart(data, paths["png"])
+    with contextlib.suppress(ImportError):  # matplotlib: the [bench] extra; the rest needs none
+        chart(data, folder / "bench.png")
+        paths["png"] = folder / "bench.png"
     return paths
 
 
@@ -48,14 +48,17 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {row['configuration']} | {row['ms_per_window']:.2f} | {row['realtime_factor']:.0f}x | "
             f"{f'{speedup:.2f}x' if speedup else '-'} | {f'{ratio:.2f}' if ratio else '-'} |"
         )
-    ens = data["ensemble"]
+    if data.get("ensemble"):
+        ens = data["ensemble"]
+        lines += [
+            "",
+            f"Ensemble: {ens['configuration']}: {ens['ms_per_window']:.2f} ms/window vs front end "
+            f"+ members alone {ens['front_end_plus_members_alone_ms']:.2f} ms ({ens['ratio']:.2f}x).",
+        ]
+    if data.get("peak_rss_mb"):
+        rss = ", ".join(f"{n} files {v:.0f} MB" for n, v in data["peak_rss_mb"].items())
+        lines += ["", f"Peak RSS: {rss} (growth {100 * data['rss_growth']:+.1f}%)."]
     lines += [
-        "",
-        f"Ensemble: {ens['configuration']}: {ens['ms_per_window']:.2f} ms/window vs front end + "
-        f"members alone {ens['front_end_plus_members_alone_ms']:.2f} ms ({ens['ratio']:.2f}x).",
-        "",
-        f"Peak RSS: {', '.join(f'{n} files {v:.0f} MB' for n, v in data['peak_rss_mb'].items())} "
-        f"(growth {100 * data['rss_growth']:+.1f}%).",
         "",
         "## Projection onto the hidden test sets",
         "",

@@ -10,7 +10,7 @@ Figures are medians over rounds, wall and CPU (the process's) in ms per 5 s wind
 e2e / (decode + front end + model) and each stage's 2-core speed-up over 1 core. The last round
 of the largest core count also prints a per-thread timeline of the engine's stages.
 
-    python scripts/bench_engine.py --audio reports/peers/work/audio --files 24 --rounds 3 \
+    python benchmarks/bench_engine.py --audio reports/peers/work/audio --files 24 --rounds 3 \
         --model reports/peers/work/variants/efficientnet_b0_234.xml
 """
 

@@ -3,8 +3,7 @@
 from pathlib import Path
 
 import pytest
-
-from birdinfer.bench.peers import PeerRuns, PeerSettings, markdown, report_data
+from peers import PeerRuns, PeerSettings, markdown, report_data
 
 
 def settings(tmp_path: Path) -> PeerSettings:

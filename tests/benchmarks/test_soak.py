@@ -4,9 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
-from birdinfer.bench.benchmark import proc_status_mb
-from birdinfer.bench.soak import SoakSettings, growth, rss_mb, run_soak, write_soak_report
+from benchmark import proc_status_mb
+from soak import SoakSettings, growth, rss_mb, run_soak, write_soak_report
 
 
 def _series(per_file_mb: float, files: int = 1000) -> list[tuple[int, float, float]]:
