@@ -13,7 +13,7 @@ import pytest
 
 import birdinfer.cli
 from birdinfer.cli import main
-from birdinfer.cli.common import MOVED_FLAGS, REMOVED_IN, RENAMED_FLAGS
+from birdinfer.cli.common import MOVED_FLAGS, RENAMED_FLAGS
 from birdinfer.cli.main import COMMANDS, build_parser, subcommands
 from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.card import CARD_KEY
@@ -214,14 +214,16 @@ def example_value(parser: argparse.ArgumentParser, flag: str) -> list[str]:
     return ["3"] if action.type in (int, float) else ["clipwise:probabilities"]
 
 
-@pytest.mark.parametrize(("command", "old", "new"), RENAMED_FLAGS)
-def test_an_old_spelling_warns_naming_the_new_flag_and_does_what_it_does(command, old, new):
+@pytest.mark.parametrize(("command", "old", "new", "removed_in"), RENAMED_FLAGS)
+def test_an_old_spelling_warns_naming_the_new_flag_and_does_what_it_does(
+    command, old, new, removed_in
+):
     parser = build_parser()
     value = example_value(dict(subcommands(parser))[command], new)
     with pytest.warns(FutureWarning) as caught:
         via_old = parser.parse_args([*REQUIRED[command], old, *value])
     message = str(caught[0].message)
-    assert f"{old} is deprecated: use {new}" in message and REMOVED_IN in message
+    assert f"{old} is deprecated: use {new}" in message and removed_in in message
     via_new = parser.parse_args([*REQUIRED[command], new, *value])
     assert vars(via_old) == vars(via_new)
     assert vars(via_new) != vars(parser.parse_args(REQUIRED[command]))  # the value landed

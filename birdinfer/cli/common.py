@@ -1,9 +1,10 @@
 """What every command shares: the flags renamed from the previous release (one table), and
 `--set KEY=VALUE` read as config overrides.
 
-Why one table: a flag name means one thing in every command (tests/test_cli.py checks it), so a
-name that meant something else in one command was renamed there; the old spelling keeps working
-until `REMOVED_IN`, with a warning naming the new flag.
+A flag name means one thing in every command (tests/test_cli.py checks it), so a name that meant
+something else in one command was renamed there; the old spelling keeps working until the release
+its entry in the one legacy table (birdinfer.config.legacy) names, with a warning naming the new
+flag.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import argparse
 import warnings
 from typing import Any
 
-from birdinfer.config import parse_override
+from birdinfer.config import LEGACY, parse_override
 
-REMOVED_IN = "0.2.0"
 
-# (command, old spelling, new spelling).
-RENAMED_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("export", "--output", "--graph-output"),
-    ("card set", "--named-output", "--graph-output"),
-    ("card set", "--output", "--emits"),
-    ("frontend check", "--windows", "--window-count"),
-    ("bench", "--threads", "--cores"),
-    ("bench", "--out", "--report-dir"),
-)
+def _renamed_flags() -> tuple[tuple[str, str, str, str], ...]:
+    """(command, old spelling, new spelling, removing release) from the legacy table."""
+    rows = []
+    for entry in LEGACY:
+        if entry.kind == "flag":
+            command, _, old = entry.old.removeprefix("birdinfer ").rpartition(" ")
+            rows.append((command, old, entry.new.rpartition(" ")[2], entry.removed_in))
+    return tuple(rows)
+
+
+RENAMED_FLAGS = _renamed_flags()
 
 # (command, flag, where it went): flags whose code left the package name its new home.
 MOVED_FLAGS: tuple[tuple[str, str, str], ...] = (
@@ -39,7 +41,9 @@ MOVED_FLAGS: tuple[tuple[str, str, str], ...] = (
 class _Renamed(argparse.Action):
     """An old spelling: warns, then does what the new flag does (same type, choices, values)."""
 
-    def __init__(self, option_strings, dest, target: argparse.Action, new: str, **kwargs):
+    def __init__(
+        self, option_strings, dest, target: argparse.Action, new: str, removed_in: str, **kwargs
+    ):
         super().__init__(
             option_strings,
             target.dest,
@@ -51,13 +55,13 @@ class _Renamed(argparse.Action):
             help=argparse.SUPPRESS,
             metavar=target.metavar,
         )
-        self.target, self.new = target, new
+        self.target, self.new, self.removed_in = target, new, removed_in
 
     def __call__(self, parser, namespace, values, option_string=None):
         # Attributed to the command, not to argparse's line that called this action.
         warnings.warn_explicit(
             f"{option_string} is deprecated: use {self.new} "
-            f"(the old spelling goes in birdinfer {REMOVED_IN})",
+            f"(the old spelling goes in birdinfer {self.removed_in})",
             FutureWarning,
             filename=parser.prog,
             lineno=0,
@@ -80,10 +84,10 @@ class _Moved(argparse.Action):
 
 def add_legacy_flags(parser: argparse.ArgumentParser, command: str) -> None:
     """The old spellings of `command` (e.g. "card set"), after its own flags are added."""
-    for name, old, new in RENAMED_FLAGS:
+    for name, old, new, removed_in in RENAMED_FLAGS:
         if name == command:
             target = parser._option_string_actions[new]  # a KeyError here: a stale table entry
-            parser.add_argument(old, action=_Renamed, target=target, new=new)
+            parser.add_argument(old, action=_Renamed, target=target, new=new, removed_in=removed_in)
     for name, flag, where in MOVED_FLAGS:
         if name == command:
             parser.add_argument(flag, action=_Moved, where=where)

@@ -2,8 +2,9 @@
 the release that removes it (a test fails once birdinfer's version reaches that release, so
 the table is pruned as it goes).
 
-An entry renames a config key (`old` and `new` are dotted keys), a key's value (`key: value`)
-or a public name of the package (`birdinfer.Name`). Config entries are applied in one place,
+An entry renames a config key (`old` and `new` are dotted keys), a key's value (`key: value`),
+a public name of the package (`birdinfer.Name`) or a command's flag (`birdinfer card set
+--output`; the CLI reads those entries, birdinfer.cli.common). Config entries are applied in one place,
 `apply_legacy`, which birdinfer.config.loader.from_dict calls before any validation; each old
 spelling found warns once (a FutureWarning naming it, its replacement and the removing release).
 """
@@ -29,7 +30,7 @@ class Legacy:
     new: str
     why: str
     removed_in: str
-    kind: Literal["key", "value", "name"] = "key"
+    kind: Literal["key", "value", "name", "flag"] = "key"
     both: Both = "refuse"
     # A key entry that applies only when this holds for the whole config (else the old key
     # keeps a meaning of its own there).
@@ -82,6 +83,18 @@ LEGACY: tuple[Legacy, ...] = (
         "it loads and scores the members, not the whole run",
         "0.2.0",
         kind="name",
+    ),
+    # A flag name means one thing in every command, so the odd meanings were renamed.
+    *(
+        Legacy(f"birdinfer {command} {old}", f"birdinfer {command} {new}", why, "0.2.0", "flag")
+        for command, old, new, why in (
+            ("export", "--output", "--graph-output", "--output is a path elsewhere"),
+            ("card set", "--named-output", "--graph-output", "as export names a graph output"),
+            ("card set", "--output", "--emits", "--output is a path elsewhere"),
+            ("frontend check", "--windows", "--window-count", "--windows is infer's table path"),
+            ("bench", "--threads", "--cores", "--threads is runtime threads per model call"),
+            ("bench", "--out", "--report-dir", "as quantize names its report folder"),
+        )
     ),
 )
 
