@@ -49,8 +49,8 @@ class TrainSettings:
     finetune_learning_rate: float = 3e-4
     # Weight of the mean squared per-window peak |activation| of the last stages (PEAK_STAGES).
     peak_penalty: float = 1e-4
-    # Validation after every epoch, not only after the last one of each phase: 6.6 s each on 2
-    # cores, which would take make_demo from 850 s to 900 s. Evaluating changes nothing in the
+    # Validation after every epoch, not only after the last one of each phase: it lengthens
+    # make_demo (docs/quantization.md has the times). Evaluating changes nothing in the
     # model (eval mode, no gradients, no random draws).
     evaluate_every_epoch: bool = False
 
@@ -114,7 +114,7 @@ def train(settings: TrainSettings = TrainSettings()):
 
 
 # The outputs whose per-window peaks the fine-tune penalises: efficientnet_b0's last three stages
-# and the features before the global pool, where the peaks were 30-100x a median window's.
+# and the features before the global pool, where the peaks were largest (docs/quantization.md).
 PEAK_STAGES = ("blocks.4", "blocks.5", "blocks.6", "bn2")
 
 

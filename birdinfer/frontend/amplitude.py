@@ -49,7 +49,7 @@ def log_offset(mel: np.ndarray, config: MelConfig) -> np.ndarray:
 def pcen(mel: np.ndarray, config: MelConfig) -> np.ndarray:
     """librosa.pcen over each window's frames (its defaults: gain 0.98, bias 2, power 0.5,
     time_constant 0.4 s, eps 1e-6), with librosa's initial filter state."""
-    # Imported here: scipy.signal and scipy.ndimage take ~1.3 s to import (they pull in
+    # Imported here: scipy.signal and scipy.ndimage are slow to import (they pull in
     # scipy.stats), paid by every process that imports the front end (the CLI, each worker
     # process), where only PCEN and librosa-style deltas use them.
     import scipy.ndimage

@@ -7,21 +7,20 @@ Consecutive filters are grouped into blocks, and each block is one BLAS matrix p
 `filters x span` (multiply-adds per spectrum row) plus `CALL_COST` per product: a block pays
 for the zeros inside it, a product pays for its call.
 
-Why blocks, not one product per filter (the previous design) or one dense product: measured on
-626 spectrum rows of the 2048/512/128 preset, 1 thread (docs/throughput.md has the table), the
-per-filter dot products took 1.03 ms CPU per window in 128 calls, 10 blocks 0.56 ms in 10 calls,
-the dense product ~2 ms. The per-filter loop held the GIL between its 128 calls (one wake-up of
-the thread per call once other threads wait for the GIL); 10 calls leave the heavy work in BLAS,
-with the GIL released. The float32 sums run in the BLAS kernel's order, which differs from the
-per-filter one in the last bit.
+Why blocks, not one product per filter (the previous design) or one dense product: blocks took
+the least CPU per window of the three, in 10 calls instead of 128 (docs/throughput.md,
+"Figures behind the code's choices", has the figures and the CPU). The per-filter loop held
+the GIL between its 128 calls (one wake-up of the thread per call once other threads wait for
+the GIL); 10 calls leave the heavy work in BLAS, with the GIL released. The float32 sums run in
+the BLAS kernel's order, which differs from the per-filter one in the last bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# One product's overhead, in multiply-adds per spectrum row: 1000 chose 10 blocks for the
-# default preset (14 at 500, 22 at 200: more calls, no faster; docs/throughput.md).
+# One product's overhead, in multiply-adds per spectrum row: lower values make more calls and
+# run no faster (docs/throughput.md, "Figures behind the code's choices").
 CALL_COST = 1000
 
 

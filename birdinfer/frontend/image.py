@@ -57,7 +57,7 @@ def deltas(x: np.ndarray, config: ImageConfig) -> tuple[np.ndarray, np.ndarray]:
     axis = -1 if config.delta_axis == "time" else -2
     width = config.delta_width
     if config.delta_style == "librosa":
-        import scipy.signal  # here, not at the top: its import costs ~1 s (amplitude.pcen)
+        import scipy.signal  # here, not at the top: a slow import (amplitude.pcen)
 
         # librosa.feature.delta: a Savitzky-Golay derivative, "interp" at the edges; order 2 is
         # the second derivative of x itself.

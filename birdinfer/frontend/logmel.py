@@ -80,7 +80,7 @@ class LogMel:
         frames = self.config.frames_for(windows.shape[1])
         out = np.empty((windows.shape[0], self.config.n_mels, frames), dtype=np.float32)
         # A few windows at a time: the framed copy and its spectrum then stay in cache
-        # (16 windows at once are ~80 MB of intermediates and run 2-3x slower per window).
+        # (16 windows at once are ~80 MB of intermediates: docs/throughput.md has the cost).
         for start in range(0, windows.shape[0], SUB_BATCH):
             part = windows[start : start + SUB_BATCH]
             framer, projection = self._buffers(len(part), windows.shape[1])

@@ -18,11 +18,12 @@ from birdinfer.config import MelConfig
 def _real_fft():
     """`fft(frames, out) -> spectrum` over the last axis, float32 in, complex64 out.
 
-    scipy's pocketfft vectorises float32 transforms (~3x numpy's) and releases the GIL inside.
-    Its public `scipy.fft.rfft` spends ~9 us of Python per call holding the GIL (uarray
-    dispatch: ~25 interpreter calls) and allocates its output; the binding underneath takes 2 us
-    and writes into a reusable buffer. That binding is private, so it is used only when it gives
-    the public function's exact numbers on a probe; otherwise the public function is used.
+    scipy's pocketfft vectorises float32 transforms (faster than numpy's) and releases the GIL
+    inside. Its public `scipy.fft.rfft` holds the GIL for its uarray dispatch and allocates its
+    output; the binding underneath skips both and writes into a reusable buffer (the figures:
+    docs/throughput.md, "Figures behind the code's choices"). That binding is private, so it is
+    used only when it gives the public function's exact numbers on a probe; otherwise the public
+    function is used.
     """
     try:
         from scipy.fft import rfft
@@ -86,8 +87,8 @@ def analysis_window(config: MelConfig) -> np.ndarray:
 
 
 # Frames windowed and transformed per call: 64 x 2048 float32 frames, their spectrum and its
-# power (~1.3 MB) stay in a core's L2; 2 whole windows at once (~13 MB) ran the framing ~20%
-# slower in CPU time (docs/throughput.md). The FFT's numbers do not depend on the chunking.
+# power (~1.3 MB) stay in a core's L2, where 2 whole windows at once (~13 MB) do not
+# (docs/throughput.md, "Figures behind ..."). The FFT's numbers do not depend on the chunking.
 CHUNK_FRAMES = 64
 
 

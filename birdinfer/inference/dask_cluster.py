@@ -73,9 +73,9 @@ def connect(scheduler: str):
 
 # A local cluster started here has no dashboard: nothing reads its workers' statistical profiler
 # or its system monitor, and its event-loop watchdog (the tick) need not wake every process
-# every 20 ms, nor the memory monitor every 100 ms. Idle, with Dask's defaults, a cluster of one
-# worker used 0.08 of a core (4% of a 2-core node, taken from the engine it feeds); with these,
-# 0.01-0.016 (docs/distributed.md). A cluster of your own takes them from its Dask config.
+# every 20 ms, nor the memory monitor every 100 ms. Idle work takes cores from the engine the
+# cluster feeds (docs/distributed.md, "Quiet local clusters", has what it cost and saves). A
+# cluster of your own takes these keys from its Dask config.
 QUIET_LOCAL_CLUSTER = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

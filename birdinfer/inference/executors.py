@@ -8,10 +8,10 @@
 Every scored file is in the journal folder beside the output before its task returns: a task that
 is retried (its worker died) skips the files whose entries exist, and `--resume` works across
 workers and runs. The outcome also carries the results the entries were written from, so the
-client reads back only the entries it did not get that way (a retried or failed task's); reading
-every partition again cost the client ~12 ms of CPU per file, on the cores the workers use
-(docs/distributed.md). Dask's client offers a `concurrent.futures` executor, so nothing here is
-Dask-specific: `dask_cluster` opens it.
+client reads back only the entries it did not get that way (a retried or failed task's): reading
+every partition again cost the client CPU on the cores the workers use (docs/distributed.md).
+Dask's client offers a `concurrent.futures` executor, so nothing here is Dask-specific:
+`dask_cluster` opens it.
 
 Every task in a process feeds that process's one engine (`shared_engine`), which runs on all the
 process's cores: tasks only wait for their files, so a worker needs two task threads or more to
@@ -169,8 +169,8 @@ def tune_malloc() -> bool:
     """Undo what Dask's nanny's MALLOC_TRIM_THRESHOLD_=65536 costs this process's speed.
 
     Setting that variable also fixes glibc's mmap threshold at 128 kB, so every batch of
-    log-mels (2.5 MB at batch 16) is mmap'd and unmapped again, page faults and all: a task of
-    8 files took 1.9 s against 1.45 s without it. Raising both thresholds at run time (mallopt)
+    log-mels (2.5 MB at batch 16) is mmap'd and unmapped again, page faults and all (the cost:
+    docs/throughput.md, "Figures behind ..."). Raising both thresholds at run time (mallopt)
     keeps such buffers on the heap for reuse. True when it applied.
     """
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ:

@@ -175,7 +175,7 @@ class Journal:
         data = dump(result, facts, self.stamp)
         # Not synced to disk: after a power cut an entry may be short or empty, which `load`
         # treats as absent (the file is scored again), and each fsync held the task that wrote
-        # it for milliseconds (100 files on the process path: ~0.8 s, docs/throughput.md).
+        # it for milliseconds (docs/throughput.md, "Figures behind the code's choices").
         write_atomic(self.entry_path(result.path), lambda h: h.write(data), True, durable=False)
 
     def resumed(self, files: list[Path], stems: list[str]) -> dict[int, FileResult]:
@@ -289,8 +289,8 @@ def _read_npz(entry: Path):
 def _parquet_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, Any]) -> bytes:
     """The file's rows as the per-window table has them (keys, classes, then each member's
     classes when there are several members, then embeddings), built column by column with
-    pyarrow: through pandas the 234-class entry took 18 ms to write against 7 ms this way, and
-    it is written once per file (docs/throughput.md)."""
+    pyarrow, which is faster than through pandas, and it is written once per file
+    (docs/throughput.md, "Figures behind the code's choices")."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -322,7 +322,7 @@ def _parquet_bytes(result: FileResult, facts: dict[str, Any], stamp: dict[str, A
     sink = pa.BufferOutputStream()
     # Column statistics and dictionary pages cost most of the write for 240 columns of 12
     # floats and help no reader of one file's partition: only the repeated key strings keep
-    # a dictionary (8.3 -> 5.9 ms per 234-class entry).
+    # a dictionary (docs/throughput.md, "Figures behind the code's choices").
     pq.write_table(table, sink, use_dictionary=["file", "stem"], write_statistics=False)
     return sink.getvalue().to_pybytes()
 
@@ -333,7 +333,7 @@ def _read_parquet(entry: Path):
     from birdinfer.output.windows_table import KEYS
 
     # One file, read on this thread: `pq.read_table` goes through the dataset layer and a
-    # thread pool, 2-3x the time for a 12-row entry (docs/throughput.md).
+    # thread pool, slower for a 12-row entry (docs/throughput.md, "Figures behind ...").
     with pq.ParquetFile(entry) as parquet:
         table = parquet.read(use_threads=False)
     facts = json.loads(table.schema.metadata[PARQUET_KEY])

@@ -5,9 +5,9 @@
     submission from the journal  <--- facts     process), its own streaming engine on its cores
 
 Threads share one interpreter: however little each stage holds the GIL, the hand-offs between
-a node's feature workers and its model lane grow with the cores (issue 15 measured 4.6x on 16
-cores with one engine). Here each process runs the same engine as a 4-core machine would, with
-its own GIL, and the processes share nothing but the journal folder. Models load once per
+a node's feature workers and its model lane grow with the cores (docs/throughput.md, "Figures
+behind the code's choices"). Here each process runs the same engine as a 4-core machine would,
+with its own GIL, and the processes share nothing but the journal folder. Models load once per
 process (RSS grows with the processes, not with the files). `executor.kind: processes` picks it;
 `threads.process_groups` sizes the groups.
 

@@ -2,8 +2,8 @@
 
 A task of a few files that starts its own engine pays a pipeline fill (the model lane waits for
 the first decoded chunk) and a drain (the feature workers idle while the last batches run) every
-time: with tasks of 4 one-minute files on 2 cores, Dask ran 1.4-1.8x the engine's time on the
-same files (docs/throughput.md). Here the engine outlives its tasks: its model lane runs in a
+time (docs/throughput.md, "Figures behind the code's choices", has what it cost). Here the
+engine outlives its tasks: its model lane runs in a
 thread of its own, tasks hand it their files and wait for their outcomes, and while one task's
 last files are in the model, the next task's are already decoding. A worker with two or more
 task threads therefore keeps every stage busy across task boundaries.

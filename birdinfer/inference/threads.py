@@ -65,9 +65,9 @@ def plan_threads(
     The engine has one model lane: its runtime's thread pool is the only one, so "runtime
     threads x lanes <= cores" is `threads <= cores`. Feature workers are a different stage that
     overlaps the model lane; idle runtime threads sleep (ONNX Runtime's spinning is off, BLAS is
-    pinned to one thread), so both get every core by default. The sweep in docs/throughput.md
-    decided it: on 2 cores, 2 workers + 2 threads ran 4.88 ms/window against 5.10 for 2 + 1, and
-    a 3-member ensemble 9.20 against 11.05. A plan above the cores is honoured with a warning.
+    pinned to one thread), so both get every core by default: a thread sweep chose it (the
+    figures are in docs/throughput.md, "Figures behind the code's choices"). A plan above the
+    cores is honoured with a warning.
     """
     cores = cores or available_cores()
     workers = workers or cores
@@ -82,16 +82,13 @@ def plan_threads(
 # plan was tuned on (2-4 cores), so each process's stages overlap as on such a machine.
 PROCESS_CORES = 4
 # From this many cores on, `executor.kind: auto` runs one engine per group of PROCESS_CORES.
-# Issue 15's measurements of the one-process engine on a 16-core Xeon: 3.7x one core's
-# throughput on 8 cores and 4.6x on 16, where a 4-core engine gave 2.3x, so two 4-core engines
-# would give ~4.5x on 8 and four ~9x on 16. Not remeasured since the front end stopped holding
-# the GIL: no machine with more than 2 cores was lent (docs/throughput.md, "The process path").
+# Why: one engine scales worse with the cores than a few 4-core engines side by side do, from
+# about 8 cores on (the 16-core figures and their age are in docs/throughput.md, "Figures behind
+# the code's choices").
 PROCESSES_FROM_CORES = 2 * PROCESS_CORES
-# ... and from this many files on: each run starts its worker processes afresh (spawn and
-# imports 1.2 s, models loaded and the engine started 1.55 s, then the pipeline fills: 3-5 s on
-# 2 cores here, after which a warm process ran 100 files in 12.3 s against the engine's 13.9).
-# From the 16-core figures above, processes save ~1 ms per window on 8 cores and ~2 on 16: a
-# start-up of ~5 s is repaid after ~200-400 one-minute files.
+# ... and from this many files on: each run starts its worker processes afresh (spawn, imports,
+# models, a pipeline to fill), a start-up that only a run this long repays (docs/throughput.md,
+# "Figures behind the code's choices").
 PROCESSES_FROM_FILES = 400
 
 

