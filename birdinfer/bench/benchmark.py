@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from birdinfer.atomic import write_json_atomic
 from birdinfer.audio.decode import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, from_dict, load_config
 from birdinfer.demo.synth import write_soundscapes
@@ -32,7 +33,6 @@ from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
-from birdinfer.output.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.audio.decode import probe
 from birdinfer.bench.benchmark import synthetic_folder
 from birdinfer.bench.soak import rss_mb
@@ -24,7 +25,6 @@ from birdinfer.inference.dask_cluster import local_cluster
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
-from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 ENGINE = "engine (this process)"
 

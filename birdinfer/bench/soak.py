@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.bench.benchmark import proc_status_mb
 from birdinfer.config import from_dict
 from birdinfer.inference.run import run
-from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
