@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card_tool import read_card
 from birdinfer.models.export import convert_openvino
+from birdinfer.models.files import read_card
 from birdinfer.models.host import cpu_summary
 from birdinfer.models.probe import check_backend
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo(folder: Path) -> list[Path]:
-    onnx = BUILTIN_MODELS["demo"]
+    onnx = DEMO_MODEL
     return [onnx, convert_openvino(onnx, folder / "demo_model.xml", read_card(onnx))]
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from birdinfer.atomic import write_json_atomic
 from birdinfer.audio.decode import WindowReader
 from birdinfer.budget.measure import (
     Measurement,
@@ -45,7 +46,6 @@ from birdinfer.config import AudioConfig, Config, from_dict
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
-from birdinfer.output.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from soak import rss_mb
 
+from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.audio.decode import probe
 from birdinfer.budget.measure import synthetic_folder
 from birdinfer.config import ExecutorConfig, from_dict
@@ -26,7 +27,6 @@ from birdinfer.inference.dask_cluster import local_cluster
 from birdinfer.inference.ensemble import Ensemble
 from birdinfer.inference.run import run
 from birdinfer.inference.threads import available_cores
-from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 ENGINE = "engine (this process)"
 

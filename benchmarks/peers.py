@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from birdinfer.output.atomic import write_atomic, write_json_atomic
+from birdinfer.atomic import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import numpy as np
 import soundfile as sf
 from benchmark import proc_status_mb
 
+from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.config import from_dict
 from birdinfer.inference.run import run
-from birdinfer.output.atomic import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVIN
 card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw audio in
 """
 
+import birdinfer.demo.builtin  # noqa: F401  (registers builtin:demo, the default config's model)
 from birdinfer.config import Config, load_config, renamed_name
 from birdinfer.errors import BirdinferError, ConfigError
 from birdinfer.inference.ensemble import Ensemble, predict_frame

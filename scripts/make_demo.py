@@ -17,8 +17,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.demo.train import TrainSettings, make_demo_model
-from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.card_tool import set_card
 from birdinfer.models.probe import with_probe
 from birdinfer.quantize.probes import self_probe
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", type=Path, default=BUILTIN_MODELS["demo"])
+    parser.add_argument("--out", type=Path, default=DEMO_MODEL)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument(
         "--soundscapes",

@@ -15,7 +15,7 @@ import birdinfer.cli
 from birdinfer.cli import main
 from birdinfer.cli.common import MOVED_FLAGS, RENAMED_FLAGS
 from birdinfer.cli.main import COMMANDS, build_parser, subcommands
-from birdinfer.models.backends.base import BUILTIN_MODELS
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.models.card import CARD_KEY
 from tests.helpers import DEMO_CODES, REPO
 
@@ -126,7 +126,7 @@ def test_shared_recordings_end_to_end(shared_audio, tiny_onnx, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
+@pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built yet")
 def test_demo_runs_with_no_arguments_without_torch_and_scores_well(tmp_path):
     """`python scripts/infer.py` in a fresh folder: offline, no torch, AUC >= 0.95 on held-out audio."""
     probe = (

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "birdinfer"
 # Lower layers never import higher ones. Within a layer, subpackages may import each other as
 # long as no cycle forms (checked below).
 LAYERS = {
+    "atomic": 0,
     "config": 0,
     "errors": 0,
     "results": 0,

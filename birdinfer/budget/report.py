@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from birdinfer.output.atomic import write_atomic, write_json_atomic
+from birdinfer.atomic import write_atomic, write_json_atomic
 
 
 def write_report(data: dict[str, Any], folder: Path) -> dict[str, Path]:

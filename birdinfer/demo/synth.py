@@ -16,13 +16,14 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+
+from birdinfer.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -470,30 +471,26 @@ def window_labels(
 
 
 def _write_audio(path: Path, audio: np.ndarray, sample_rate: int, fmt: str) -> None:
-    """Write via a temporary name in the same folder and rename, so readers never see half a file."""
+    """Written atomically (birdinfer.atomic), so readers never see half a file."""
     import soundfile as sf  # lazy: generation needs numpy only
 
     container, subtype = SUBTYPES[fmt]
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=container) as f:
+
+    def write(handle) -> None:
+        with sf.SoundFile(handle, "w", sample_rate, 1, subtype, format=container) as f:
             for i in range(0, len(audio), WRITE_BLOCK_FRAMES):
                 f.write(audio[i : i + WRITE_BLOCK_FRAMES])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(path, write, binary=True, durable=False)
 
 
 def _write_labels_csv(path: Path, rows: list[list[str]], codes: Sequence[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["row_id", *codes])
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(handle) -> None:
+        writer = csv.writer(handle)
+        writer.writerow(["row_id", *codes])
+        writer.writerows(rows)
+
+    write_atomic(path, write, durable=False)
 
 
 def write_soundscapes(

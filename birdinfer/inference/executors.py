@@ -159,7 +159,7 @@ def _built(config: Config) -> str:
 
 
 def _identity(model: str) -> list:
-    from birdinfer.models.backends.base import model_files, resolve_model_path
+    from birdinfer.models.files import model_files, resolve_model_path
 
     parts = [p for p in model_files(resolve_model_path(model)) if p.exists()]
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]

@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
-from birdinfer.models.backends.base import files_sha256, model_files
-from birdinfer.output.atomic import write_atomic, write_json_atomic
+from birdinfer.models.files import files_sha256, model_files
 from birdinfer.output.paths import journal_path_for, real_path
 from birdinfer.results import FileIdentity, FileResult
 

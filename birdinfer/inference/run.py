@@ -23,7 +23,7 @@ from birdinfer.inference.stage_timer import StageTimer
 from birdinfer.inference.streaming import score_files
 from birdinfer.inference.threads import available_cores, choose_executor
 from birdinfer.inference.time_guard import TimeGuard
-from birdinfer.models.backends.base import model_files, resolve_model_path
+from birdinfer.models.files import model_files, resolve_model_path
 from birdinfer.output.paths import check_outputs
 from birdinfer.output.report import (
     build_report,

@@ -12,7 +12,7 @@ from pathlib import Path
 from birdinfer.audio.inputs import list_audio_files
 from birdinfer.config import AudioConfig
 from birdinfer.errors import ModelError, first_line
-from birdinfer.models.card_tool import read_card
+from birdinfer.models.files import read_card
 from birdinfer.models.probe import verify_file
 
 log = logging.getLogger(__name__)

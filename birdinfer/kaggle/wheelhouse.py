@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from birdinfer.atomic import write_text_atomic
 from birdinfer.errors import BirdinferError
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,7 @@ def write_target(house: Wheelhouse, settings: WheelhouseSettings) -> Path:
         "birdinfer_wheel": house.birdinfer_wheel.name,
         "rebuild": "python scripts/build_wheelhouse.py --python-version X.Y (see README.txt)",
     }
-    path = house.folder / TARGET_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(json.dumps(data, indent=1) + "\n", house.folder / TARGET_FILE)
 
 
 def target_mismatch(folder: Path, version: tuple[int, int] | None = None) -> str | None:
@@ -238,8 +235,4 @@ def write_readme(house: Wheelhouse, settings: WheelhouseSettings) -> Path:
         names = ", ".join(sorted({canonical(n) for n in settings.exclude}))
         why = "" if settings.all_dependencies else " (the Kaggle image carries them)"
         lines += ["", f"Left out{why}: {names}."]
-    path = house.folder / "README.txt"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic("\n".join(lines) + "\n", house.folder / "README.txt")

@@ -3,7 +3,7 @@ onto a file exported elsewhere, and checked against the front end it was trained
 
 A notebook's own `torch.onnx.export` or `ov.convert_model` writes no card; `set` attaches one
 (class names, audio and front-end settings) so that birdinfer can run the file. Writes are
-whole or not at all, and keep the file's mode (birdinfer.models.file_write); `set` changes
+whole or not at all, and keep the file's mode (birdinfer.models.files); `set` changes
 only what it is told to change.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from birdinfer.config import AudioConfig, ImageConfig, MelConfig, from_dict, to_plain
-from birdinfer.errors import ConfigError, ModelError, first_line
-from birdinfer.models.backends.base import resolve_model_path
+from birdinfer.errors import ConfigError, ModelError
 from birdinfer.models.card import (
     CARD_KEY,
     CARD_VERSION,
@@ -32,53 +30,22 @@ from birdinfer.models.card import (
     class_problem,
     expected_input_shape,
 )
-from birdinfer.models.file_write import check_writable_target, replace_files, write_model_file
+from birdinfer.models.files.card_io import (
+    read_card,
+    read_metadata,
+    write_onnx_card,
+    write_openvino_card,
+    write_tflite_card,
+)
+from birdinfer.models.files.locate import resolve_model_path
+from birdinfer.models.files.sessions import (
+    compile_openvino,
+    litert_interpreter,
+    onnxruntime_session,
+    read_openvino,
+)
+from birdinfer.models.files.write import check_writable_target
 from birdinfer.models.probe import PROBE_FIELD
-
-
-def read_metadata(path: Path) -> tuple[dict[str, str], list[Any]]:
-    """The file's key/value metadata and its declared input dims (None where dynamic)."""
-    if path.suffix not in (".onnx", ".xml", ".tflite"):
-        raise ModelError(f"{path}: not a model file (.onnx, an OpenVINO IR's .xml, or .tflite)")
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    if path.suffix == ".tflite":
-        from birdinfer.models.backends.litert import interpreter, read_card_metadata
-
-        detail = interpreter(path, 1).get_input_details()[0]
-        signature = detail.get("shape_signature", detail["shape"])
-        return read_card_metadata(path), [None, *(int(d) for d in signature[1:])]
-    if path.suffix == ".xml":
-        import openvino as ov
-
-        if not path.with_suffix(".bin").is_file():
-            raise ModelError(
-                f"{path}: its weights {path.with_suffix('.bin').name} are missing (an OpenVINO "
-                "IR is the .xml and the .bin beside it)"
-            )
-        try:
-            model = ov.Core().read_model(str(path))
-        except Exception as exc:  # OpenVINO raises untyped RuntimeErrors
-            raise ModelError(f"{path}: OpenVINO cannot read it ({first_line(exc)})") from exc
-        metadata = {}
-        if model.has_rt_info([CARD_KEY]):
-            metadata[CARD_KEY] = model.get_rt_info([CARD_KEY]).astype(str)
-        dims = [d.get_length() if d.is_static else None for d in model.inputs[0].partial_shape]
-        return metadata, dims
-    import onnxruntime as ort
-
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"{path}: ONNX Runtime cannot load it ({first_line(exc)})") from exc
-    dims = [d if isinstance(d, int) else None for d in session.get_inputs()[0].shape]
-    return dict(session.get_modelmeta().custom_metadata_map), dims
-
-
-def read_card(path: str | Path) -> ModelCard:
-    path = resolve_model_path(path)
-    metadata, _ = read_metadata(path)
-    return card_from_metadata(metadata, str(path))
 
 
 def show(path: str | Path) -> str:
@@ -274,9 +241,9 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
         array = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
         batch.append(np.ascontiguousarray(np.broadcast_to(array, (2, *array.shape))))
     if path.suffix == ".tflite":  # one input (LiteRT members take no constants)
-        from birdinfer.models.backends.litert import interpreter, tensor_names
+        from birdinfer.models.backends.litert import tensor_names
 
-        runner = interpreter(path, 1, keep_tensors=True)
+        runner = litert_interpreter(path, 1, keep_tensors=True)
         runner.resize_tensor_input(runner.get_input_details()[0]["index"], list(batch[0].shape))
         runner.allocate_tensors()
         runner.set_tensor(runner.get_input_details()[0]["index"], batch[0])
@@ -289,9 +256,7 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
                 shapes[name] = tuple(runner.get_tensor(index[name]).shape)
         return shapes
     if path.suffix == ".xml":
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(str(path), "CPU")
+        compiled = compile_openvino(path)
         result = compiled(dict(enumerate(batch)))
         return {
             sorted(port.get_names())[0] if port.get_names() else f"port_{i}": tuple(
@@ -299,9 +264,7 @@ def _output_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
             )
             for i, port in enumerate(compiled.outputs)
         }
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(path)
     names = [o.name for o in session.get_outputs()]
     feeds = dict(zip((i.name for i in session.get_inputs()), batch, strict=False))
     values = session.run(names, feeds)
@@ -337,7 +300,7 @@ def _check_dims(path: Path, card: ModelCard, dims: list[Any]) -> None:
 
 def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -> Path:
     """Write `card` into the model file (or a copy at `out`): whole or not at all, keeping the
-    file's mode, through a symlink to its target (birdinfer.models.file_write)."""
+    file's mode, through a symlink to its target (birdinfer.models.files)."""
     path = resolve_model_path(path)
     target = Path(out) if out else path
     if target.suffix != path.suffix:
@@ -347,56 +310,22 @@ def set_card(path: str | Path, card: ModelCard, out: str | Path | None = None) -
         )
     check_writable_target(target)
     if path.suffix == ".tflite":  # the card beside the file
-        from birdinfer.models.backends.litert import card_path, interpreter
         from birdinfer.models.tflite_graph import add_outputs
 
-        graph_outputs = [d["name"] for d in interpreter(path, 1).get_output_details()]
+        runner = litert_interpreter(path, 1)
+        graph_outputs = [d["name"] for d in runner.get_output_details()]
         missing = [o.name for o in card.outputs if o.name not in graph_outputs]
         if missing or target != path:  # inner tensors become outputs, in the file or a copy
             add_outputs(path, missing, target)
-        write_model_file(card_path(target), lambda handle: handle.write(card.to_json().encode()))
+        write_tflite_card(card, target)
         return target
     if path.suffix == ".xml":
-        return _set_openvino_card(path, card, target)
+        return write_openvino_card(read_openvino(path), card, target)
     try:
         import onnx
     except ImportError as exc:
         raise ModelError("writing an ONNX card needs onnx (pip install onnx)") from exc
-    proto = onnx.load(str(path))
-    kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in kept}, CARD_KEY: card.to_json()})
-    data = proto.SerializeToString()
-    return write_model_file(target, lambda handle: handle.write(data))
-
-
-def _set_openvino_card(path: Path, card: ModelCard, target: Path) -> Path:
-    """The IR saved with the card in a private temporary folder, then its .bin (unless the same
-    bytes are already there) and .xml put into place."""
-    import openvino as ov
-
-    model = ov.Core().read_model(str(path))
-    model.set_rt_info(card.to_json(), [CARD_KEY])
-    with tempfile.TemporaryDirectory(prefix="birdinfer-card-") as tmp:
-        tmp_xml = Path(tmp) / "model.xml"
-        ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
-        pairs = [(tmp_xml.with_suffix(".bin"), target.with_suffix(".bin")), (tmp_xml, target)]
-        if _same_bytes(*pairs[0]):  # card set rewrites only the .xml: the weights stay
-            pairs = pairs[1:]
-        return replace_files(pairs)[-1]
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if not b.is_file() or a.stat().st_size != b.stat().st_size:
-        return False
-    with open(a, "rb") as one, open(b, "rb") as two:
-        while True:
-            block = one.read(1 << 20)
-            if block != two.read(1 << 20):
-                return False
-            if not block:
-                return True
+    return write_onnx_card(onnx.load(str(path)), card, target)
 
 
 def check_frontend(

@@ -28,9 +28,11 @@ import numpy as np
 from birdinfer.errors import first_line
 from birdinfer.models.batchnorm import fix_training_batchnorm
 from birdinfer.models.build import build_model
-from birdinfer.models.card import CARD_KEY, ModelCard, OutputSpec, class_problem
+from birdinfer.models.card import ModelCard, OutputSpec, class_problem
 from birdinfer.models.checkpoint import extract_state_dict, load_checkpoint
-from birdinfer.models.file_write import check_writable_target, replace_files
+from birdinfer.models.files.card_io import onnx_with_card, write_openvino_card
+from birdinfer.models.files.sessions import compile_openvino, onnxruntime_session
+from birdinfer.models.files.write import check_writable_target, replace_files, write_onnx
 from birdinfer.models.host import cpu_summary
 from birdinfer.models.parity_probe import probe_features, worst_difference
 from birdinfer.models.probe import (
@@ -395,9 +397,9 @@ def _write_onnx(prepared: _Prepared, path: Path, opset: int) -> float:
     fixed = fix_training_batchnorm(proto)
     if fixed:
         log.warning("%d BatchNormalization nodes exported in training mode, fixed", len(fixed))
-    onnx.helper.set_model_props(proto, {CARD_KEY: prepared.card.to_json()})
+    onnx_with_card(proto, prepared.card)
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
+    write_onnx(proto, path)
     return _max_abs_diff(prepared.expected, _run_onnxruntime(path, prepared))
 
 
@@ -409,12 +411,9 @@ def convert_openvino(onnx_path: str | Path, xml_path: str | Path, card: ModelCar
 
 
 def _save_openvino(model, xml_path: str | Path, card: ModelCard) -> Path:
-    import openvino as ov
-
-    model.set_rt_info(card.to_json(), [CARD_KEY])
-    xml_path = Path(xml_path)
-    ov.save_model(model, str(xml_path), compress_to_fp16=False)
-    return xml_path
+    """The IR written whole (the .bin, then the .xml), FP32 weights, the card in rt_info."""
+    write_openvino_card(model, card, xml_path)
+    return Path(xml_path)
 
 
 def export(
@@ -491,16 +490,12 @@ def _write_openvino(prepared: _Prepared, tmp_onnx: Path, tmp_xml: Path, onnx_pat
 
 
 def _run_onnxruntime(path: Path, prepared: _Prepared) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(path)
     return session.run(None, dict(zip(prepared.input_names, prepared.inputs, strict=True)))
 
 
 def _run_openvino(path: Path, prepared: _Prepared) -> list[np.ndarray]:
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = compile_openvino(path)
     result = compiled(dict(enumerate(prepared.inputs)))
     return [np.asarray(result[port]) for port in compiled.outputs]
 

@@ -363,7 +363,7 @@ MODEL_SUFFIXES = tuple(RUNTIMES)
 def model_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Model files named, and those under named folders (sorted); a missing path raises."""
     found: list[Path] = []
-    from birdinfer.models.backends.base import resolve_model_path
+    from birdinfer.models.files.locate import resolve_model_path
 
     for given in paths:
         path = resolve_model_path(given)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError
-from birdinfer.models.file_write import write_model_file
+from birdinfer.models.files.write import write_model_file
 
 
 def _schema(path: Path):

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from birdinfer.atomic import write_json_atomic
 from birdinfer.config import Config, to_dict
 from birdinfer.errors import display_path
-from birdinfer.output.atomic import write_json_atomic
 from birdinfer.results import RunResult
 from birdinfer.version import __version__
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from birdinfer.atomic import write_atomic
 from birdinfer.errors import SubmissionError
-from birdinfer.output.atomic import write_atomic, write_csv_atomic
+from birdinfer.output.atomic import write_csv_atomic
 from birdinfer.output.submission import ROW_ID
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from birdinfer.demo.synth import DEMO_SPECIES
 from birdinfer.errors import ModelError
 from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_PREFIX, resolve_model_path
 from birdinfer.models.card import ModelCard
+from birdinfer.models.files import BUILTIN_PREFIX, resolve_model_path
 from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize.accuracy_guard import GuardSettings, HeldOut, load_heldout
 from birdinfer.quantize.calibration import (

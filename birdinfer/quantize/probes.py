@@ -16,8 +16,8 @@ from pathlib import Path
 
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import model_files
 from birdinfer.models.card import ModelCard
+from birdinfer.models.files import model_files
 from birdinfer.models.host import RUNTIMES, runtime_version
 from birdinfer.models.probe import (
     FLOAT_TOLERANCE,

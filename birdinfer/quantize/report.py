@@ -7,15 +7,14 @@ the same runtime in the same run.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from birdinfer.models.backends.base import files_sha256
+from birdinfer.atomic import write_json_atomic, write_text_atomic
+from birdinfer.models.files import files_sha256
 from birdinfer.models.host import cpu_info
-from birdinfer.output.atomic import write_json_atomic
 from birdinfer.quantize.runner import QuantizeResult, Row
 from birdinfer.version import __version__
 
@@ -251,15 +250,5 @@ def write(result: QuantizeResult, report_dir: str | Path) -> tuple[Path, Path, d
     data = build(result)
     json_path, md_path = report_paths(report_dir, result.model)
     write_json_atomic(data, json_path)
-    _write_text_atomic(markdown(data), md_path)
+    write_text_atomic(markdown(data), md_path)
     return json_path, md_path, data
-
-
-def _write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

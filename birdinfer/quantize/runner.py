@@ -21,9 +21,9 @@ import numpy as np
 
 from birdinfer.errors import ModelError
 from birdinfer.inference.threads import available_cores
-from birdinfer.models.backends import open_backend, resolve_model_path
-from birdinfer.models.backends.base import Backend, model_files
+from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import ModelCard
+from birdinfer.models.files import model_files, resolve_model_path
 from birdinfer.models.host import runtime_version
 from birdinfer.models.probe import (
     FLOAT_TOLERANCE,

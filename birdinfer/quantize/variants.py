@@ -9,15 +9,13 @@
 | ort-dynamic | `model.ort-dynamic-int8.onnx` | onnxruntime dynamic INT8 (opt-in: far slower on CNNs) |
 
 INT8 variants keep the head (global pool onwards) in float by default (`headscope`). Files are
-written under a temporary name and renamed into place.
+put in place whole, with their card and any other metadata kept (birdinfer.models.files).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,8 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError, first_line
-from birdinfer.models.backends.base import files_sha256
-from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.models.card import ModelCard
+from birdinfer.models.files import (
+    files_sha256,
+    onnxruntime_session,
+    read_openvino,
+    write_onnx_card,
+    write_openvino_card,
+)
 from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
 
 log = logging.getLogger(__name__)
@@ -219,15 +223,7 @@ def _is_weight_scale(op, ov) -> bool:
 
 def _ov_saver(model, compress_to_fp16: bool) -> Callable[[ModelCard, Path], None]:
     def save(card: ModelCard, path: Path) -> None:
-        import openvino as ov
-
-        model.set_rt_info(card.to_json(), [CARD_KEY])
-        # The .xml names no .bin: a temporary stem in the same folder, then both renamed.
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
-            tmp_xml = Path(tmp) / "model.xml"
-            ov.save_model(model, str(tmp_xml), compress_to_fp16=compress_to_fp16)
-            os.replace(tmp_xml.with_suffix(".bin"), path.with_suffix(".bin"))
-            os.replace(tmp_xml, path)
+        write_openvino_card(model, card, path, compress_to_fp16=compress_to_fp16)
 
     return save
 
@@ -329,24 +325,14 @@ class _Reader:
 
 
 def _input_name(path: Path) -> str:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.get_inputs()[0].name
+    return onnxruntime_session(path).get_inputs()[0].name
 
 
 def _onnx_saver(staged: Path) -> Callable[[ModelCard, Path], None]:
     def save(card: ModelCard, path: Path) -> None:
         import onnx
 
-        proto = onnx.load(str(staged))
-        onnx.helper.set_model_props(proto, {CARD_KEY: card.to_json()})
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            onnx.save(proto, str(tmp))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_onnx_card(onnx.load(str(staged)), card, path)
 
     return save
 
@@ -357,9 +343,7 @@ def file_variant(path: Path, key: str) -> Variant:
     path = Path(path)
     if path.suffix == ".onnx":
         return Variant(KINDS[key], [], _onnx_saver(path))
-    import openvino as ov
-
-    return Variant(KINDS[key], [], _ov_saver(ov.Core().read_model(str(path)), False))
+    return Variant(KINDS[key], [], _ov_saver(read_openvino(path), False))
 
 
 def variant_card(parent: ModelCard, kind: VariantKind, parent_path: Path, **extra) -> ModelCard:

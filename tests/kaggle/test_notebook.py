@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
 from birdinfer.kaggle.wheelhouse import TARGET_FILE, target_mismatch
-from birdinfer.models.backends.base import BUILTIN_MODELS
 from tests.helpers import REPO
 
 NOTEBOOK = REPO / "submission" / "kaggle_notebook.py"
@@ -51,7 +51,7 @@ def fake_kaggle(
         write_soundscapes(competition / "train_soundscapes", train_files, seed=32, seconds=5.0)
     models = datasets / "birdinfer-models"
     models.mkdir(parents=True)
-    shutil.copy(BUILTIN_MODELS["demo"], models / "effb0_demo.onnx")
+    shutil.copy(DEMO_MODEL, models / "effb0_demo.onnx")
     (datasets / "birdinfer-wheels").mkdir()
     (root / "working").mkdir()
     (root / "tmp").mkdir()
@@ -85,7 +85,7 @@ def header_only(tmp_path: Path) -> bool:
     return (tmp_path / "working" / "submission.csv").read_text().strip() == header
 
 
-needs_demo = pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built")
+needs_demo = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built")
 
 
 @needs_demo
@@ -153,7 +153,7 @@ def test_a_spent_budget_gives_placeholders_and_says_how_many(tmp_path):
 def test_a_wheelhouse_for_another_python_is_named_before_pip_runs(tmp_path):
     """Run with -I -S (no PYTHONPATH, no site-packages: birdinfer is not importable, as on a fresh
     Kaggle image); the install cell needs the standard library only."""
-    env = fake_kaggle(tmp_path, test_files=0) if BUILTIN_MODELS["demo"].is_file() else {}
+    env = fake_kaggle(tmp_path, test_files=0) if DEMO_MODEL.is_file() else {}
     wheels = tmp_path / "input" / "datasets" / "someone" / "birdinfer-wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     (wheels / "birdinfer-0.1-py3-none-any.whl").write_text("x")

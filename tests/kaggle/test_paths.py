@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.kaggle import paths
 from birdinfer.kaggle.paths import choose_variant, fallback_folder, find_models
-from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.card_tool import read_card, set_card
 from birdinfer.models.probe import probe_of, with_probe
 from tests.make_tiny_model import tiny_card, write_tiny_model
@@ -119,11 +119,11 @@ def test_the_verify_step_decides_when_there_is_one(tmp_path, monkeypatch, status
     assert path.name == chosen and why in note
 
 
-@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built")
+@pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built")
 def test_a_variant_whose_probe_fails_on_this_cpu_gives_way_though_its_card_accepts_it(tmp_path):
     """The real verify step: the demo model's own probe passes; an "INT8" copy whose card says
     accepted but whose probe expects other outputs fails, and the FP32 model runs."""
-    shutil.copy(BUILTIN_MODELS["demo"], tmp_path / "m.onnx")
+    shutil.copy(DEMO_MODEL, tmp_path / "m.onnx")
     card = read_card(tmp_path / "m.onnx")
     probe = probe_of(card)
     wrong = dataclasses.replace(probe, expected={k: v + 5.0 for k, v in probe.expected.items()})

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.kaggle.wheelhouse import (
     KAGGLE_HAS,
     WheelhouseSettings,
@@ -20,7 +21,6 @@ from birdinfer.kaggle.wheelhouse import (
     runtime_requirements,
     target_mismatch,
 )
-from birdinfer.models.backends.base import BUILTIN_MODELS
 
 pytestmark = pytest.mark.slow
 RUNTIME = {"numpy", "scipy", "threadpoolctl", "soundfile", "soxr", "onnxruntime", "openvino"}
@@ -51,7 +51,7 @@ def isolated_env(**extra: str) -> dict[str, str]:
     return {**env, "PIP_CONFIG_FILE": os.devnull, **extra}
 
 
-@pytest.mark.skipif(not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet")
+@pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built yet")
 def test_a_fresh_venv_installs_offline_from_the_wheelhouse_and_runs_the_demo(
     index_reachable, tmp_path
 ):

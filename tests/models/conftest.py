@@ -2,15 +2,15 @@
 
 import pytest
 
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY
+from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.models import CARD_KEY
 
 
 @pytest.fixture
 def bare_model(tmp_path):
     """The demo model as a notebook's own torch.onnx.export leaves it: no card."""
     onnx = pytest.importorskip("onnx")
-    proto = onnx.load(str(BUILTIN_MODELS["demo"]))
+    proto = onnx.load(str(DEMO_MODEL))
     kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

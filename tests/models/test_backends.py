@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from birdinfer.errors import ModelError
-from birdinfer.models.backends import open_backend
+from birdinfer.models import open_backend
 from tests.helpers import DEMO_CODES
 
 BACKENDS = [".onnx", ".xml"]

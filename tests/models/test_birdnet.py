@@ -45,7 +45,7 @@ def analyzer():
 
 @pytest.fixture(scope="module")
 def birdnet(tmp_path_factory):
-    from birdinfer.models.card_tool import build_card, set_card
+    from birdinfer.models import build_card, set_card
 
     folder = tmp_path_factory.mktemp("birdnet")
     path = folder / MODEL.name
@@ -78,7 +78,7 @@ def tile_scores(path, recording, overlap, audio=None):
 
 
 def test_card_set_gives_the_tflite_file_a_card_beside_it(birdnet):
-    from birdinfer.models.backends import open_backend
+    from birdinfer.models import open_backend
 
     backend = open_backend(birdnet, embeddings=(EMBEDDING,))
     assert backend.card.sample_rate == 48000 and backend.card.num_classes == 6522

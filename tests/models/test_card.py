@@ -6,7 +6,7 @@ import pytest
 
 from birdinfer.config import from_dict
 from birdinfer.errors import ModelError
-from birdinfer.models.card import CARD_KEY, ModelCard, card_from_metadata, contradictions
+from birdinfer.models import CARD_KEY, ModelCard, card_from_metadata, contradictions
 from tests.helpers import DEMO_CODES, TEST_MEL, TINY_MODEL
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from birdinfer.config import from_dict
 from birdinfer.errors import ModelError
-from birdinfer.models.backends import open_backend
+from birdinfer.models import open_backend
 from birdinfer.models.card import (
     CARD_KEY,
     CARD_VERSION,

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from birdinfer.cli import main
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.errors import ModelError
-from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card_tool import build_card, read_card, set_card
+from birdinfer.models import build_card, open_backend, read_card, set_card
 
 onnx = pytest.importorskip("onnx")
 
@@ -89,7 +88,7 @@ def test_card_set_without_classes_on_a_bare_file_asks_for_them(bare_model):
 def test_card_set_on_an_openvino_ir_writes_both_files_and_the_model_runs(tmp_path, classes_file):
     ov = pytest.importorskip("openvino")
     bare = tmp_path / "bare.xml"
-    ov.save_model(ov.convert_model(str(BUILTIN_MODELS["demo"])), str(bare), compress_to_fp16=False)
+    ov.save_model(ov.convert_model(str(DEMO_MODEL)), str(bare), compress_to_fp16=False)
     with pytest.raises(ModelError, match="birdinfer card set"):
         read_card(bare)
     assert (

@@ -16,11 +16,9 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.config import MelConfig, from_dict
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.errors import ModelError
-from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import ModelCard, OutputSpec
-from birdinfer.models.card_tool import read_card, set_card
+from birdinfer.models import ModelCard, OutputSpec, open_backend, read_card, set_card
 from tests.helpers import REPO
 
 onnx = pytest.importorskip("onnx")
@@ -165,7 +163,7 @@ def one_line_error(capsys) -> str:
 def carded_ir(tmp_path):
     ov = pytest.importorskip("openvino")
     path = tmp_path / "model.xml"
-    ov.save_model(ov.convert_model(str(BUILTIN_MODELS["demo"])), str(path), compress_to_fp16=False)
+    ov.save_model(ov.convert_model(str(DEMO_MODEL)), str(path), compress_to_fp16=False)
     set_card(path, read_card("builtin:demo"))
     return path
 
@@ -276,16 +274,16 @@ def test_a_new_copy_gets_the_umask_mode(preset_model, tmp_path):
 
 KILLED_WRITE = """
 import os, signal, sys
-from birdinfer.models import card_tool
-from birdinfer.models.card_tool import read_card, set_card
+from birdinfer.models import read_card, set_card
+from birdinfer.models.files import write
 
 def write_then_die(handle):
     handle.write(b"half a model")
     handle.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
-real = card_tool.write_model_file
-card_tool.write_model_file = lambda path, write: real(path, write_then_die)
+real = write.write_model_file
+write.write_model_file = lambda path, _: real(path, write_then_die)
 set_card(sys.argv[1], read_card(sys.argv[1]))
 """
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.models.backends import open_backend
-from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.models import CARD_KEY, ModelCard, open_backend
 from birdinfer.models.export import (
     ExportError,
     build_model,

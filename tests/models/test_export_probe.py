@@ -120,7 +120,7 @@ def test_a_factory_file_inside_a_package_is_imported_as_part_of_it(tmp_path):
 
 def test_export_with_a_preset_over_an_edition_config_records_it(tmp_path):
     from birdinfer.cli import main
-    from birdinfer.models.backends import open_backend
+    from birdinfer.models import open_backend
 
     classes = tmp_path / "classes.txt"
     classes.write_text("\n".join(CLASSES) + "\n")

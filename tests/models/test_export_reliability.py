@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.models.backends import open_backend
+from birdinfer.models import open_backend
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")

@@ -13,8 +13,7 @@ pytest.importorskip("ai_edge_litert")
 flatbuffers = pytest.importorskip("flatbuffers")
 
 from birdinfer.errors import ModelError  # noqa: E402
-from birdinfer.models.backends import open_backend  # noqa: E402
-from birdinfer.models.card_tool import build_card, set_card  # noqa: E402
+from birdinfer.models import build_card, open_backend, set_card  # noqa: E402
 from tests.tflite_helpers import tiny_tflite  # noqa: E402
 
 SAMPLES, CLASSES = 8, 3
@@ -63,7 +62,7 @@ def test_a_tflite_without_a_card_is_refused_with_the_command_that_gives_it_one(t
 
 
 def run_tflite(path, x):
-    from birdinfer.models.backends.litert import interpreter
+    from birdinfer.models.files import litert_interpreter as interpreter
 
     runner = interpreter(path, 1)
     runner.resize_tensor_input(0, list(x.shape))

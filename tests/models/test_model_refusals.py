@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.errors import ModelError
 from birdinfer.inference.run import run
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY
+from birdinfer.models import CARD_KEY
 from tests.helpers import DEMO_CODES, make_config, write_tone
 from tests.hostile_helpers import pooled_onnx
 
@@ -46,7 +46,7 @@ def refused(inputs: Path, model: Path, tmp_path: Path) -> str:
 def with_classes(tmp_path: Path, classes: list[str]) -> Path:
     """The built-in demo model with its card's class names replaced."""
     onnx = pytest.importorskip("onnx")
-    proto = onnx.load(str(BUILTIN_MODELS["demo"]))
+    proto = onnx.load(str(DEMO_MODEL))
     for prop in proto.metadata_props:
         if prop.key == CARD_KEY:
             card = json.loads(prop.value)

@@ -11,8 +11,7 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.config import MelConfig
-from birdinfer.models.backends import open_backend
-from birdinfer.models.card import CARD_KEY, OutputSpec
+from birdinfer.models import CARD_KEY, OutputSpec, open_backend
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")

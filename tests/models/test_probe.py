@@ -14,10 +14,8 @@ import openvino as ov
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
-from birdinfer.models.card import CARD_KEY
-from birdinfer.models.card_tool import read_card, set_card, show
+from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.models import CARD_KEY, open_backend, read_card, set_card, show
 from birdinfer.models.export import convert_openvino
 from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import (
@@ -38,7 +36,7 @@ from birdinfer.models.probe import (
 )
 from birdinfer.quantize.probes import self_probe
 
-DEMO = BUILTIN_MODELS["demo"]
+DEMO = DEMO_MODEL
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import numpy as np
 import onnx
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.inference.run import run
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.card import CARD_KEY, ModelCard
 from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import (
@@ -29,9 +29,7 @@ from birdinfer.quantize.runner import guard_variant, publish
 from birdinfer.scoring.metrics import macro_roc_auc_arrays
 from tests.helpers import DEMO_CODES, make_config
 
-needs_demo_model = pytest.mark.skipif(
-    not BUILTIN_MODELS["demo"].is_file(), reason="demo model not built yet"
-)
+needs_demo_model = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built yet")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +69,7 @@ def test_guard_without_labels_judges_top1_agreement(card):
 def demo_heldout(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo_heldout")
     write_soundscapes(root / "audio", 4, seed=20260, seconds=60.0, labels_csv=root / "labels.csv")
-    card = open_backend(BUILTIN_MODELS["demo"]).card
+    card = open_backend(DEMO_MODEL).card
     return load_heldout(root / "audio", card, root / "labels.csv")
 
 
@@ -79,7 +77,7 @@ def demo_heldout(tmp_path_factory):
 def broken_variant(tmp_path_factory):
     """The demo model with its classifier weights perturbed (as a badly quantized head)."""
     folder = tmp_path_factory.mktemp("broken")
-    proto = onnx.load(str(BUILTIN_MODELS["demo"]))
+    proto = onnx.load(str(DEMO_MODEL))
     weight = next(t for t in proto.graph.initializer if t.name == "classifier.weight")
     values = onnx.numpy_helper.to_array(weight)
     noise = np.random.default_rng(0).standard_normal(values.shape) * 2 * values.std()
@@ -91,10 +89,10 @@ def broken_variant(tmp_path_factory):
 
 @needs_demo_model
 def test_guard_rejects_a_broken_variant_and_says_by_how_much(demo_heldout, broken_variant):
-    result = guard_variant(BUILTIN_MODELS["demo"], broken_variant, demo_heldout)
+    result = guard_variant(DEMO_MODEL, broken_variant, demo_heldout)
     truth = demo_heldout.labels
     features = demo_heldout.windows.features
-    parent = probabilities(outputs(open_backend(BUILTIN_MODELS["demo"]), features, 16), "sigmoid")
+    parent = probabilities(outputs(open_backend(DEMO_MODEL), features, 16), "sigmoid")
     broken = probabilities(outputs(open_backend(broken_variant), features, 16), "sigmoid")
     drop = macro_roc_auc_arrays(truth, parent) - macro_roc_auc_arrays(truth, broken)
     assert drop > 0.005
@@ -105,8 +103,8 @@ def test_guard_rejects_a_broken_variant_and_says_by_how_much(demo_heldout, broke
 
 @needs_demo_model
 def test_guard_accepts_a_faithful_copy(demo_heldout, tmp_path):
-    copy = shutil.copy(BUILTIN_MODELS["demo"], tmp_path / "copy.onnx")
-    result = guard_variant(BUILTIN_MODELS["demo"], copy, demo_heldout)
+    copy = shutil.copy(DEMO_MODEL, tmp_path / "copy.onnx")
+    result = guard_variant(DEMO_MODEL, copy, demo_heldout)
     assert result.accepted and result.metric_drop == pytest.approx(0.0, abs=1e-12)
     assert result.top1_agreement == 1.0 and result.max_abs_diff < 1e-6
 
@@ -115,7 +113,7 @@ def test_guard_accepts_a_faithful_copy(demo_heldout, tmp_path):
 def test_pipeline_refuses_a_rejected_variant_unless_allowed(
     demo_heldout, broken_variant, soundscape_dir, tmp_path
 ):
-    demo = BUILTIN_MODELS["demo"]
+    demo = DEMO_MODEL
     verdict = guard_variant(demo, broken_variant, demo_heldout)
     card = open_backend(demo).card
     published = publish(

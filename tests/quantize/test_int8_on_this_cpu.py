@@ -11,8 +11,8 @@ import json
 
 import pytest
 
+from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import probe_of, verify_file
 from birdinfer.quantize import report as quantize_report
@@ -21,7 +21,7 @@ from birdinfer.quantize.accuracy_guard import score as metric
 from birdinfer.quantize.calibration import sample_windows
 from birdinfer.quantize.runner import QuantizeSettings, file_size, quantize
 
-DEMO = BUILTIN_MODELS["demo"]
+DEMO = DEMO_MODEL
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not DEMO.is_file(), reason="demo model not built"),

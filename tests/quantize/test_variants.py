@@ -16,8 +16,8 @@ import pytest
 from birdinfer.cli import main
 from birdinfer.errors import ModelError
 from birdinfer.inference.run import run
+from birdinfer.models import files_sha256
 from birdinfer.models.backends import open_backend
-from birdinfer.models.backends.base import files_sha256
 from birdinfer.models.card import ModelCard
 from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize import variants as V

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from birdinfer.errors import ModelError
-from birdinfer.models.backends.base import Backend, resolve_model_path
+from birdinfer.models.backends.base import Backend
+from birdinfer.models.files.locate import resolve_model_path
 
-__all__ = ["Backend", "open_backend", "resolve_model_path"]
+__all__ = ["Backend", "open_backend"]
 
 
 def open_backend(

@@ -2,8 +2,9 @@
 
 A TFLite file has no free-form metadata that tools write easily, and BirdNET's file carries a
 licence of its own (CC BY-NC-SA 4.0) that birdinfer should not alter, so its card lives beside
-it: `<file>.tflite.card.json` (`birdinfer card set` writes it). The runtime is the optional
-extra `litert` (`ai-edge-litert`); without it, this module is never imported.
+it: `<file>.tflite.card.json` (birdinfer.models.files.card_io; `birdinfer card set` writes
+it). The runtime is the optional extra `litert` (`ai-edge-litert`); without it, this module is
+never imported.
 
 A LiteRT interpreter is not thread-safe and holds tensors sized for one batch, and resizing it
 makes XNNPACK repack the weights (seconds for BirdNET: docs/birdnet.md), so a batch runs as
@@ -19,13 +20,12 @@ as birdnetlib reads it).
 from __future__ import annotations
 
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from birdinfer.errors import ModelError, first_line
+from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import (
     GraphInput,
     check_embedding,
@@ -34,51 +34,11 @@ from birdinfer.models.backends.base import (
     select_embeddings,
     select_output,
 )
-from birdinfer.models.card import CARD_KEY, card_from_metadata
+from birdinfer.models.card import card_from_metadata
+from birdinfer.models.files.card_io import read_card_metadata
+from birdinfer.models.files.sessions import litert_interpreter
 
-CARD_SUFFIX = ".card.json"
 PIECES = 16  # the largest batch one interpreter takes
-
-
-def card_path(path: Path) -> Path:
-    """Where a `.tflite` file's card lives: beside it, `<name>.tflite.card.json`."""
-    return path.with_name(path.name + CARD_SUFFIX)
-
-
-def read_card_metadata(path: Path) -> dict[str, str]:
-    """The card as the other runtimes' metadata maps give it: {CARD_KEY: json}, or {}."""
-    sidecar = card_path(path)
-    if not sidecar.is_file():
-        return {}
-    try:
-        return {CARD_KEY: sidecar.read_text(encoding="utf-8")}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{sidecar}: cannot read the card ({exc})") from exc
-
-
-def interpreter(path: Path, threads: int, keep_tensors: bool = False):
-    """A LiteRT interpreter for `path` (XNNPACK, `threads` threads), tensors allocated.
-    `keep_tensors`: inner tensors stay readable after a call (for `card set` to read their
-    shapes; its first call costs seconds per window)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as exc:
-        raise ModelError(
-            f"{path}: a .tflite model needs LiteRT: pip install 'birdinfer[litert]' "
-            "(ai-edge-litert)"
-        ) from exc
-    try:
-        with warnings.catch_warnings():  # keep_tensors warns of its memory: a choice made here
-            warnings.simplefilter("ignore", UserWarning)
-            runner = Interpreter(
-                model_path=str(path),
-                num_threads=threads,
-                experimental_preserve_all_tensors=keep_tensors,
-            )
-        runner.allocate_tensors()
-    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
-        raise ModelError(f"{path}: LiteRT cannot load it ({first_line(exc)})") from exc
-    return runner
 
 
 def tensor_names(runner) -> list[str]:
@@ -102,7 +62,7 @@ class _Lane:
     def _runner_for(self, size: int):
         runner = self.sized.get(size)
         if runner is None:
-            runner = interpreter(self.path, 1)
+            runner = litert_interpreter(self.path, 1)
             runner.resize_tensor_input(self.input_index, [size, *self.input_shape])
             runner.allocate_tensors()
             self.sized[size] = runner
@@ -135,7 +95,7 @@ class LiteRtBackend:
     ) -> None:
         self.path = Path(path)
         self.threads = threads
-        first = interpreter(self.path, 1)
+        first = litert_interpreter(self.path, 1)
         self.card = card_from_metadata(read_card_metadata(self.path), str(self.path))
         details = first.get_input_details()
         if len(details) != 1:

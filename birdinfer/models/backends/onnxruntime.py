@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import (
     ConstantFeeds,
     GraphInput,
@@ -19,6 +18,7 @@ from birdinfer.models.backends.base import (
 )
 from birdinfer.models.batchnorm import inference_batchnorm_bytes
 from birdinfer.models.card import card_from_metadata
+from birdinfer.models.files.sessions import onnxruntime_session
 
 # ONNX Runtime names element types as strings; the ones a constant input may have.
 DTYPES = {
@@ -32,7 +32,8 @@ DTYPES = {
 
 
 class OnnxRuntimeBackend:
-    """One InferenceSession; ONNX Runtime allows concurrent `run` calls on a session."""
+    """One InferenceSession (birdinfer.models.files.sessions: the house settings); ONNX Runtime
+    allows concurrent `run` calls on a session."""
 
     def __init__(
         self,
@@ -41,27 +42,12 @@ class OnnxRuntimeBackend:
         output: str | None = None,
         embeddings: tuple[str, ...] = (),
     ) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         self.threads = threads
-        options = ort.SessionOptions()
-        # ONNX Runtime sizes its pools from the host's cores, not the container's quota: set both.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle intra-op threads spin by default, burning the cores the decode/mel workers need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         fixed = inference_batchnorm_bytes(self.path)
-        try:
-            self.session = ort.InferenceSession(
-                fixed if fixed is not None else str(self.path),
-                options,
-                providers=["CPUExecutionProvider"],
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({exc})") from exc
+        self.session = onnxruntime_session(
+            fixed if fixed is not None else self.path, threads, name=self.path
+        )
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.card = card_from_metadata(metadata, str(self.path))
         inputs = [

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.errors import ModelError, first_line
 from birdinfer.models.backends.base import (
     ConstantFeeds,
     GraphInput,
@@ -18,7 +17,9 @@ from birdinfer.models.backends.base import (
     select_embeddings,
     select_output,
 )
-from birdinfer.models.card import CARD_KEY, card_from_metadata
+from birdinfer.models.card import card_from_metadata
+from birdinfer.models.files.card_io import openvino_metadata
+from birdinfer.models.files.sessions import compile_openvino, read_openvino
 
 
 class OpenVinoBackend:
@@ -33,19 +34,10 @@ class OpenVinoBackend:
         embeddings: tuple[str, ...] = (),
         streams: int | None = None,
     ) -> None:
-        import openvino as ov
-
         self.path = Path(path)
         self.threads = threads
-        core = ov.Core()
-        try:
-            model = core.read_model(str(self.path))
-        except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long texts
-            raise ModelError(f"{self.path}: OpenVINO cannot read it ({first_line(exc)})") from exc
-        metadata = {}
-        if model.has_rt_info([CARD_KEY]):
-            metadata[CARD_KEY] = model.get_rt_info([CARD_KEY]).astype(str)
-        self.card = card_from_metadata(metadata, str(self.path))
+        model = read_openvino(self.path)
+        self.card = card_from_metadata(openvino_metadata(model), str(self.path))
         in_names = _names(model.inputs, set(self.card.input_constants))
         inputs = [
             _graph_input(port, name) for port, name in zip(model.inputs, in_names, strict=True)
@@ -65,20 +57,7 @@ class OpenVinoBackend:
         # CPU and wall time per window (docs/throughput.md, "Figures behind the code's
         # choices"). One thread: one stream, as before.
         self.streams = max(1, min(threads, streams if streams is not None else threads))
-        config = {
-            # CPUs with AVX512_BF16/AMX would otherwise run an FP32 model in bf16 by default:
-            # keep FP32 honest; lower precision is the quantizer's explicit, guarded choice.
-            "INFERENCE_PRECISION_HINT": "f32",
-            "INFERENCE_NUM_THREADS": threads,
-            "PERFORMANCE_HINT": "THROUGHPUT" if self.streams > 1 else "LATENCY",
-            "NUM_STREAMS": self.streams,
-        }
-        try:
-            self.compiled = core.compile_model(model, "CPU", config)
-        except Exception as exc:
-            raise ModelError(
-                f"{self.path}: OpenVINO cannot compile it ({first_line(exc)})"
-            ) from exc
+        self.compiled = compile_openvino(model, threads, self.streams, name=self.path)
         self._local = threading.local()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
