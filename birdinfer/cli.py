@@ -229,8 +229,8 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _infer(args: argparse.Namespace) -> int:
     from birdinfer.demo import heldout as demo
-    from birdinfer.inference.run import run
     from birdinfer.output.report import summary
+    from birdinfer.runner.steps import run
 
     config = load_config(args.config, infer_overrides(args))
     if config.demo is not None:
@@ -712,8 +712,8 @@ def add_verify_command(sub) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from birdinfer.inference.threads import available_cores
     from birdinfer.models.probe import model_paths, verify_file
+    from birdinfer.scorer.threads import available_cores
 
     threads = args.threads or available_cores()
     paths = model_paths(args.models)

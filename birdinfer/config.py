@@ -280,7 +280,7 @@ class MelConfig:
 
 
 FramePooling = Literal["max", "mean"]
-# How a member's input is placed around the rows (birdinfer.inference.geometry).
+# How a member's input is placed around the rows (birdinfer.scorer.geometry).
 Geometry = Literal["centred", "sliding", "tiled"]
 
 
@@ -571,7 +571,7 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """The time guard (birdinfer.inference.time_guard): fit the ensemble into the CPU budget, finish in time."""
+    """The time guard (birdinfer.runner.time_guard): fit the ensemble into the CPU budget, finish in time."""
 
     enabled: bool = False
     minutes: float | None = None  # null: competition.budget_minutes

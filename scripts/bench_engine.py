@@ -37,9 +37,9 @@ def child(args: argparse.Namespace) -> dict:
 
     from birdinfer.audio.decode import WindowReader
     from birdinfer.config import from_dict
-    from birdinfer.inference.ensemble import Ensemble
-    from birdinfer.inference.streaming import score_files
-    from birdinfer.inference.threads import plan_threads
+    from birdinfer.scorer.ensemble import Ensemble
+    from birdinfer.scorer.streaming import score_files
+    from birdinfer.scorer.threads import plan_threads
 
     files = sorted(Path(args.audio).glob("*.ogg"))[: args.files]
     config = from_dict(
@@ -83,7 +83,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def _timeline_class():
-    from birdinfer.inference.stage_timer import StageTimer
+    from birdinfer.scorer.stage_timer import StageTimer
 
     class Recording(StageTimer):
         """The engine's stage timer, also keeping (thread, stage, start, end) of every interval."""

@@ -28,11 +28,11 @@ from birdinfer.audio.decode import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, from_dict, load_config
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
-from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
 from birdinfer.output.atomic import write_json_atomic
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ def peak_rss_mb(
     # the benchmark's own peak (torch and NNCF loaded) and report it as its own.
     code = (
         "from birdinfer.bench.benchmark import run_config, BenchSettings, vm_hwm_mb; "
-        "from birdinfer.inference.run import run; from pathlib import Path; "
+        "from birdinfer.runner.steps import run; from pathlib import Path; "
         f"run(run_config(Path({str(folder)!r}), [Path(m) for m in {[str(m) for m in models]!r}], "
         f"Path({str(work / f'rss_{count}.csv')!r}), BenchSettings(batch_size={settings.batch_size}))); "
         "print(vm_hwm_mb())"

@@ -193,8 +193,8 @@ def run_peers(
     import dataclasses
 
     from birdinfer.bench.benchmark import reference_model, synthetic_folder, variants
-    from birdinfer.inference.threads import available_cores
     from birdinfer.models.backends import open_backend
+    from birdinfer.scorer.threads import available_cores
 
     work = report_dir / "work"
     audio = synthetic_folder(work / "audio", files, seconds)[0].parent

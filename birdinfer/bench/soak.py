@@ -20,8 +20,8 @@ import soundfile as sf
 
 from birdinfer.bench.benchmark import proc_status_mb
 from birdinfer.config import from_dict
-from birdinfer.inference.run import run
 from birdinfer.output.atomic import write_atomic, write_json_atomic
+from birdinfer.runner.steps import run
 
 log = logging.getLogger(__name__)
 

@@ -45,13 +45,14 @@ from tqdm import tqdm
 
 from birdinfer.config import Config, to_dict
 from birdinfer.errors import ConfigError, JournalError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.journal import Journal, fingerprint
-from birdinfer.inference.process_pool import WorkerPool
-from birdinfer.inference.retries import WorkerDeaths
-from birdinfer.inference.shared_engine import SharedEngine
-from birdinfer.inference.threads import ThreadPlan, available_cores, process_groups
 from birdinfer.results import FileFailure, FileResult
+from birdinfer.runner.journal import Journal, fingerprint
+from birdinfer.runner.plan import process_groups
+from birdinfer.runner.process_pool import WorkerPool
+from birdinfer.runner.retries import WorkerDeaths
+from birdinfer.runner.shared_engine import SharedEngine
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.threads import ThreadPlan, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +422,7 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
             close_worker_engines()  # its threads must not outlive the run
         return
     if kind == "processes":
-        from birdinfer.inference.process_pool import process_executor
+        from birdinfer.runner.process_pool import process_executor
 
         cores = available_cores()
         per_process = -(-cores // settings.workers) if settings.workers else None
@@ -432,7 +433,7 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
         return
     if kind != "dask":
         raise ConfigError(f"config key 'executor.kind': '{kind}' is not a file map")
-    from birdinfer.inference.dask_cluster import dask_executor
+    from birdinfer.runner.dask_cluster import dask_executor
 
     with dask_executor(settings.scheduler, settings.local_workers) as executor:
         yield executor

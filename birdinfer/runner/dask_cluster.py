@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 
 from birdinfer.errors import ConfigError
-from birdinfer.inference.threads import available_cores
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 

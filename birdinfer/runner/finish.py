@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.postprocess import percentile_ranks, postprocess_file
 from birdinfer.results import FileResult
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.postprocess import percentile_ranks, postprocess_file
 
 
 def postprocess_run(ensemble: Ensemble, results: list[FileResult]) -> None:

@@ -47,7 +47,7 @@ from birdinfer.results import FileIdentity, FileResult
 
 if TYPE_CHECKING:
     from birdinfer.config import Config
-    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.scorer.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from birdinfer.errors import display_path
-from birdinfer.inference.journal import Journal
-from birdinfer.inference.process_pool import WorkerPool
 from birdinfer.results import FileFailure, FileResult
+from birdinfer.runner.journal import Journal
+from birdinfer.runner.process_pool import WorkerPool
 
 # An executors.FileTask (a frozen dataclass with `files` and `stems`): imported there, not here.
 FileTask = Any

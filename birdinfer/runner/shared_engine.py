@@ -19,9 +19,9 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.streaming import EngineOutcome, Outcomes, StreamingEngine
 from birdinfer.results import FileResult
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.streaming import EngineOutcome, Outcomes, StreamingEngine
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,6 @@ from pathlib import Path
 from birdinfer.audio.inputs import list_inputs
 from birdinfer.config import Config
 from birdinfer.errors import display_path
-from birdinfer.inference import journal as journals
-from birdinfer.inference import placeholders
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.executors import map_files
-from birdinfer.inference.finish import postprocess_run
-from birdinfer.inference.stage_timer import StageTimer
-from birdinfer.inference.streaming import score_files
-from birdinfer.inference.threads import available_cores, choose_executor
-from birdinfer.inference.time_guard import TimeGuard
 from birdinfer.models.backends.base import model_files, resolve_model_path
 from birdinfer.output.paths import check_outputs
 from birdinfer.output.report import (
@@ -35,6 +26,16 @@ from birdinfer.output.report import (
 from birdinfer.output.submission import write_submission
 from birdinfer.output.windows_table import write_run_windows
 from birdinfer.results import FileResult, RunResult
+from birdinfer.runner import journal as journals
+from birdinfer.runner import placeholders
+from birdinfer.runner.client import map_files
+from birdinfer.runner.finish import postprocess_run
+from birdinfer.runner.plan import choose_executor
+from birdinfer.runner.time_guard import TimeGuard
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.stage_timer import StageTimer
+from birdinfer.scorer.streaming import score_files
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from typing import Any
 from birdinfer.audio.decode import probe
 from birdinfer.config import BudgetConfig, Config
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble
 from birdinfer.results import FileResult
+from birdinfer.scorer.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,12 @@ from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.frontend.shared import SharedFrontEnd
-from birdinfer.inference.members import (
+from birdinfer.models.backends import Backend, open_backend
+from birdinfer.models.card import contradictions
+from birdinfer.output.submission import build_submission, read_class_columns
+from birdinfer.output.windows_table import windows_frame
+from birdinfer.results import FileResult
+from birdinfer.scorer.members import (
     FeatureKey,
     FrontendKey,
     build_member,
@@ -36,21 +41,16 @@ from birdinfer.inference.members import (
     member_names,
     taxon_column_weights,
 )
-from birdinfer.inference.postprocess import (
+from birdinfer.scorer.postprocess import (
     activate,
     average_views,
     covered_mean,
     file_scale,
     weighted_mean,
 )
-from birdinfer.inference.probes import check_members
-from birdinfer.inference.stage_timer import StageTimer
-from birdinfer.inference.threads import ThreadPlan, plan_threads
-from birdinfer.models.backends import Backend, open_backend
-from birdinfer.models.card import contradictions
-from birdinfer.output.submission import build_submission, read_class_columns
-from birdinfer.output.windows_table import windows_frame
-from birdinfer.results import FileResult
+from birdinfer.scorer.probes import check_members
+from birdinfer.scorer.stage_timer import StageTimer
+from birdinfer.scorer.threads import ThreadPlan, plan_threads
 
 log = logging.getLogger(__name__)
 

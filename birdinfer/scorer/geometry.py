@@ -35,7 +35,7 @@ import numpy as np
 from birdinfer.audio import kaiser
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import AudioConfig
-from birdinfer.inference.postprocess import average_views, pool_frames, row_frames
+from birdinfer.scorer.postprocess import average_views, pool_frames, row_frames
 
 
 @dataclass(frozen=True)

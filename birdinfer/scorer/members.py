@@ -16,10 +16,10 @@ import numpy as np
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
 from birdinfer.errors import ConfigError, ModelError, first_line
-from birdinfer.inference.geometry import Geometry
-from birdinfer.inference.label_map import ColumnMap
 from birdinfer.models.backends import Backend
 from birdinfer.models.card import OutputSpec
+from birdinfer.scorer.geometry import Geometry
+from birdinfer.scorer.label_map import ColumnMap
 
 # A whole front end: the mel settings (with scaling and normalisation) and the image steps.
 FrontendKey = tuple[MelConfig, ImageConfig]

@@ -8,7 +8,7 @@ A file is decoded once; each chunk of its rows carries every scheduled member's 
 windows for waveform members, each distinct front end computed once over the window lengths
 its members hear). Producers block when the queue is full, so memory stays flat however many
 files there are, and the model lane batches rows of several files together. When a file is
-complete, each member's outputs become rows by its geometry (birdinfer.inference.geometry).
+complete, each member's outputs become rows by its geometry (birdinfer.scorer.geometry).
 Which members score a file is asked of a `FileSchedule` when its decoding starts: the time guard is one, and may drop members for the
 files that remain, or leave a file unscored (the engine then reports it, and the run gives it
 placeholder rows).
@@ -39,9 +39,9 @@ from tqdm import tqdm
 from birdinfer.audio.cuts import RowReader
 from birdinfer.audio.rows import row_ids
 from birdinfer.errors import AudioError
-from birdinfer.inference.ensemble import Ensemble, chunks
-from birdinfer.inference.members import FeatureKey, embedding_column
 from birdinfer.results import FileFailure, FileIdentity, FileResult
+from birdinfer.scorer.ensemble import Ensemble, chunks
+from birdinfer.scorer.members import FeatureKey, embedding_column
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Fixtures of the inference tests."""
+"""Fixtures of the runner tests (the scorer tests use them too)."""
 
 from pathlib import Path
 

@@ -21,7 +21,7 @@ import multiprocessing, os, signal, time
 from pathlib import Path
 
 if os.environ.get("BIRDINFER_TEST_SLOW"):  # slow model calls, a marker once scoring starts
-    from birdinfer.inference import ensemble
+    from birdinfer.scorer import ensemble
 
     _real_outputs = ensemble.Ensemble.member_outputs
 
@@ -33,7 +33,7 @@ if os.environ.get("BIRDINFER_TEST_SLOW"):  # slow model calls, a marker once sco
     ensemble.Ensemble.member_outputs = _slow
 
 if os.environ.get("BIRDINFER_TEST_KILL"):  # a worker process dies (as the OOM killer does)
-    from birdinfer.inference import streaming
+    from birdinfer.scorer import streaming
 
     _real_produce = streaming.StreamingEngine._produce
 

@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 import birdinfer.audio.decode as audio
-import birdinfer.inference.streaming as engine
-from birdinfer.inference.run import run
+import birdinfer.scorer.streaming as engine
+from birdinfer.runner.steps import run
 from tests.helpers import corrupted_audio, make_config, write_tone
 from tests.hostile_helpers import time_limit
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.inference.run import run
+from birdinfer.runner.steps import run
 from tests.helpers import make_config, write_tone
-from tests.inference.process_helpers import child_env
+from tests.runner.process_helpers import child_env
 
 pytestmark = pytest.mark.slow  # three pools of worker processes start, each loading the model
 

@@ -4,9 +4,9 @@ before the deadline are not scored after it, and a spent budget reads as one, no
 import json
 
 from birdinfer.config import BudgetConfig
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
 from birdinfer.output.report import summary
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
 from tests.helpers import make_config
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from birdinfer.errors import ConfigError
-from birdinfer.inference import dask_cluster
-from birdinfer.inference import executors as executors
-from birdinfer.inference.journal import journal_path_for
-from birdinfer.inference.run import run
+from birdinfer.runner import client as executors
+from birdinfer.runner import dask_cluster
+from birdinfer.runner.journal import journal_path_for
+from birdinfer.runner.steps import run
 from tests.helpers import make_config, write_tone
 
 
@@ -175,7 +175,7 @@ def test_dask_resume_skips_what_the_workers_journaled(cluster, archive, tiny_onn
 
 def _slow_models(seconds: float):
     """Run inside each worker process: slow its model calls so a test can act mid-run."""
-    from birdinfer.inference import ensemble
+    from birdinfer.scorer import ensemble
 
     original = ensemble.Ensemble.member_scores
 
@@ -281,9 +281,9 @@ def test_worker_processes_pinned_to_core_groups_match_the_engine(
 def test_auto_runs_worker_processes_on_a_many_core_node(
     archive, tiny_onnx, reference, tmp_path, monkeypatch
 ):
-    from birdinfer.inference import threads
-    from birdinfer.inference.ensemble import Ensemble
-    from birdinfer.inference.threads import ThreadPlan
+    from birdinfer.runner import plan as threads
+    from birdinfer.scorer.ensemble import Ensemble
+    from birdinfer.scorer.threads import ThreadPlan
 
     monkeypatch.setattr(threads, "PROCESSES_FROM_FILES", 16)  # the archive's 16 files
     outputs = {}
@@ -298,7 +298,7 @@ def test_auto_runs_worker_processes_on_a_many_core_node(
 
 
 def test_process_groups_split_the_cores_and_fold_a_short_tail():
-    from birdinfer.inference.threads import process_groups
+    from birdinfer.runner.plan import process_groups
 
     assert process_groups(list(range(16)), 4) == [
         [0, 1, 2, 3],

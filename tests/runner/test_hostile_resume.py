@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import birdinfer.inference.streaming as engine
+import birdinfer.scorer.streaming as engine
 from birdinfer.errors import JournalError
-from birdinfer.inference import executors
-from birdinfer.inference.journal import Journal, journal_path_for
+from birdinfer.runner import client as executors
+from birdinfer.runner.journal import Journal, journal_path_for
 from tests.helpers import write_tone
 from tests.hostile_helpers import copy_good, rows_of, run_folder, write_good
 

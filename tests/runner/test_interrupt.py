@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_tone
-from tests.inference.process_helpers import (
+from tests.runner.process_helpers import (
     REPO,
     alive,
     child_env,

@@ -15,8 +15,8 @@ import yaml
 from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
-from birdinfer.inference.journal import journal_path_for
-from birdinfer.inference.run import run
+from birdinfer.runner.journal import journal_path_for
+from birdinfer.runner.steps import run
 from tests.helpers import REPO, make_config, write_tone
 
 
@@ -134,7 +134,7 @@ def _cli_config(folder: Path, model: Path, out: Path, tmp_path: Path) -> Path:
 # The child slows its model calls down so that the test can kill it between files.
 SLOW_CLI = """
 import sys, time
-from birdinfer.inference import ensemble
+from birdinfer.scorer import ensemble
 original = ensemble.Ensemble.member_scores
 def slow(self, *args, **kwargs):
     time.sleep(0.15)
@@ -181,8 +181,8 @@ def test_sigkill_partway_then_resume_gives_the_uninterrupted_submission(
 
 @pytest.mark.parametrize("entry_format", ["npz", "parquet"])
 def test_entries_keep_each_rows_embeddings(tmp_path, entry_format):
-    from birdinfer.inference.journal import Journal
     from birdinfer.results import FileResult
+    from birdinfer.runner.journal import Journal
 
     recording = tmp_path / "rec.wav"
     write_tone(recording, 10.0)
@@ -235,9 +235,9 @@ def test_a_parquet_entry_is_the_files_rows_of_the_per_window_table(tmp_path):
     and values, then each member's, then the embeddings."""
     pandas = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    from birdinfer.inference.journal import Journal
     from birdinfer.output.windows_table import windows_frame
     from birdinfer.results import FileResult
+    from birdinfer.runner.journal import Journal
 
     recording = tmp_path / "rec.wav"
     write_tone(recording, 15.0)

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from birdinfer.inference.threads import cgroup_cpu_quota, plan_threads
+from birdinfer.scorer.threads import cgroup_cpu_quota, plan_threads
 
 
 @pytest.mark.parametrize(
@@ -36,14 +36,14 @@ def test_explicit_values_are_kept():
 
 
 def test_a_plan_above_the_cores_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="birdinfer.inference.threads"):
+    with caplog.at_level(logging.WARNING, logger="birdinfer.runner.plan"):
         plan = plan_threads(workers=2, threads=8, cores=2)
     assert plan.threads == 8
     assert "8 runtime threads exceed the 2 available cores" in caplog.text
 
 
 def test_auto_executor_runs_processes_only_on_many_cores_with_files_to_feed_them():
-    from birdinfer.inference.threads import choose_executor
+    from birdinfer.runner.plan import choose_executor
 
     def chosen(cores, files=1000, guard=False, kind="auto", files_per_task=4):
         return choose_executor(kind, cores, files, files_per_task, guard)[0]

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdinfer.inference import stage_timer
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
-from birdinfer.inference.streaming import StreamingEngine
+from birdinfer.runner.steps import run
+from birdinfer.scorer import stage_timer
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.streaming import StreamingEngine
 from tests.helpers import DEMO_CODES, corrupted_audio, make_config, scores_of, write_tone
 
 FLOAT_NOISE = 1e-5  # different batch/thread splits change float summation order, nothing more

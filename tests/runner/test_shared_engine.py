@@ -1,13 +1,13 @@
-"""One engine per process, fed by several tasks at once (birdinfer.inference.shared_engine)."""
+"""One engine per process, fed by several tasks at once (birdinfer.runner.shared_engine)."""
 
 import threading
 
 import numpy as np
 import pytest
 
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.shared_engine import SharedEngine
-from birdinfer.inference.streaming import StreamingEngine
+from birdinfer.runner.shared_engine import SharedEngine
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.streaming import StreamingEngine
 from tests.helpers import make_config
 
 ENGINE_THREADS = ("birdinfer-lane", "birdinfer-features")

@@ -5,9 +5,9 @@ import dataclasses
 import json
 
 from birdinfer.config import BudgetConfig, ModelSpec
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
-from birdinfer.inference.time_guard import TimeGuard
+from birdinfer.runner.steps import run
+from birdinfer.runner.time_guard import TimeGuard
+from birdinfer.scorer.ensemble import Ensemble
 from tests.helpers import TEST_MEL, make_config, spied_ensemble, tiny_card, tiny_model
 
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from birdinfer.config import BudgetConfig
-from birdinfer.inference.stage_timer import StageTimer
-from birdinfer.inference.time_guard import TimeGuard
 from birdinfer.results import FileResult
+from birdinfer.runner.time_guard import TimeGuard
+from birdinfer.scorer.stage_timer import StageTimer
 
 
 def guard(claims: list[float]) -> TimeGuard:

@@ -1,5 +1,5 @@
 """Tiny random-weight torch stand-ins for two top solutions' models (for the end-to-end tests in
-test_solutions_end_to_end.py; `--factory` imports this file as `tests.inference.solution_standins`).
+test_solutions_end_to_end.py; `--factory` imports this file as `tests.scorer.solution_standins`).
 
 The real models (an eca_nfnet_l0 in the 2025 2nd place's graph, EfficientNetV2-S / NFNet in the
 2026 2nd place's) are too heavy for a test; what the tests check is the handling around them,

@@ -9,10 +9,10 @@ import pytest
 
 from birdinfer.audio import decode as audio
 from birdinfer.errors import ModelError, SubmissionError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.postprocess import percentile_ranks
-from birdinfer.inference.run import run
 from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.postprocess import percentile_ranks
 from tests.helpers import make_config, scores_of, tiny_card, tiny_model
 
 

@@ -12,9 +12,9 @@ import pytest
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import AudioConfig, from_dict
 from birdinfer.errors import ModelError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.geometry import Geometry, overlap_rows
-from birdinfer.inference.run import run
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.geometry import Geometry, overlap_rows
 from tests.helpers import naive_sliding_rows, tiny_card, tiny_model
 
 RATE = 32000

@@ -11,11 +11,11 @@ import pytest
 
 from birdinfer.config import BudgetConfig, from_dict
 from birdinfer.errors import ModelError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.label_map import ColumnMap
-from birdinfer.inference.postprocess import covered_mean, percentile_ranks
-from birdinfer.inference.run import run
-from birdinfer.inference.time_guard import TimeGuard
+from birdinfer.runner.steps import run
+from birdinfer.runner.time_guard import TimeGuard
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.label_map import ColumnMap
+from birdinfer.scorer.postprocess import covered_mean, percentile_ranks
 from tests.helpers import DEMO_CODES, tiny_card, tiny_model
 
 # A foundation model's labels: scientific names, one the competition lacks, none for some codes.

@@ -8,10 +8,10 @@ import pytest
 
 from birdinfer.config import from_dict
 from birdinfer.errors import ConfigError, ModelError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.members import member_activation
-from birdinfer.inference.postprocess import activate, pool_frames, row_frames
 from birdinfer.models.card import OutputSpec
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.members import member_activation
+from birdinfer.scorer.postprocess import activate, pool_frames, row_frames
 
 
 def demo_config(member=None, **inference):

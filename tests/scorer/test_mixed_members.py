@@ -27,11 +27,11 @@ from birdinfer.audio.rows import row_ids
 from birdinfer.config import AudioConfig, MelConfig, from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.postprocess import covered_mean
 from birdinfer.output.windows_table import read_windows_table
+from birdinfer.scorer.postprocess import covered_mean
 from birdinfer.scoring.evaluate import validate_submission
 from tests.helpers import naive_sliding_rows
-from tests.inference.byom_helpers import CODES, MEL, TOLERANCE, build, max_diff, zoo
+from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, build, max_diff, zoo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")

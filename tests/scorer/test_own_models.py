@@ -22,7 +22,7 @@ from birdinfer.config import AudioConfig, from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.frontend.logmel import LogMel
-from tests.inference.byom_helpers import CODES, MEL, TOLERANCE, ZOO, build, max_diff, zoo
+from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, ZOO, build, max_diff, zoo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")

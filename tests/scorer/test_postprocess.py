@@ -6,8 +6,9 @@ import soundfile as sf
 
 from birdinfer.config import PostprocessConfig, from_dict
 from birdinfer.errors import ConfigError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.postprocess import (
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.postprocess import (
     activate,
     average_views,
     file_boost,
@@ -15,7 +16,6 @@ from birdinfer.inference.postprocess import (
     postprocess_file,
     smooth,
 )
-from birdinfer.inference.run import run
 from tests.helpers import make_config
 
 
@@ -107,7 +107,7 @@ def test_configured_postprocessing_is_applied_per_file(soundscape_dir, tiny_onnx
 def test_average_tied_ranks_and_the_clip_match_pandas():
     import pandas as pd
 
-    from birdinfer.inference.postprocess import percentile_ranks
+    from birdinfer.scorer.postprocess import percentile_ranks
 
     rng = np.random.default_rng(3)
     scores = rng.choice([0.0, 1e-7, 0.2, 0.2, 0.5, 0.9, 1.0], size=(40, 5)).astype(np.float32)
@@ -119,7 +119,7 @@ def test_average_tied_ranks_and_the_clip_match_pandas():
 
 
 def test_file_scale_multiplies_by_the_mean_of_each_classs_top_k():
-    from birdinfer.inference.postprocess import file_scale
+    from birdinfer.scorer.postprocess import file_scale
 
     scores = np.array([[0.1, 0.8], [0.4, 0.2], [0.6, 0.4]], np.float32)
     expected = scores * np.array([(0.6 + 0.4) / 2, (0.8 + 0.4) / 2], np.float32)

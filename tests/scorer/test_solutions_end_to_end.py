@@ -67,7 +67,7 @@ def classes_csv(tmp_path_factory) -> Path:
 
 
 def _run(config: dict, folder: Path, out: Path) -> pd.DataFrame:
-    from birdinfer.inference.run import run
+    from birdinfer.runner.steps import run
 
     settings = {
         "input_dir": str(folder),
@@ -111,8 +111,8 @@ def _2025_config(model: Path, **audio) -> dict:
 
 
 def test_2025_2nd_place_rows_match_their_pipeline(wave_2025, recordings, tmp_path):
-    from tests.inference.solution_references import rows_2025
-    from tests.inference.solution_standins import build_2025
+    from tests.scorer.solution_references import rows_2025
+    from tests.scorer.solution_standins import build_2025
 
     config = _2025_config(wave_2025, normalize="peak", last_window="pad_start")
     ours = _run(config, recordings, tmp_path / "sub.csv")
@@ -128,8 +128,8 @@ def test_2025_2nd_place_rows_match_their_pipeline(wave_2025, recordings, tmp_pat
 
 def test_2025_2nd_place_needs_both_the_normalize_and_the_left_pad(wave_2025, recordings, tmp_path):
     """Without either setting some row is far off: the test above can fail."""
-    from tests.inference.solution_references import rows_2025
-    from tests.inference.solution_standins import build_2025
+    from tests.scorer.solution_references import rows_2025
+    from tests.scorer.solution_standins import build_2025
 
     model = build_2025(len(CLASSES))
     path = recordings / "made_48k.wav"  # 17.3 s: a partial last window
@@ -163,7 +163,7 @@ def _export_2026(folder: Path, mel: dict, build) -> Path:
 
 @pytest.fixture(scope="module")
 def mel_2026(tmp_path_factory) -> dict[str, Path]:
-    from tests.inference.solution_standins import build_2026, build_2026_second
+    from tests.scorer.solution_standins import build_2026, build_2026_second
 
     root = tmp_path_factory.mktemp("mel2026")
     for name in ("a", "b", "exp85", "a_window"):
@@ -188,8 +188,8 @@ def files_32k(recordings, tmp_path_factory) -> Path:
 
 
 def test_2026_2nd_place_exp85_rows_match_their_notebook(mel_2026, files_32k, tmp_path):
-    from tests.inference.solution_references import EXP85_MEL, rows_2026
-    from tests.inference.solution_standins import build_2026
+    from tests.scorer.solution_references import EXP85_MEL, rows_2026
+    from tests.scorer.solution_standins import build_2026
 
     config = {
         "models": [{"path": str(mel_2026["exp85"])}],
@@ -211,8 +211,8 @@ def test_2026_2nd_place_taxon_rank_blend_matches_their_ensembling(mel_2026, file
     """Each member's rows match their notebook's within 1e-4; the blend of those rows is their
     "Ensembling" formula. (Ranks jump by 1/rows where two rows' scores are closer than the
     members' float32 differences, so the blend is compared over the same member rows.)"""
-    from tests.inference.solution_references import SHARED_MEL, rows_2026, taxon_rank_blend
-    from tests.inference.solution_standins import build_2026, build_2026_second
+    from tests.scorer.solution_references import SHARED_MEL, rows_2026, taxon_rank_blend
+    from tests.scorer.solution_standins import build_2026, build_2026_second
 
     taxa = ["Aves", "Aves", "Insecta", "Amphibia", "Insecta", "Mammalia"]
     taxonomy = tmp_path / "taxonomy.csv"
@@ -255,8 +255,8 @@ def test_2026_2nd_place_taxon_rank_blend_matches_their_ensembling(mel_2026, file
 
 def test_2026_2nd_place_needs_the_file_wide_db_floor(mel_2026, files_32k, tmp_path):
     """Per-window floors (birdinfer's default) differ from their notebook's batched floor."""
-    from tests.inference.solution_references import SHARED_MEL, rows_2026
-    from tests.inference.solution_standins import build_2026
+    from tests.scorer.solution_references import SHARED_MEL, rows_2026
+    from tests.scorer.solution_standins import build_2026
 
     path = files_32k / "made_32k.wav"  # a quiet second: its window's own floor sits lower
     config = {"models": [str(mel_2026["a_window"])], "postprocess": {"file_scale_top_k": 2}}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from birdinfer.config import AudioConfig
-from birdinfer.inference.geometry import Geometry, tile_starts
-from birdinfer.inference.label_map import ColumnMap
+from birdinfer.scorer.geometry import Geometry, tile_starts
+from birdinfer.scorer.label_map import ColumnMap
 
 
 @pytest.mark.parametrize(

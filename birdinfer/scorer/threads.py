@@ -1,0 +1,78 @@
+"""The thread budget: how many threads each stage gets, from the cores this process may use.
+
+`os.cpu_count()` reports the host's cores; a container's CPU quota (cgroup `cpu.max`) and the
+process's affinity mask can allow far fewer, and runtimes that size their pools from the host's
+count then thrash. The budget is computed once, here, and passed to every stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """Cores this process may use: the smallest of affinity, cgroup quota and cpu_count."""
+    counts = [os.cpu_count() or 1]
+    if hasattr(os, "sched_getaffinity"):
+        counts.append(len(os.sched_getaffinity(0)))
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        counts.append(quota)
+    return max(1, min(counts))
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Whole cores allowed by a cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`, or None if unlimited."""
+    try:
+        v2 = root / "cpu.max"
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+        v1_quota, v1_period = root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"
+        if v1_quota.is_file() and v1_period.is_file():
+            quota_us = int(v1_quota.read_text())
+            return (
+                None if quota_us <= 0 else max(1, math.ceil(quota_us / int(v1_period.read_text())))
+            )
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    cores: int
+    workers: int  # feature workers: files decoded and turned into log-mels at once
+    threads: int  # intra-op threads of the model runtime (the model lane)
+
+    def describe(self) -> str:
+        return (
+            f"{self.workers} feature workers + {self.threads} runtime threads on {self.cores} cores"
+        )
+
+
+def plan_threads(
+    workers: int | None = None, threads: int | None = None, cores: int | None = None
+) -> ThreadPlan:
+    """Feature workers and model-lane runtime threads, each at most the available cores.
+
+    The engine has one model lane: its runtime's thread pool is the only one, so "runtime
+    threads x lanes <= cores" is `threads <= cores`. Feature workers are a different stage that
+    overlaps the model lane; idle runtime threads sleep (ONNX Runtime's spinning is off, BLAS is
+    pinned to one thread), so both get every core by default. The sweep in docs/throughput.md
+    decided it: on 2 cores, 2 workers + 2 threads ran 4.88 ms/window against 5.10 for 2 + 1, and
+    a 3-member ensemble 9.20 against 11.05. A plan above the cores is honoured with a warning.
+    """
+    cores = cores or available_cores()
+    workers = workers or cores
+    threads = threads or cores
+    for name, value in (("feature workers", workers), ("runtime threads", threads)):
+        if value > cores:
+            log.warning("%d %s exceed the %d available cores; expect thrashing", value, name, cores)
+    return ThreadPlan(cores=cores, workers=workers, threads=threads)
