@@ -1,7 +1,8 @@
-"""Scoring files on any `concurrent.futures.Executor`: a thread pool here, or a Dask cluster.
+"""The client side of a file map: tasks of a few files on any `concurrent.futures.Executor`
+(a thread pool here, worker processes, a Dask cluster), and their outcomes gathered in file order.
 
     client (run)                              executor workers (threads or Dask processes)
-    tasks of a few files  --- submit --->     score_task: the process's shared engine (models loaded once)
+    tasks of a few files  --- submit --->     worker.score_task: the process's shared engine
                                               -> one journal entry (parquet partition) per file
     assemble the submission                   <--- outcome: the scored files' results, failures
 
@@ -20,13 +21,8 @@ keep the engine fed across task boundaries (local clusters get two).
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import json
 import logging
-import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -37,199 +33,29 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
-from birdinfer.config import Config, to_dict
+from birdinfer.config import Config
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.results import FileFailure, FileResult
-from birdinfer.runner.journal import Journal, fingerprint
+from birdinfer.runner.journal import Journal
 from birdinfer.runner.plan import process_groups
 from birdinfer.runner.process_pool import WorkerPool
 from birdinfer.runner.retries import WorkerDeaths
-from birdinfer.runner.shared_engine import SharedEngine
+from birdinfer.runner.worker import (
+    FileTask,
+    TaskOutcome,
+    abort_worker_engines,
+    close_worker_engines,
+    reset_abort,
+    score_task,
+)
 from birdinfer.scorer.ensemble import Ensemble
-from birdinfer.scorer.threads import ThreadPlan, available_cores
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FileTask:
-    """A few files for one worker; plain data, pickled to the worker."""
-
-    config: Config
-    files: tuple[str, ...]
-    stems: tuple[str, ...]
-    journal: str
-    stamp: dict[str, Any]
-    entry_format: str
-
-
-@dataclass
-class TaskOutcome:
-    scored: list[FileResult] = field(default_factory=list)  # each one journaled first
-    already_journaled: list[str] = field(default_factory=list)
-    failures: list[FileFailure] = field(default_factory=list)
-    worker: str = ""
-    # The worker's stage seconds (its Ensemble's timer, which every task there adds to) when
-    # the task started and when it ended: the run's share of a worker is its last end minus its
-    # first start, whatever its tasks overlapped (tasks_stage_seconds).
-    stages_at_start: dict[str, float] = field(default_factory=dict)
-    stages_at_end: dict[str, float] = field(default_factory=dict)
-    threads: dict[str, int] = field(default_factory=dict)  # what the worker's engine ran
-
-
-# --- the worker side ------------------------------------------------------------------------------
-
-# This process's pipelines with their fingerprints, keyed by config and model file identity,
-# and the shared engine running each (started by the first task that needs it).
-_ensembles: dict[str, tuple[Ensemble, dict[str, Any]]] = {}
-_engines: dict[str, SharedEngine] = {}
-_lock = threading.Lock()
-# Set when the run in this process was interrupted: a task still loading models starts no engine.
-_aborted = threading.Event()
-
-
-def ensembles_built() -> int:
-    """How many pipelines (model loads) this process has built for tasks."""
-    return len(_ensembles)
-
-
-def worker_ensemble(config: Config) -> tuple[Ensemble, dict]:
-    """This process's Ensemble for `config`, built (models loaded) once and reused by every
-    task; with its fingerprint, computed once too (model files are hashed)."""
-    with _lock:
-        return _ensembles[_built(config)]
-
-
-def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
-    """This process's shared engine for `config` (and the fingerprint of its Ensemble)."""
-    with _lock:
-        key = _built(config)
-        ensemble, stamp = _ensembles[key]
-        if _aborted.is_set():
-            raise RuntimeError("the run was interrupted")
-        if key not in _engines:
-            _engines[key] = SharedEngine(ensemble)
-        return _engines[key], stamp
-
-
-def close_worker_engines() -> None:
-    """Stop this process's shared engines (their models stay loaded for the next run)."""
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.close()
-
-
-def abort_worker_engines() -> None:
-    """Stop this process's shared engines now, dropping the files in flight (Ctrl-C): their
-    waiting tasks raise, and tasks that have not reached an engine start none."""
-    _aborted.set()
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.abort()
-
-
-def _built(config: Config) -> str:
-    """The key of this process's Ensemble for `config`, building it first if need be (the
-    caller holds `_lock`)."""
-    # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
-    files = [_identity(spec.path) for spec in config.models]
-    key = json.dumps([to_dict(config), files], sort_keys=True)
-    if key not in _ensembles:
-        tune_malloc()
-        cores = worker_cores()
-        # --workers/--threads (inference.workers/threads) mean on a worker what they mean in
-        # the engine; unset, the worker's cores.
-        workers, threads = config.inference.workers, config.inference.threads
-        plan = ThreadPlan(
-            cores=available_cores(), workers=workers or cores, threads=threads or cores
-        )
-        ensemble = Ensemble(config, plan)
-        _ensembles[key] = (ensemble, fingerprint(ensemble))
-        log.info("%s: models loaded, %s", worker_name(), plan.describe())
-    return key
-
-
-def _identity(model: str) -> list:
-    from birdinfer.models.backends.base import model_files, resolve_model_path
-
-    parts = [p for p in model_files(resolve_model_path(model)) if p.exists()]
-    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]
-
-
-def tune_malloc() -> bool:
-    """Undo what Dask's nanny's MALLOC_TRIM_THRESHOLD_=65536 costs this process's speed.
-
-    Setting that variable also fixes glibc's mmap threshold at 128 kB, so every batch of
-    log-mels (2.5 MB at batch 16) is mmap'd and unmapped again, page faults and all: a task of
-    8 files took 1.9 s against 1.45 s without it. Raising both thresholds at run time (mallopt)
-    keeps such buffers on the heap for reuse. True when it applied.
-    """
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = libc.mallopt(m_mmap_threshold, 32 << 20) == 1  # glibc's largest: 32 MB on 64-bit
-    return libc.mallopt(m_trim_threshold, 64 << 20) == 1 and ok
-
-
-def worker_cores() -> int:
-    """The cores this process's engine runs on: BIRDINFER_WORKER_CORES where the process path
-    or a local cluster set it, else a Dask worker's thread count (its cores, as `dask worker
-    --nthreads` or dask-jobqueue set it), else every core this process may use."""
-    if os.environ.get("BIRDINFER_WORKER_CORES"):
-        return max(1, int(os.environ["BIRDINFER_WORKER_CORES"]))
-    try:
-        from distributed import get_worker
-
-        return max(1, get_worker().state.nthreads)
-    except (ImportError, ValueError):  # not on a Dask worker
-        return available_cores()
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def score_task(task: FileTask) -> TaskOutcome:
-    """Score a task's files into the journal; files already journaled (a retry) are skipped."""
-
-    engine, stamp = worker_engine(task.config)
-    if stamp != task.stamp:  # another model file at the same path on this node, say
-        raise JournalError(
-            f"{worker_name()}: this worker's models or settings differ from the run's"
-        )
-    journal = Journal(Path(task.journal), stamp, task.entry_format)
-    timer = engine.ensemble.timer
-    outcome = TaskOutcome(
-        worker=worker_name(),
-        stages_at_start=timer.snapshot(),
-        threads=engine.ensemble.describe()["threads"],
-    )
-    todo, stems = [], []
-    for path, stem in zip(task.files, task.stems, strict=True):
-        if journal.load(Path(path)) is not None:
-            outcome.already_journaled.append(path)
-        else:
-            todo.append(Path(path))
-            stems.append(stem)
-    scored = engine.score(todo, stems, on_result=journal.record)
-    outcome.scored = scored.results
-    outcome.failures = scored.failures
-    outcome.stages_at_end = timer.snapshot()
-    return outcome
 
 
 def tasks_stage_seconds(outcomes: list[TaskOutcome]) -> dict[str, float]:
@@ -409,7 +235,7 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
     kind = kind or settings.kind
     if kind == "threads":
         workers = settings.workers or available_cores()
-        _aborted.clear()
+        reset_abort()
         pool = ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task")
         try:
             yield pool  # the task threads feed this process's one engine

@@ -13,7 +13,7 @@ import pytest
 
 from birdinfer.errors import ConfigError
 from birdinfer.runner import client as executors
-from birdinfer.runner import dask_cluster
+from birdinfer.runner import dask_cluster, worker
 from birdinfer.runner.journal import journal_path_for
 from birdinfer.runner.steps import run
 from tests.helpers import make_config, write_tone
@@ -61,7 +61,7 @@ def test_any_executor_can_be_passed_in(archive, tiny_onnx, reference, tmp_path):
 
 
 def test_a_task_that_fails_for_good_costs_only_its_files(archive, tiny_onnx, tmp_path, monkeypatch):
-    real = executors.score_task
+    real = worker.score_task
 
     def flaky(task):
         if task.files[0].endswith("rec03.flac"):  # the second task: rec03, rec04, rec05
@@ -84,7 +84,7 @@ def test_a_retried_task_takes_its_earlier_files_from_the_journal(
 ):
     """A retry scores only what its first try left; the client reads the first try's files
     back from their entries and the rest from the retry's outcome."""
-    real = executors.score_task
+    real = worker.score_task
     outcomes = []
 
     def retried(task):
@@ -150,7 +150,7 @@ def test_dask_cluster_matches_the_local_run_and_loads_models_once_per_worker(
     result = run(config)
     assert result.failures == [] and out.read_bytes() == reference
     # Six tasks of up to three files went to two processes, each of which loaded the model once.
-    loads = cluster.run(executors.ensembles_built)
+    loads = cluster.run(worker.ensembles_built)
     assert sorted(loads.values()) == [1, 1]
     partitions = sorted((journal_path_for(out) / "files").glob("*.parquet"))
     assert len(partitions) == 16
@@ -224,7 +224,7 @@ def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tm
 
 def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
     # On the loopback cluster each worker has 1 task thread, and so 1 core.
-    assert cluster.submit(executors.worker_cores, pure=False).result() == 1
+    assert cluster.submit(worker.worker_cores, pure=False).result() == 1
     distributed = pytest.importorskip("distributed")
 
     class FakeWorker:
@@ -233,12 +233,12 @@ def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
 
     monkeypatch.delenv("BIRDINFER_WORKER_CORES", raising=False)
     monkeypatch.setattr(distributed, "get_worker", lambda: FakeWorker)
-    assert executors.worker_cores() == 6  # a Dask worker's thread count is its cores
+    assert worker.worker_cores() == 6  # a Dask worker's thread count is its cores
     monkeypatch.setenv("BIRDINFER_WORKER_CORES", "8")
-    assert executors.worker_cores() == 8  # unless the process path or a local cluster says
+    assert worker.worker_cores() == 8  # unless the process path or a local cluster says
     monkeypatch.setattr(distributed, "get_worker", lambda: (_ for _ in ()).throw(ValueError()))
     monkeypatch.delenv("BIRDINFER_WORKER_CORES")
-    assert executors.worker_cores() == executors.available_cores()  # not on a worker
+    assert worker.worker_cores() == worker.available_cores()  # not on a worker
 
 
 def _quiet_settings() -> list:
@@ -312,9 +312,9 @@ def test_process_groups_split_the_cores_and_fold_a_short_tail():
 
 
 def test_a_workers_stage_seconds_count_once_however_its_tasks_overlap():
-    def outcome(worker, start, end):
-        return executors.TaskOutcome(
-            worker=worker, stages_at_start={"decode": start}, stages_at_end={"decode": end}
+    def outcome(name, start, end):
+        return worker.TaskOutcome(
+            worker=name, stages_at_start={"decode": start}, stages_at_end={"decode": end}
         )
 
     # Two tasks shared one engine on worker a (10 -> 18 s of decode); worker b did 5 s.
@@ -340,9 +340,7 @@ def test_the_report_states_the_threads_the_workers_ran(archive, tiny_onnx, tmp_p
         e["runtime_threads"] == 1 and e["workers"] == 1 for e in report["engines"].values()
     )
     if kind == "threads":  # the engine's runtime itself, in this process
-        ensembles = [
-            e for e, _ in executors._ensembles.values() if e.config == result_config(config)
-        ]
+        ensembles = [e for e, _ in worker._ensembles.values() if e.config == result_config(config)]
         assert ensembles and all(m.backend.threads == 1 for e in ensembles for m in e.members)
 
 

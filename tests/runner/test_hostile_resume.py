@@ -13,7 +13,7 @@ import pytest
 
 import birdinfer.scorer.streaming as engine
 from birdinfer.errors import JournalError
-from birdinfer.runner import client as executors
+from birdinfer.runner import worker as executors
 from birdinfer.runner.journal import Journal, journal_path_for
 from tests.helpers import write_tone
 from tests.hostile_helpers import copy_good, rows_of, run_folder, write_good
