@@ -398,8 +398,9 @@ class InferenceConfig:
     combine: Combine = "mean"
     # Bounded queue between decode/mel and the models, in windows: memory stays flat.
     queue_windows: int = 256
-    # The streaming engine's feature workers (decode + mel threads) and its model lane's runtime
-    # threads; None = every core. (A file map's pool size is executor.workers.)
+    # Each streaming engine's feature workers (decode + mel threads) and its model lane's runtime
+    # threads, on every executor; None = every core the engine runs on. (The number of task
+    # threads or worker processes is executor.workers.)
     workers: int | None = None
     threads: int | None = None
     # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
@@ -532,14 +533,15 @@ class CompetitionConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     """Where files are scored. "engine": this process's streaming engine (decode and mel on a
-    ThreadPoolExecutor overlapping one model lane). "processes": one engine per group of cores,
-    each in its own process. "threads", "processes" and "dask": a file-level map of
-    tasks of `files_per_task` files on a ThreadPoolExecutor or a Dask cluster; each task's
-    per-window results land in the journal folder beside the output. "auto": the thread plan's
-    choice (`threads.choose_executor`): the engine, or processes on many-core nodes."""
+    ThreadPoolExecutor overlapping one model lane). "tasks", "processes" and "dask": a
+    file-level map of tasks of `files_per_task` files, fed to one engine per process, on a
+    pool of task threads here, on worker processes (one per group of cores) or on a Dask
+    cluster; each task's per-window results land in the journal folder beside the output.
+    "auto": the run's plan chooses (birdinfer.runner.plan): the engine, or processes on
+    many-core nodes."""
 
-    kind: Literal["auto", "engine", "threads", "processes", "dask"] = "auto"
-    # Tasks scored at once on the thread pool (kind: threads); None = every core. Worker
+    kind: Literal["auto", "engine", "tasks", "processes", "dask"] = "auto"
+    # Tasks scored at once on the thread pool (kind: tasks); None = every core. Worker
     # processes (kind: processes: one engine per group of cores, for many-core nodes); None =
     # groups of threads.PROCESS_CORES cores. A Dask cluster's parallelism is its own.
     workers: int | None = None
@@ -646,7 +648,7 @@ class Config:
 
 
 # Keys that moved, old -> new: they keep working for this release, with a warning naming the new
-# key. (`inference.workers` as the thread pool's size is handled in `_renamed_keys`.)
+# key.
 MOVED_KEYS = {
     f"output.{key}": f"input.{key}"
     for key in (
@@ -657,6 +659,10 @@ MOVED_KEYS = {
         "skipped_file_seconds",
     )
 }
+
+
+# Executor kinds renamed to say what runs: "threads" ran tasks of files on a thread pool.
+RENAMED_EXECUTOR_KINDS = {"threads": "tasks"}
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:
@@ -684,17 +690,12 @@ def _renamed_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
                 f"config key '{old}' is deprecated and '{new}' is set too: keep '{new}'"
             )
         target[new_key] = value
-    executor, inference = data.get("executor"), data.get("inference")
-    if (
-        isinstance(executor, dict)
-        and isinstance(inference, dict)
-        and executor.get("kind") == "threads"
-        and inference.get("workers") is not None
-        and executor.get("workers") is None
-    ):
-        # It used to size the file map's thread pool; inference.workers is now the engine's only.
-        _deprecated("inference.workers (with executor.kind: threads)", "executor.workers")
-        executor["workers"] = inference.pop("workers")
+    executor = data.get("executor")
+    if isinstance(executor, dict) and executor.get("kind") in RENAMED_EXECUTOR_KINDS:
+        old_kind = executor["kind"]
+        new_kind = RENAMED_EXECUTOR_KINDS[old_kind]
+        _deprecated(f"executor.kind: {old_kind}", f"executor.kind: {new_kind}")
+        executor["kind"] = new_kind
     return data
 
 

@@ -41,7 +41,7 @@ from birdinfer.config import Config
 from birdinfer.errors import ConfigError, JournalError
 from birdinfer.results import FileFailure, FileResult
 from birdinfer.runner.journal import Journal
-from birdinfer.runner.plan import process_groups
+from birdinfer.runner.plan import ExecutionPlan
 from birdinfer.runner.process_pool import WorkerPool
 from birdinfer.runner.retries import WorkerDeaths
 from birdinfer.runner.worker import (
@@ -53,7 +53,6 @@ from birdinfer.runner.worker import (
     score_task,
 )
 from birdinfer.scorer.ensemble import Ensemble
-from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +85,23 @@ def map_files(
     files: list[Path],
     stems: list[str],
     journal: Journal,
-    executor: Executor | str,
+    plan: ExecutionPlan,
+    executor: Executor | None = None,
     on_result: Callable[[FileResult], None] | None = None,
-) -> tuple[list[FileResult], list[FileFailure]]:
-    """Score files as tasks on `executor`, or on the kind of executor it names ("threads",
-    "processes" or "dask", as `config.executor` sets it up); `on_result` sees each file's
-    result here as its task ends."""
+) -> tuple[list[FileResult], list[FileFailure], dict[str, dict[str, int]]]:
+    """Score files as tasks on `executor`, or on the executor `plan` names (opened as it says);
+    `on_result` sees each file's result here as its task ends. Also returns what each worker's
+    engine ran (threads), by worker."""
     config = ensemble.config
-    if config.budget.enabled:
-        log.warning("the time guard runs with the streaming engine only: not on this executor")
     progress = tqdm(total=len(files), unit="file", disable=not config.output.progress, leave=False)
     try:
-        if not isinstance(executor, str):
+        if executor is not None:
             return score_on_executor(
-                ensemble, files, stems, executor, journal, progress.update, on_result
+                ensemble, files, stems, executor, journal, plan, progress.update, on_result
             )
-        with open_executor(config, executor) as opened:
+        with open_executor(config, plan) as opened:
             return score_on_executor(
-                ensemble, files, stems, opened, journal, progress.update, on_result
+                ensemble, files, stems, opened, journal, plan, progress.update, on_result
             )
     finally:
         progress.close()
@@ -165,16 +163,18 @@ def score_on_executor(
     stems: list[str],
     executor: Executor,
     journal: Journal,
+    plan: ExecutionPlan,
     on_task_done: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
-) -> tuple[list[FileResult], list[FileFailure]]:
-    """Map tasks of `executor.files_per_task` files over `executor`; results in file order.
+) -> tuple[list[FileResult], list[FileFailure], dict[str, dict[str, int]]]:
+    """Map tasks of `plan.files_per_task` files over `executor`; results in file order, and the
+    threads each worker's engine ran.
 
     A task that fails for good (Dask gave up after its workers died, say) costs its files that
     were not journaled yet, each reported with the reason; the other tasks' files are intact.
     On a WorkerPool, a dead worker's files are scored again on a new pool (`retries`).
     """
-    tasks = _tasks(ensemble.config, files, stems, journal)
+    tasks = _tasks(ensemble.config, files, stems, journal, plan)
     futures: dict[Future, FileTask] = {executor.submit(score_task, task): task for task in tasks}
     deaths = (
         WorkerDeaths(executor, journal, len(tasks)) if isinstance(executor, WorkerPool) else None
@@ -206,14 +206,15 @@ def score_on_executor(
     log.info("%d tasks on %d workers: %s", len(tasks), len(workers), ", ".join(workers))
     # The run report's stage table: what the workers spent, as the engine's would show it.
     ensemble.timer.add(tasks_stage_seconds(tally.outcomes))
-    ensemble.worker_threads = {o.worker: o.threads for o in tally.outcomes}
-    return tally.in_order(files)
+    return (*tally.in_order(files), {o.worker: o.threads for o in tally.outcomes})
 
 
-def _tasks(config: Config, files: list[Path], stems: list[str], journal: Journal) -> list[FileTask]:
-    """Tasks of `executor.files_per_task` files each (their config without a progress bar)."""
+def _tasks(
+    config: Config, files: list[Path], stems: list[str], journal: Journal, plan: ExecutionPlan
+) -> list[FileTask]:
+    """Tasks of `plan.files_per_task` files each (their config without a progress bar)."""
     config = dataclasses.replace(config, output=dataclasses.replace(config.output, progress=False))
-    size = config.executor.files_per_task
+    size = plan.files_per_task
     return [
         FileTask(
             config=config,
@@ -221,22 +222,20 @@ def _tasks(config: Config, files: list[Path], stems: list[str], journal: Journal
             stems=tuple(stems[i : i + size]),
             journal=str(journal.folder),
             stamp=journal.stamp,
-            entry_format=journal.entry_format,
+            plan=plan,
         )
         for i in range(0, len(files), size)
     ]
 
 
 @contextmanager
-def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]:
-    """The executor of `kind` (default `config.executor.kind`), set up as `config.executor`
-    says. Its tasks feed each process's one engine, on the process's cores (`worker_cores`)."""
-    settings = config.executor
-    kind = kind or settings.kind
-    if kind == "threads":
-        workers = settings.workers or available_cores()
+def open_executor(config: Config, plan: ExecutionPlan) -> Iterator[Executor]:
+    """The executor `plan` names, set up as it says: a pool of task threads here, worker
+    processes on the plan's core groups, or a Dask cluster (`config.executor` gives its
+    address). Its tasks feed each process's one engine, on the threads the plan gives it."""
+    if plan.kind == "tasks":
         reset_abort()
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="birdinfer-task")
+        pool = ThreadPoolExecutor(plan.task_threads, thread_name_prefix="birdinfer-task")
         try:
             yield pool  # the task threads feed this process's one engine
         except BaseException:  # Ctrl-C, SIGTERM, an error: drop the queued tasks, stop the rest
@@ -247,19 +246,17 @@ def open_executor(config: Config, kind: str | None = None) -> Iterator[Executor]
             pool.shutdown(wait=True)
             close_worker_engines()  # its threads must not outlive the run
         return
-    if kind == "processes":
+    if plan.kind == "processes":
         from birdinfer.runner.process_pool import process_executor
 
-        cores = available_cores()
-        per_process = -(-cores // settings.workers) if settings.workers else None
-        groups = process_groups(per_process=per_process)
+        groups = [list(g) for g in plan.groups]
         log.info("%d worker processes on cores %s", len(groups), groups)
         with process_executor(groups) as pool:
             yield pool  # each process: its engine on its core group (process_pool._pin)
         return
-    if kind != "dask":
-        raise ConfigError(f"config key 'executor.kind': '{kind}' is not a file map")
+    if plan.kind != "dask":
+        raise ConfigError(f"config key 'executor.kind': '{plan.kind}' is not a file map")
     from birdinfer.runner.dask_cluster import dask_executor
 
-    with dask_executor(settings.scheduler, settings.local_workers) as executor:
-        yield executor
+    with dask_executor(config.executor.scheduler, plan.dask_workers, plan.task_threads) as client:
+        yield client

@@ -15,16 +15,18 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 
 from birdinfer.errors import ConfigError
-from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[Executor]:
+def dask_executor(
+    scheduler: str | None, local_workers: int | None, task_threads: int = 2
+) -> Iterator[Executor]:
     """A `concurrent.futures` executor on an existing Dask scheduler, or on a LocalCluster of
     `local_workers` processes sharing this machine's cores, each running one engine on its share
-    fed by two task threads (one task's files decode while the other's finish)."""
+    (the run's plan sizes it) fed by `task_threads` task threads (two: one task's files decode
+    while the other's finish)."""
     try:
         import distributed  # noqa: F401 - only to say what to install when it is missing
     except ImportError as exc:
@@ -36,7 +38,7 @@ def dask_executor(scheduler: str | None, local_workers: int | None) -> Iterator[
         client = connect(scheduler)
     else:
         workers = local_workers or 1
-        cluster, client = local_cluster(workers, 2, max(1, available_cores() // workers))
+        cluster, client = local_cluster(workers, task_threads)
     try:
         log.info("Dask: %s", client)
         yield client.get_executor(pure=False)
@@ -103,11 +105,12 @@ def _sigint_ignored_by_children() -> Iterator[None]:
 def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int | None = None):
     """A Dask LocalCluster of `workers` processes on this machine (loopback only, no dashboard,
     QUIET_LOCAL_CLUSTER) and a client of it. `cores_per_worker` (default: its task threads) is
-    what each worker's tasks share: one task thread with 8 cores runs one engine on 8 cores."""
+    what each worker's tasks share, declared as the worker's Dask resource "cores": one task
+    thread with 8 cores runs one engine on 8 cores (`worker.own_cores` reads it)."""
     import dask.config
     from distributed import Client, LocalCluster  # before config.set: it adds Dask's defaults
 
-    env = {"BIRDINFER_WORKER_CORES": str(cores_per_worker)} if cores_per_worker else {}
+    resources = {"cores": cores_per_worker} if cores_per_worker else None
     with (
         dask.config.set(QUIET_LOCAL_CLUSTER),  # the scheduler, nannies and workers read it now
         _sigint_ignored_by_children(),
@@ -118,6 +121,6 @@ def local_cluster(workers: int, threads_per_worker: int, cores_per_worker: int |
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            env=env,
+            resources=resources,
         )
         return cluster, Client(cluster)

@@ -58,15 +58,14 @@ PARQUET_KEY = b"birdinfer.entry"
 
 
 def open_for_run(
-    config: Config, ensemble: Ensemble, output: Path | None, needed: bool = False
+    config: Config, ensemble: Ensemble, output: Path | None, entry_format: str | None
 ) -> Journal | None:
-    """The run's journal, beside the submission (or the table): when `output.resume` is set, or
-    when `needed` (a mapped run's results travel through it; then it starts afresh unless
-    resuming). Dask workers write parquet partitions; everything else numpy files."""
-    if not (config.output.resume or needed):
+    """The run's journal, beside the submission (or the table), with entries of `entry_format`
+    as the run's plan says ("npz", "parquet"; None: the run keeps none). It starts afresh unless
+    `output.resume` is set."""
+    if entry_format is None:
         return None
     anchor = output or Path(config.output.windows)
-    entry_format = "parquet" if config.executor.kind == "dask" else "npz"
     return Journal.start(
         journal_path_for(anchor), fingerprint(ensemble), config.output.resume, entry_format
     )

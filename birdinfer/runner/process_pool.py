@@ -9,7 +9,8 @@ a node's feature workers and its model lane grow with the cores (issue 15 measur
 cores with one engine). Here each process runs the same engine as a 4-core machine would, with
 its own GIL, and the processes share nothing but the journal folder. Models load once per
 process (RSS grows with the processes, not with the files). `executor.kind: processes` picks it;
-`threads.process_groups` sizes the groups.
+the run's ExecutionPlan sizes the groups and
+each group's engine (`plan.process_groups`).
 
 Processes are started with "spawn", never "fork": a fork of a parent whose runtimes have
 started their thread pools (OpenVINO, ONNX Runtime, OpenBLAS) can deadlock in the child.
@@ -125,6 +126,15 @@ def process_executor(groups: list[list[int]]) -> Iterator[WorkerPool]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# The core group this worker process is pinned to (None outside the process path).
+_pinned: tuple[int, ...] | None = None
+
+
+def pinned_group() -> tuple[int, ...] | None:
+    """The core group this process was pinned to as a worker, or None."""
+    return _pinned
+
+
 def _run_task(folder: str, task: int, fn, /, *args, **kwargs):
     (Path(folder) / str(task)).write_text(str(os.getpid()))
     return fn(*args, **kwargs)
@@ -154,8 +164,8 @@ def _pin(free) -> None:
     """In a new worker: take one core group and keep this process (and its runtimes' thread
     pools, sized from the affinity mask by `available_cores`) on it."""
     group = free.get()
+    global _pinned
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, group)
-    # A task's runtime threads: this process's cores (executors.worker_cores reads it).
-    os.environ["BIRDINFER_WORKER_CORES"] = str(len(group))
+    _pinned = tuple(group)  # its engine's threads: the plan's for this group (pinned_group)
     log.info("worker %d pinned to cores %s", os.getpid(), group)

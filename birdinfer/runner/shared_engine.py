@@ -33,7 +33,7 @@ class SharedEngine:
         self.ensemble = ensemble
         self.engine = StreamingEngine(
             ensemble,
-            feature_workers=ensemble.plan.workers,
+            feature_workers=ensemble.threads.workers,
             queue_windows=ensemble.config.inference.queue_windows,
         )
         self._closing = threading.Event()

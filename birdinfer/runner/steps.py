@@ -30,12 +30,11 @@ from birdinfer.runner import journal as journals
 from birdinfer.runner import placeholders
 from birdinfer.runner.client import map_files
 from birdinfer.runner.finish import postprocess_run
-from birdinfer.runner.plan import choose_executor
+from birdinfer.runner.plan import resolve_plan
 from birdinfer.runner.time_guard import TimeGuard
 from birdinfer.scorer.ensemble import Ensemble
 from birdinfer.scorer.stage_timer import StageTimer
 from birdinfer.scorer.streaming import score_files
-from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +52,10 @@ def run(
 
     `ensemble` reuses loaded models; `clock` is what the time guard reads (tests pass a fake
     one); `on_file` sees each file scored as it finishes (on a mapped run, as its task ends).
-    Files are scored by the streaming engine here, or mapped over `executor` (any
+    How the files are scored is the run's ExecutionPlan (`plan.resolve_plan`, in the report's
+    "plan" section): by the streaming engine here, or mapped over `executor` (any
     `concurrent.futures.Executor`, e.g. a Dask client's) or over the executor that
-    `config.executor` names (`executor.kind: auto` lets the thread plan choose).
+    `config.executor` names (`executor.kind: auto` lets the plan choose).
     `protected` names more input files no output may replace (the CLI's config file). `started`
     is a `clock` reading from when the time budget began (a notebook's first cell); by default
     the budget starts here, before the models load.
@@ -65,47 +65,40 @@ def run(
     output = Path(config.output.submission) if config.output.submission else None
 
     inputs = list_inputs(config)
-    if executor is not None:
-        kind, why = type(executor).__name__, "passed to run()"
-    else:
-        kind, why = choose_executor(
-            config.executor.kind,
-            ensemble.plan.cores if ensemble is not None else available_cores(),
-            len(inputs.files),
-            config.executor.files_per_task,
-            config.budget.enabled,
-        )
-    log.info("files scored by: %s (%s)", kind, why)
-    mapped = kind != "engine"
+    plan = resolve_plan(
+        config,
+        len(inputs.files),
+        executor=executor,
+        engine=ensemble.threads if ensemble is not None else None,
+    )
+    log.info("files scored by: %s (%s)", plan.kind, plan.why)
     check_outputs(
         config,
         [inputs.folder],
         inputs.recordings,
-        config.output.resume or mapped,
+        plan.journal is not None,
         {**input_files(config), **(protected or {})},
     )
-    ensemble = ensemble or Ensemble(config)
+    ensemble = ensemble or Ensemble(config, plan.engines[0] if plan.engines else None)
     ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
-    ensemble.worker_threads = {}
-    journal = journals.open_for_run(config, ensemble, output, needed=mapped)
+    journal = journals.open_for_run(config, ensemble, output, plan.journal)
     resumed = journal.resumed(inputs.files, inputs.stems) if journal is not None else {}
     todo = [i for i in range(len(inputs.files)) if i not in resumed]
     from_journal = f" ({len(resumed)} already in the journal)" if journal is not None else ""
     log.info(
-        "%d files from %s%s; %s",
-        len(inputs.files),
-        inputs.folder,
-        from_journal,
-        ensemble.plan.describe(),
+        "%d files from %s%s; %s", len(inputs.files), inputs.folder, from_journal, plan.describe()
     )
 
     files, stems = [inputs.files[i] for i in todo], [inputs.stems[i] for i in todo]
-    guard = None
-    if mapped:
-        scored, failures = map_files(ensemble, files, stems, journal, executor or kind, on_file)
+    guard, engines = None, {}
+    if plan.mapped:
+        scored, failures, engines = map_files(
+            ensemble, files, stems, journal, plan, executor, on_file
+        )
         unscored: list[Path] = []
     else:
-        guard = TimeGuard.for_run(config, ensemble, files, clock, budget_start)
+        if plan.time_guard:
+            guard = TimeGuard.for_run(config, ensemble, files, clock, budget_start)
         record = journal.record if journal is not None else None
         scored, failures, unscored = score_files(
             ensemble, files, guard, stems, on_result=_each(record, on_file)
@@ -140,9 +133,10 @@ def run(
         resumed=len(resumed),
     )
     report = build_report(config, result, inputs.folder, started_at, ensemble.describe())
-    report["executor"] = kind
-    if mapped:  # what ran: the workers' engines
-        report["threads"] = mapped_threads(ensemble.worker_threads)
+    report["executor"] = plan.kind
+    report["plan"] = plan.report()
+    if plan.mapped:  # what ran: the workers' engines
+        report["threads"] = mapped_threads(engines)
     report["time_guard"] = guard.report() if guard is not None else {"enabled": False}
     report["journal"] = str(journal.folder) if journal is not None else None
     write_report(report, result.report_path)

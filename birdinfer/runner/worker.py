@@ -21,9 +21,11 @@ from birdinfer.config import Config, to_dict
 from birdinfer.errors import JournalError
 from birdinfer.results import FileFailure, FileResult
 from birdinfer.runner.journal import Journal, fingerprint
+from birdinfer.runner.plan import ExecutionPlan
+from birdinfer.runner.process_pool import pinned_group
 from birdinfer.runner.shared_engine import SharedEngine
 from birdinfer.scorer.ensemble import Ensemble
-from birdinfer.scorer.threads import ThreadPlan, available_cores
+from birdinfer.scorer.threads import EngineThreads, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class FileTask:
     stems: tuple[str, ...]
     journal: str
     stamp: dict[str, Any]
-    entry_format: str
+    plan: ExecutionPlan  # the run's: the journal's entry format, this worker's engine threads
 
 
 @dataclass
@@ -68,17 +70,18 @@ def ensembles_built() -> int:
     return len(_ensembles)
 
 
-def worker_ensemble(config: Config) -> tuple[Ensemble, dict]:
-    """This process's Ensemble for `config`, built (models loaded) once and reused by every
-    task; with its fingerprint, computed once too (model files are hashed)."""
+def worker_ensemble(config: Config, threads: EngineThreads | None = None) -> tuple[Ensemble, dict]:
+    """This process's Ensemble for `config` on `threads` (default: every core here), built
+    (models loaded) once and reused by every task; with its fingerprint, computed once too
+    (model files are hashed)."""
     with _lock:
-        return _ensembles[_built(config)]
+        return _ensembles[_built(config, threads or EngineThreads.for_cores())]
 
 
-def worker_engine(config: Config) -> tuple[SharedEngine, dict]:
-    """This process's shared engine for `config` (and the fingerprint of its Ensemble)."""
+def worker_engine(config: Config, threads: EngineThreads) -> tuple[SharedEngine, dict]:
+    """This process's shared engine for `config` on `threads` (and its Ensemble's fingerprint)."""
     with _lock:
-        key = _built(config)
+        key = _built(config, threads)
         ensemble, stamp = _ensembles[key]
         if _aborted.is_set():
             raise RuntimeError("the run was interrupted")
@@ -112,24 +115,17 @@ def abort_worker_engines() -> None:
         engine.abort()
 
 
-def _built(config: Config) -> str:
-    """The key of this process's Ensemble for `config`, building it first if need be (the
-    caller holds `_lock`)."""
+def _built(config: Config, threads: EngineThreads) -> str:
+    """The key of this process's Ensemble for `config` on `threads`, building it first if need
+    be (the caller holds `_lock`)."""
     # A model file replaced on disk (same path, new bytes) must be loaded again, not refused.
     files = [_identity(spec.path) for spec in config.models]
-    key = json.dumps([to_dict(config), files], sort_keys=True)
+    key = json.dumps([to_dict(config), files, threads.report()], sort_keys=True)
     if key not in _ensembles:
         tune_malloc()
-        cores = worker_cores()
-        # --workers/--threads (inference.workers/threads) mean on a worker what they mean in
-        # the engine; unset, the worker's cores.
-        workers, threads = config.inference.workers, config.inference.threads
-        plan = ThreadPlan(
-            cores=available_cores(), workers=workers or cores, threads=threads or cores
-        )
-        ensemble = Ensemble(config, plan)
+        ensemble = Ensemble(config, threads)
         _ensembles[key] = (ensemble, fingerprint(ensemble))
-        log.info("%s: models loaded, %s", worker_name(), plan.describe())
+        log.info("%s: models loaded, %s", worker_name(), threads.describe())
     return key
 
 
@@ -159,16 +155,22 @@ def tune_malloc() -> bool:
     return libc.mallopt(m_trim_threshold, 64 << 20) == 1 and ok
 
 
-def worker_cores() -> int:
-    """The cores this process's engine runs on: BIRDINFER_WORKER_CORES where the process path
-    or a local cluster set it, else a Dask worker's thread count (its cores, as `dask worker
-    --nthreads` or dask-jobqueue set it), else every core this process may use."""
-    if os.environ.get("BIRDINFER_WORKER_CORES"):
-        return max(1, int(os.environ["BIRDINFER_WORKER_CORES"]))
+def engine_threads(plan: ExecutionPlan) -> EngineThreads:
+    """This worker's engine threads, as the plan gives them: its core group's on the process
+    path, else the one engine's. Only on a Dask cluster of your own, whose machines the plan
+    cannot see, do the worker's own cores size its engine (`own_cores`)."""
+    return plan.engine(pinned_group(), None if plan.engines else own_cores())
+
+
+def own_cores() -> int:
+    """A Dask worker's cores: its resource "cores" where it declares one (`dask worker
+    --resources cores=8`, `dask_cluster.local_cluster`), else its thread count (as `dask worker
+    --nthreads` or dask-jobqueue set it); elsewhere every core this process may use."""
     try:
         from distributed import get_worker
 
-        return max(1, get_worker().state.nthreads)
+        state = get_worker().state
+        return max(1, int(state.total_resources.get("cores") or state.nthreads))
     except (ImportError, ValueError):  # not on a Dask worker
         return available_cores()
 
@@ -180,17 +182,17 @@ def worker_name() -> str:
 def score_task(task: FileTask) -> TaskOutcome:
     """Score a task's files into the journal; files already journaled (a retry) are skipped."""
 
-    engine, stamp = worker_engine(task.config)
+    engine, stamp = worker_engine(task.config, engine_threads(task.plan))
     if stamp != task.stamp:  # another model file at the same path on this node, say
         raise JournalError(
             f"{worker_name()}: this worker's models or settings differ from the run's"
         )
-    journal = Journal(Path(task.journal), stamp, task.entry_format)
+    journal = Journal(Path(task.journal), stamp, task.plan.journal or "npz")
     timer = engine.ensemble.timer
     outcome = TaskOutcome(
         worker=worker_name(),
         stages_at_start=timer.snapshot(),
-        threads=engine.ensemble.describe()["threads"],
+        threads=engine.ensemble.threads.report(),
     )
     todo, stems = [], []
     for path, stem in zip(task.files, task.stems, strict=True):

@@ -50,7 +50,7 @@ from birdinfer.scorer.postprocess import (
 )
 from birdinfer.scorer.probes import check_members
 from birdinfer.scorer.stage_timer import StageTimer
-from birdinfer.scorer.threads import ThreadPlan, plan_threads
+from birdinfer.scorer.threads import EngineThreads
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,14 @@ log = logging.getLogger(__name__)
 class Ensemble:
     """Loaded models and front ends for one config; reusable across folders and files."""
 
-    def __init__(self, config: Config, plan: ThreadPlan | None = None) -> None:
+    def __init__(self, config: Config, threads: EngineThreads | None = None) -> None:
         self.config = config
-        self.plan = plan or plan_threads(config.inference.workers, config.inference.threads)
+        # The engine's threads, as the run's plan gives them; alone, every core this process
+        # may use (inference.workers and .threads when set).
+        self.threads = threads or EngineThreads.for_cores(
+            None, config.inference.workers, config.inference.threads
+        )
         self.timer = StageTimer()
-        # A mapped run's worker engines, each with the threads it ran (executors): the run
-        # report states these, not this process's plan, which scored nothing.
-        self.worker_threads: dict[str, dict[str, int]] = {}
         backends = [self._open(i, spec.path) for i, spec in enumerate(config.models)]
         probes = self._check_models(backends)
         names = member_names(backends)
@@ -90,7 +91,7 @@ class Ensemble:
         """Member `index`'s model file (or its stand-in) as the run loads it."""
         spec = self.config.models[index]
         embeddings = (spec.embedding,) if spec.embedding else ()
-        return open_backend(path, self.plan.threads, spec.output, embeddings)
+        return open_backend(path, self.threads.threads, spec.output, embeddings)
 
     def _check_models(self, backends: list[Backend]) -> list[np.ndarray]:
         problems = []
@@ -167,11 +168,7 @@ class Ensemble:
     def describe(self) -> dict[str, Any]:
         """The run report's "threads" and "models" sections."""
         return {
-            "threads": {
-                "cores": self.plan.cores,
-                "workers": self.plan.workers,
-                "runtime_threads": self.plan.threads,
-            },
+            "threads": self.threads.report(),
             "models": [
                 {**describe_member(m, self.columns), "probe": check}
                 for m, check in zip(self.members, self.probe_checks, strict=True)

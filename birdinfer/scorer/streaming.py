@@ -511,7 +511,7 @@ def score_files(
 
     engine = StreamingEngine(
         ensemble,
-        feature_workers=ensemble.plan.workers,
+        feature_workers=ensemble.threads.workers,
         queue_windows=ensemble.config.inference.queue_windows,
         schedule=schedule,
         on_file_done=file_done,

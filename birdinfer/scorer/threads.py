@@ -1,8 +1,8 @@
-"""The thread budget: how many threads each stage gets, from the cores this process may use.
+"""The cores this process may use, and one engine's threads on them.
 
 `os.cpu_count()` reports the host's cores; a container's CPU quota (cgroup `cpu.max`) and the
 process's affinity mask can allow far fewer, and runtimes that size their pools from the host's
-count then thrash. The budget is computed once, here, and passed to every stage.
+count then thrash. The run's ExecutionPlan (birdinfer.runner.plan) sizes every engine from them.
 """
 
 from __future__ import annotations
@@ -46,33 +46,44 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
 
 
 @dataclass(frozen=True)
-class ThreadPlan:
+class EngineThreads:
+    """One streaming engine's threads: its feature workers and its model lane's runtime threads,
+    on the cores it runs on (the run's ExecutionPlan gives each engine its own)."""
+
     cores: int
     workers: int  # feature workers: files decoded and turned into log-mels at once
     threads: int  # intra-op threads of the model runtime (the model lane)
+
+    @classmethod
+    def for_cores(
+        cls, cores: int | None = None, workers: int | None = None, threads: int | None = None
+    ) -> EngineThreads:
+        """An engine on `cores` (default: every core this process may use): `workers` feature
+        workers and `threads` runtime threads, each every core when unset.
+
+        The engine has one model lane: its runtime's thread pool is the only one, so "runtime
+        threads x lanes <= cores" is `threads <= cores`. Feature workers are a different stage
+        that overlaps the model lane; idle runtime threads sleep (ONNX Runtime's spinning is off,
+        BLAS is pinned to one thread), so both get every core by default. The sweep in
+        docs/throughput.md decided it: on 2 cores, 2 workers + 2 threads ran 4.88 ms/window
+        against 5.10 for 2 + 1, and a 3-member ensemble 9.20 against 11.05. Threads above the
+        cores are honoured with a warning.
+        """
+        cores = cores or available_cores()
+        workers = workers or cores
+        threads = threads or cores
+        for name, value in (("feature workers", workers), ("runtime threads", threads)):
+            if value > cores:
+                log.warning(
+                    "%d %s exceed the %d available cores; expect thrashing", value, name, cores
+                )
+        return cls(cores=cores, workers=workers, threads=threads)
 
     def describe(self) -> str:
         return (
             f"{self.workers} feature workers + {self.threads} runtime threads on {self.cores} cores"
         )
 
-
-def plan_threads(
-    workers: int | None = None, threads: int | None = None, cores: int | None = None
-) -> ThreadPlan:
-    """Feature workers and model-lane runtime threads, each at most the available cores.
-
-    The engine has one model lane: its runtime's thread pool is the only one, so "runtime
-    threads x lanes <= cores" is `threads <= cores`. Feature workers are a different stage that
-    overlaps the model lane; idle runtime threads sleep (ONNX Runtime's spinning is off, BLAS is
-    pinned to one thread), so both get every core by default. The sweep in docs/throughput.md
-    decided it: on 2 cores, 2 workers + 2 threads ran 4.88 ms/window against 5.10 for 2 + 1, and
-    a 3-member ensemble 9.20 against 11.05. A plan above the cores is honoured with a warning.
-    """
-    cores = cores or available_cores()
-    workers = workers or cores
-    threads = threads or cores
-    for name, value in (("feature workers", workers), ("runtime threads", threads)):
-        if value > cores:
-            log.warning("%d %s exceed the %d available cores; expect thrashing", value, name, cores)
-    return ThreadPlan(cores=cores, workers=workers, threads=threads)
+    def report(self) -> dict[str, int]:
+        """As the run report's "threads" section states an engine."""
+        return {"cores": self.cores, "workers": self.workers, "runtime_threads": self.threads}

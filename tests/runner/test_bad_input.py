@@ -124,7 +124,7 @@ def test_corrupt_bytes(inputs, tiny_onnx, tmp_path, reference, fmt, where):
         assert_scored(result, reference, path, expected[1], expected[2])
 
 
-@pytest.mark.parametrize("kind", ["threads", "processes"])
+@pytest.mark.parametrize("kind", ["tasks", "processes"])
 def test_a_mapped_run_reports_bad_files_as_the_engine_does(inputs, tiny_onnx, tmp_path, kind):
     """`executor.kind: auto` maps large runs on many-core nodes: a damaged file must cost the
     same there as in the engine, and be reported the same way."""

@@ -16,6 +16,7 @@ from birdinfer.runner import client as executors
 from birdinfer.runner import dask_cluster, worker
 from birdinfer.runner.journal import journal_path_for
 from birdinfer.runner.steps import run
+from birdinfer.scorer.threads import available_cores
 from tests.helpers import make_config, write_tone
 
 
@@ -43,7 +44,7 @@ def mapped_config(archive, model, out, **executor):
 def test_thread_pool_file_map_matches_the_engine(archive, tiny_onnx, reference, tmp_path):
     out = tmp_path / "submission.csv"
     seen = []
-    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"), on_file=seen.append)
+    result = run(mapped_config(archive, tiny_onnx, out, kind="tasks"), on_file=seen.append)
     assert result.failures == [] and out.read_bytes() == reference
     assert sorted(r.path.name for r in seen) == sorted(p.name for p in archive.iterdir())
     # The workers' stage times reach the run report, as the engine's do.
@@ -69,7 +70,7 @@ def test_a_task_that_fails_for_good_costs_only_its_files(archive, tiny_onnx, tmp
         return real(task)
 
     monkeypatch.setattr(executors, "score_task", flaky)
-    result = run(mapped_config(archive, tiny_onnx, tmp_path / "s.csv", kind="threads"))
+    result = run(mapped_config(archive, tiny_onnx, tmp_path / "s.csv", kind="tasks"))
     assert sorted(Path(f.path).name for f in result.failures) == [
         "rec03.flac",
         "rec04.flac",
@@ -96,7 +97,7 @@ def test_a_retried_task_takes_its_earlier_files_from_the_journal(
 
     monkeypatch.setattr(executors, "score_task", retried)
     out = tmp_path / "submission.csv"
-    result = run(mapped_config(archive, tiny_onnx, out, kind="threads"))
+    result = run(mapped_config(archive, tiny_onnx, out, kind="tasks"))
     assert result.failures == [] and out.read_bytes() == reference
     journaled = [Path(p).name for o in outcomes for p in o.already_journaled]
     assert journaled == ["rec03.flac"]
@@ -224,21 +225,20 @@ def test_a_worker_killed_mid_run_loses_nothing(archive, tiny_onnx, reference, tm
 
 def test_a_workers_engine_runs_on_the_workers_cores(cluster, monkeypatch):
     # On the loopback cluster each worker has 1 task thread, and so 1 core.
-    assert cluster.submit(worker.worker_cores, pure=False).result() == 1
+    assert cluster.submit(worker.own_cores, pure=False).result() == 1
     distributed = pytest.importorskip("distributed")
 
     class FakeWorker:
         class state:
             nthreads = 6
+            total_resources: dict = {}
 
-    monkeypatch.delenv("BIRDINFER_WORKER_CORES", raising=False)
     monkeypatch.setattr(distributed, "get_worker", lambda: FakeWorker)
-    assert worker.worker_cores() == 6  # a Dask worker's thread count is its cores
-    monkeypatch.setenv("BIRDINFER_WORKER_CORES", "8")
-    assert worker.worker_cores() == 8  # unless the process path or a local cluster says
+    assert worker.own_cores() == 6  # a Dask worker's thread count is its cores
+    FakeWorker.state.total_resources = {"cores": 8}
+    assert worker.own_cores() == 8  # unless it declares its cores as a resource
     monkeypatch.setattr(distributed, "get_worker", lambda: (_ for _ in ()).throw(ValueError()))
-    monkeypatch.delenv("BIRDINFER_WORKER_CORES")
-    assert worker.worker_cores() == worker.available_cores()  # not on a worker
+    assert worker.own_cores() == available_cores()  # not on a worker
 
 
 def _quiet_settings() -> list:
@@ -283,14 +283,14 @@ def test_auto_runs_worker_processes_on_a_many_core_node(
 ):
     from birdinfer.runner import plan as threads
     from birdinfer.scorer.ensemble import Ensemble
-    from birdinfer.scorer.threads import ThreadPlan
+    from birdinfer.scorer.threads import EngineThreads
 
     monkeypatch.setattr(threads, "PROCESSES_FROM_FILES", 16)  # the archive's 16 files
     outputs = {}
     for cores in (2, 8):  # the plan's core count decides; the processes pin to the real cores
         out = tmp_path / f"{cores}" / "s.csv"
         config = mapped_config(archive, tiny_onnx, out, kind="auto")
-        result = run(config, ensemble=Ensemble(config, ThreadPlan(cores, 2, 2)))
+        result = run(config, ensemble=Ensemble(config, EngineThreads(cores, 2, 2)))
         assert result.failures == [] and out.read_bytes() == reference
         outputs[f"{cores}"] = json.loads(result.report_path.read_text())["executor"]
         outputs[f"{cores} journaled"] = len(list(journal_path_for(out).glob("files/*.npz")))
@@ -322,7 +322,7 @@ def test_a_workers_stage_seconds_count_once_however_its_tasks_overlap():
     assert executors.tasks_stage_seconds(outcomes) == {"decode": 13}
 
 
-@pytest.mark.parametrize("kind", ["threads", "processes"])
+@pytest.mark.parametrize("kind", ["tasks", "processes"])
 def test_the_report_states_the_threads_the_workers_ran(archive, tiny_onnx, tmp_path, kind):
     """Issue 21, point 16: --threads 1 reaches the workers' engines, and the report says so."""
     out = tmp_path / "submission.csv"
@@ -339,7 +339,7 @@ def test_the_report_states_the_threads_the_workers_ran(archive, tiny_onnx, tmp_p
     assert report["engines"] and all(
         e["runtime_threads"] == 1 and e["workers"] == 1 for e in report["engines"].values()
     )
-    if kind == "threads":  # the engine's runtime itself, in this process
+    if kind == "tasks":  # the engine's runtime itself, in this process
         ensembles = [e for e, _ in worker._ensembles.values() if e.config == result_config(config)]
         assert ensembles and all(m.backend.threads == 1 for e in ensembles for m in e.members)
 

@@ -52,8 +52,8 @@ def _ignore_sigint() -> None:
         ("engine", signal.SIGINT, False),
         ("engine", signal.SIGINT, True),
         ("engine", signal.SIGTERM, False),
-        ("threads", signal.SIGINT, False),
-        ("threads", signal.SIGTERM, False),
+        ("tasks", signal.SIGINT, False),
+        ("tasks", signal.SIGTERM, False),
         ("processes", signal.SIGINT, False),
         ("processes", signal.SIGTERM, False),
         ("dask", signal.SIGINT, False),
@@ -72,8 +72,8 @@ def test_a_signal_stops_the_run_and_keeps_the_previous_output(
     env = child_env(tmp_path / "site", BIRDINFER_TEST_SLOW="0.2", BIRDINFER_TEST_MARKER=str(marker))
     args = ["--input", str(folder), "--model", str(tiny_onnx), "--output", str(out)]
     args += ["--executor", executor, "--batch-size", "4", "--no-progress", "-q"]
-    if executor in ("threads", "processes"):
-        args += ["--workers", "2", "--set", "executor.files_per_task=2"]
+    if executor in ("tasks", "processes"):
+        args += ["--executor-workers", "2", "--set", "executor.files_per_task=2"]
     if executor == "dask":
         pytest.importorskip("distributed")
         args += ["--local-workers", "1", "--set", "executor.files_per_task=2"]
@@ -117,7 +117,7 @@ def test_worker_processes_die_with_a_parent_killed_outright(folder, tiny_onnx, t
     marker = tmp_path / "scoring"
     env = child_env(tmp_path / "site", BIRDINFER_TEST_SLOW="0.2", BIRDINFER_TEST_MARKER=str(marker))
     args = ["--input", str(folder), "--model", str(tiny_onnx), "--output", str(tmp_path / "s.csv")]
-    args += ["--executor", "processes", "--workers", "2", "--no-progress", "-q"]
+    args += ["--executor", "processes", "--executor-workers", "2", "--no-progress", "-q"]
     child = subprocess.Popen(
         [sys.executable, "-m", "birdinfer", *args],
         cwd=REPO,
