@@ -15,8 +15,8 @@ card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw a
 from birdinfer.config import Config, load_config
 from birdinfer.errors import BirdinferError, ConfigError
 from birdinfer.output.windows_table import windows_frame, write_windows
-from birdinfer.runner.steps import RunResult, run
-from birdinfer.scorer.ensemble import Ensemble, predict_frame
+from birdinfer.runner import RunResult, run
+from birdinfer.scorer import Ensemble, predict_frame
 from birdinfer.version import __version__
 
 __all__ = [

@@ -23,13 +23,13 @@ from birdinfer.output.report import (
     report_path_for,
     write_report,
 )
-from birdinfer.output.submission import write_submission
+from birdinfer.output.submission import submission_frame, write_submission
 from birdinfer.output.windows_table import write_run_windows
 from birdinfer.results import FileResult, RunResult
-from birdinfer.runner import journal as journals
-from birdinfer.runner import placeholders
 from birdinfer.runner.client import map_files
 from birdinfer.runner.finish import postprocess_run
+from birdinfer.runner.journal import open_for_run
+from birdinfer.runner.placeholders import rows_for_failures, rows_for_unscored
 from birdinfer.runner.plan import resolve_plan
 from birdinfer.runner.time_guard import TimeGuard
 from birdinfer.scorer.ensemble import Ensemble
@@ -81,7 +81,7 @@ def run(
     )
     ensemble = ensemble or Ensemble(config, plan.engines[0] if plan.engines else None)
     ensemble.timer = StageTimer()  # a reused ensemble: this run's stage times and costs only
-    journal = journals.open_for_run(config, ensemble, output, plan.journal)
+    journal = open_for_run(config, ensemble, output, plan.journal)
     resumed = journal.resumed(inputs.files, inputs.stems) if journal is not None else {}
     todo = [i for i in range(len(inputs.files)) if i not in resumed]
     from_journal = f" ({len(resumed)} already in the journal)" if journal is not None else ""
@@ -106,17 +106,15 @@ def run(
 
     stem_of = {str(path): stem for path, stem in zip(inputs.files, inputs.stems, strict=True)}
     columns = len(ensemble.columns)
-    unscored_rows, unscored_failures = placeholders.rows_for_unscored(
-        unscored, stem_of, config, columns
-    )
+    unscored_rows, unscored_failures = rows_for_unscored(unscored, stem_of, config, columns)
     failures += unscored_failures
-    scored += unscored_rows + placeholders.rows_for_failures(failures, stem_of, config, columns)
+    scored += unscored_rows + rows_for_failures(failures, stem_of, config, columns)
     results = merge_in_order(inputs.files, resumed, scored)
     failures = sorted(inputs.skipped + failures, key=lambda f: f.path)
     postprocess_run(ensemble, results)
 
     with ensemble.timer("write"):
-        frame = ensemble.submission(results)
+        frame = submission_frame(results, ensemble.columns)
         if output is not None:
             write_submission(frame, output)
         windows_path = write_run_windows(config, results, ensemble.columns)

@@ -7,8 +7,8 @@ makes every member's model inputs: raw windows for waveform members, and each di
 end once, over all the window lengths its members hear (birdinfer.frontend.shared). It turns one
 member's inputs into scores in submission column order, one file's inputs into rows (the
 member's geometry), and several members' rows into their weighted mean, per column over the
-members that cover it. The streaming engine and the executors call it; `predict_file` scores
-one recording directly.
+members that cover it. It drives nothing: the streaming engine (birdinfer.scorer.streaming) is
+the one driver of a file through it.
 """
 
 from __future__ import annotations
@@ -19,19 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from birdinfer.audio.cuts import Cut, RowReader, Span, peak_normalize
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio.cuts import Cut, Span, peak_normalize
 from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel
 from birdinfer.frontend.shared import SharedFrontEnd
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import contradictions
-from birdinfer.output.submission import build_submission, read_class_columns
-from birdinfer.output.windows_table import windows_frame
-from birdinfer.results import FileResult
+from birdinfer.output.submission import read_class_columns
 from birdinfer.scorer.members import (
     FeatureKey,
     FrontendKey,
@@ -256,7 +252,7 @@ class Ensemble:
         if lengths != {windows.shape[1]}:
             raise ModelError(
                 f"windows of {windows.shape[1]} samples; the members hear {sorted(lengths)}: "
-                "score files (predict_file, run) for members of several window lengths"
+                "score files (score_file, run) for members of several window lengths"
             )
         self.timer.count(len(windows))
         if self.config.audio.normalize == "peak":
@@ -332,38 +328,9 @@ class Ensemble:
         """Probabilities (n, columns) for a batch of (n, samples) audio windows, each scored
         as one input (members that all hear that length; no sliding member)."""
         if any(m.geometry.kind == "sliding" for m in self.members):
-            raise ModelError("a sliding member scores whole files: use predict_file")
+            raise ModelError("a sliding member scores whole files: use score_file")
         features = self.features(windows)
         return self.combine({i: self.member_scores(i, features) for i in range(len(self.members))})
-
-    def predict_file(self, path: str | Path) -> FileResult:
-        """Scores for every row of one recording; raises AudioError for a bad file."""
-        path = Path(path)
-        reader = RowReader(path, self.config.audio, self.cuts, self.file_scoped)
-        members = range(len(self.members))
-        scores: dict[int, list[np.ndarray]] = {i: [] for i in members}
-        embedded: dict[str, list[np.ndarray]] = {}
-        for span in self.timed(reader.spans(), "decode"):
-            for rows in chunks(span.rows, self.feature_rows(self.rows_per_chunk)):
-                features = self.span_features(span.sub(rows))
-                for i in members:
-                    part, embeddings = self.member_outputs(i, features)
-                    scores[i].append(part)
-                    for name, values in embeddings.items():
-                        embedded.setdefault(embedding_column(self.members, i, name), []).append(
-                            values
-                        )
-        n = reader.n_windows
-        per_member = {i: self.file_rows(i, np.concatenate(scores[i]), n) for i in members}
-        ids = row_ids(path.stem, n, self.config.audio.window_seconds)
-        return FileResult(
-            path,
-            ids,
-            self.combine(per_member),
-            list(reader.warnings),
-            member_scores=per_member,
-            embeddings=self.assemble_embeddings(embedded),
-        )
 
     def assemble_embeddings(self, parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         """Per-row embeddings from each embedding column's per-input parts (in input order)."""
@@ -383,16 +350,6 @@ class Ensemble:
                 return
             yield item
 
-    # --- a whole folder -----------------------------------------------------------------------
-
-    def submission(self, results: list[FileResult]) -> pd.DataFrame:
-        ids = [row for r in results for row in r.row_ids]
-        if results:
-            scores = np.concatenate([r.scores for r in results])
-        else:
-            scores = np.zeros((0, len(self.columns)), np.float32)
-        return build_submission(ids, scores, self.columns)
-
 
 def chunks(rows: range, size: int) -> Iterator[range]:
     for start in range(rows.start, rows.stop, size):
@@ -411,9 +368,3 @@ def _refuse_rejected(backend: Backend) -> None:
         f"({reason}); set inference.allow_rejected_models: true (--set "
         "inference.allow_rejected_models=true) to run it anyway"
     )
-
-
-def predict_frame(ensemble: Ensemble, path: str | Path) -> pd.DataFrame:
-    """`ensemble.predict_file(path)` as a table (see `windows_frame`); raises AudioError."""
-    result = ensemble.predict_file(path)
-    return windows_frame([result], ensemble.columns, ensemble.config.audio.window_seconds)

@@ -33,12 +33,14 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from birdinfer.audio.cuts import RowReader
 from birdinfer.audio.rows import row_ids
 from birdinfer.errors import AudioError
+from birdinfer.output.windows_table import windows_frame
 from birdinfer.results import FileFailure, FileIdentity, FileResult
 from birdinfer.scorer.ensemble import Ensemble, chunks
 from birdinfer.scorer.members import FeatureKey, embedding_column
@@ -495,17 +497,18 @@ def score_files(
     schedule: FileSchedule | None = None,
     stems: list[str] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    progress: bool | None = None,
 ) -> EngineOutcome:
-    """Run the files through the streaming engine, with a progress bar (files/s and ETA).
+    """Run the files through the streaming engine, with a progress bar (files/s and ETA) unless
+    `progress` (default: output.progress) is off.
 
     `on_result` sees each finished file as soon as it is complete (the journal stores it).
     """
-    progress = tqdm(
-        total=len(files), unit="file", disable=not ensemble.config.output.progress, leave=False
-    )
+    shown = ensemble.config.output.progress if progress is None else progress
+    bar = tqdm(total=len(files), unit="file", disable=not shown, leave=False)
 
     def file_done(index: int, result: FileResult | None) -> None:
-        progress.update()
+        bar.update()
         if result is not None and on_result is not None:
             on_result(result)
 
@@ -522,4 +525,20 @@ def score_files(
         with threadpool_limits(limits=1, user_api="blas"):
             return engine.run(files, stems)
     finally:
-        progress.close()
+        bar.close()
+
+
+def score_file(ensemble: Ensemble, path: str | Path) -> FileResult:
+    """Scores for every row of one recording, by the streaming engine as a run scores it;
+    raises AudioError naming the file when it cannot be scored."""
+    path = Path(path)
+    outcome = score_files(ensemble, [path], progress=False)
+    if outcome.failures:
+        raise AudioError(f"{path}: {outcome.failures[0].reason}")
+    return outcome.results[0]
+
+
+def predict_frame(ensemble: Ensemble, path: str | Path) -> pd.DataFrame:
+    """`score_file(ensemble, path)` as a table (see `windows_frame`); raises AudioError."""
+    result = score_file(ensemble, path)
+    return windows_frame([result], ensemble.columns, ensemble.config.audio.window_seconds)

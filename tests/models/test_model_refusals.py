@@ -14,7 +14,7 @@ import pytest
 from birdinfer.errors import ModelError
 from birdinfer.models.backends.base import BUILTIN_MODELS
 from birdinfer.models.card import CARD_KEY
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import DEMO_CODES, make_config, write_tone
 from tests.hostile_helpers import pooled_onnx
 

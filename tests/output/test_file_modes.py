@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from birdinfer.runner.journal import journal_path_for
-from birdinfer.runner.steps import run
+from birdinfer.output.paths import journal_path_for
+from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 
 

@@ -25,7 +25,7 @@ from birdinfer.quantize.accuracy_guard import (
 )
 from birdinfer.quantize.calibration import WindowSet
 from birdinfer.quantize.runner import guard_variant, publish
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from birdinfer.scoring.metrics import macro_roc_auc_arrays
 from tests.helpers import DEMO_CODES, make_config
 

@@ -29,7 +29,7 @@ from birdinfer.quantize.calibration import (
 )
 from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
 from birdinfer.quantize.runner import QuantizeSettings, file_size, quantize
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import DEMO_CODES, export_tiny_model, make_config
 
 

@@ -19,7 +19,7 @@ import soundfile as sf
 
 import birdinfer.audio.decode as audio
 import birdinfer.scorer.streaming as engine
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import corrupted_audio, make_config, write_tone
 from tests.hostile_helpers import time_limit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 from tests.runner.process_helpers import child_env
 

@@ -5,8 +5,8 @@ import json
 
 from birdinfer.config import BudgetConfig
 from birdinfer.output.report import summary
-from birdinfer.runner.steps import run
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble
 from tests.helpers import make_config
 
 

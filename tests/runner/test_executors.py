@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from birdinfer.errors import ConfigError
+from birdinfer.output.paths import journal_path_for
 from birdinfer.runner import client as executors
-from birdinfer.runner import dask_cluster, worker
-from birdinfer.runner.journal import journal_path_for
-from birdinfer.runner.steps import run
-from birdinfer.scorer.threads import available_cores
+from birdinfer.runner import dask_cluster, run, worker
+from birdinfer.scorer import available_cores
 from tests.helpers import make_config, write_tone
 
 
@@ -282,8 +281,7 @@ def test_auto_runs_worker_processes_on_a_many_core_node(
     archive, tiny_onnx, reference, tmp_path, monkeypatch
 ):
     from birdinfer.runner import plan as threads
-    from birdinfer.scorer.ensemble import Ensemble
-    from birdinfer.scorer.threads import EngineThreads
+    from birdinfer.scorer import EngineThreads, Ensemble
 
     monkeypatch.setattr(threads, "PROCESSES_FROM_FILES", 16)  # the archive's 16 files
     outputs = {}

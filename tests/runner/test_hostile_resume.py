@@ -13,8 +13,9 @@ import pytest
 
 import birdinfer.scorer.streaming as engine
 from birdinfer.errors import JournalError
+from birdinfer.output.paths import journal_path_for
+from birdinfer.runner import Journal
 from birdinfer.runner import worker as executors
-from birdinfer.runner.journal import Journal, journal_path_for
 from tests.helpers import write_tone
 from tests.hostile_helpers import copy_good, rows_of, run_folder, write_good
 

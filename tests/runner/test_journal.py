@@ -15,8 +15,8 @@ import yaml
 from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
-from birdinfer.runner.journal import journal_path_for
-from birdinfer.runner.steps import run
+from birdinfer.output.paths import journal_path_for
+from birdinfer.runner import run
 from tests.helpers import REPO, make_config, write_tone
 
 
@@ -182,7 +182,7 @@ def test_sigkill_partway_then_resume_gives_the_uninterrupted_submission(
 @pytest.mark.parametrize("entry_format", ["npz", "parquet"])
 def test_entries_keep_each_rows_embeddings(tmp_path, entry_format):
     from birdinfer.results import FileResult
-    from birdinfer.runner.journal import Journal
+    from birdinfer.runner import Journal
 
     recording = tmp_path / "rec.wav"
     write_tone(recording, 10.0)
@@ -237,7 +237,7 @@ def test_a_parquet_entry_is_the_files_rows_of_the_per_window_table(tmp_path):
     pytest.importorskip("pyarrow")
     from birdinfer.output.windows_table import windows_frame
     from birdinfer.results import FileResult
-    from birdinfer.runner.journal import Journal
+    from birdinfer.runner import Journal
 
     recording = tmp_path / "rec.wav"
     write_tone(recording, 15.0)

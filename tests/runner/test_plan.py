@@ -8,11 +8,10 @@ import pytest
 
 from birdinfer.cli import _parser, infer_overrides, main
 from birdinfer.config import load_config
-from birdinfer.runner import process_pool
-from birdinfer.runner.plan import ExecutionPlan, choose_kind, resolve_plan
-from birdinfer.runner.steps import run
+from birdinfer.runner import ExecutionPlan, process_pool, resolve_plan, run
+from birdinfer.runner.plan import choose_kind
 from birdinfer.runner.worker import engine_threads
-from birdinfer.scorer.threads import EngineThreads
+from birdinfer.scorer import EngineThreads
 from tests.helpers import make_config
 
 

@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdinfer.runner.steps import run
-from birdinfer.scorer import stage_timer
-from birdinfer.scorer.ensemble import Ensemble
-from birdinfer.scorer.streaming import StreamingEngine
+from birdinfer.output.submission import submission_frame
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble, StreamingEngine, score_file, stage_timer
 from tests.helpers import DEMO_CODES, corrupted_audio, make_config, scores_of, write_tone
 
 FLOAT_NOISE = 1e-5  # different batch/thread splits change float summation order, nothing more
@@ -137,7 +136,7 @@ def test_same_results_whatever_the_file_order(reference, soundscape_dir, tiny_on
     ensemble = Ensemble(config)
     files = sorted(soundscape_dir.iterdir())
     results = StreamingEngine(ensemble, feature_workers=2).run(files[::-1]).results
-    frame = ensemble.submission(results).set_index("row_id").sort_index()
+    frame = submission_frame(results, ensemble.columns).set_index("row_id").sort_index()
     expected = reference.submission.set_index("row_id").sort_index()
     np.testing.assert_allclose(frame.to_numpy(), expected.to_numpy(), atol=DETERMINISM_ATOL)
 
@@ -151,12 +150,16 @@ def test_same_results_whatever_the_file_order(reference, soundscape_dir, tiny_on
     )
 
 
-def test_predict_file_matches_the_run(reference, soundscape_dir, tiny_onnx, tmp_path):
-    ensemble = Ensemble(make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv"))
-    path = sorted(soundscape_dir.iterdir())[1]
-    result = ensemble.predict_file(path)
-    rows = reference.submission.set_index("row_id").loc[result.row_ids]
-    np.testing.assert_allclose(result.scores, rows.to_numpy(), atol=FLOAT_NOISE)
+def test_one_file_is_scored_exactly_as_the_run_scores_it(soundscape_dir, tiny_onnx, tmp_path):
+    """One per-file driver: a single file goes through the same engine, chunked the same way,
+    with a batch that splits its rows unevenly."""
+    config = make_config(soundscape_dir, tiny_onnx, tmp_path / "s.csv", inference={"batch_size": 3})
+    ensemble = Ensemble(config)
+    whole = run(config, ensemble=ensemble)
+    for path, in_run in zip(sorted(soundscape_dir.iterdir()), whole.files, strict=True):
+        alone = score_file(ensemble, path)
+        assert alone.row_ids == in_run.row_ids
+        np.testing.assert_array_equal(alone.scores, in_run.scores)
 
 
 def test_resampled_input_scores_close_to_native(tmp_path, tiny_onnx):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from birdinfer.runner.shared_engine import SharedEngine
-from birdinfer.scorer.ensemble import Ensemble
-from birdinfer.scorer.streaming import StreamingEngine
+from birdinfer.scorer import Ensemble, StreamingEngine
 from tests.helpers import make_config
 
 ENGINE_THREADS = ("birdinfer-lane", "birdinfer-features")

@@ -5,9 +5,8 @@ import dataclasses
 import json
 
 from birdinfer.config import BudgetConfig, ModelSpec
-from birdinfer.runner.steps import run
-from birdinfer.runner.time_guard import TimeGuard
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import TimeGuard, run
+from birdinfer.scorer import Ensemble
 from tests.helpers import TEST_MEL, make_config, spied_ensemble, tiny_card, tiny_model
 
 

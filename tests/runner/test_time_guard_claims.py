@@ -10,7 +10,7 @@ import numpy as np
 
 from birdinfer.config import BudgetConfig
 from birdinfer.results import FileResult
-from birdinfer.runner.time_guard import TimeGuard
+from birdinfer.runner import TimeGuard
 from birdinfer.scorer.stage_timer import StageTimer
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 
 pytestmark = pytest.mark.slow  # the tiny model is exported with torch

@@ -10,8 +10,8 @@ import pytest
 from birdinfer.audio import decode as audio
 from birdinfer.errors import ModelError, SubmissionError
 from birdinfer.models.card import CARD_KEY, ModelCard
-from birdinfer.runner.steps import run
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble
 from birdinfer.scorer.postprocess import percentile_ranks
 from tests.helpers import make_config, scores_of, tiny_card, tiny_model
 

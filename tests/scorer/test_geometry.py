@@ -12,8 +12,8 @@ import pytest
 from birdinfer.audio.cuts import Cut
 from birdinfer.config import AudioConfig, from_dict
 from birdinfer.errors import ModelError
-from birdinfer.runner.steps import run
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble, score_file
 from birdinfer.scorer.geometry import Geometry, overlap_rows
 from tests.helpers import naive_sliding_rows, tiny_card, tiny_model
 
@@ -115,7 +115,7 @@ def test_members_of_different_window_lengths_mix_in_one_ensemble(
     ensemble = Ensemble(config_for(soundscape_dir, tmp_path, members, audio=audio))
     for path, rows in zip(sorted(soundscape_dir.iterdir()), mixed.files, strict=True):
         assert rows.path == path
-        np.testing.assert_allclose(ensemble.predict_file(path).scores, rows.scores, atol=1e-6)
+        np.testing.assert_allclose(score_file(ensemble, path).scores, rows.scores, atol=1e-6)
     assert described[str(ten)]["geometry"] == "centred"
     assert described[str(ten)]["context_seconds"] == 2.5
     assert described[str(five)]["context_seconds"] == 0.0

@@ -11,9 +11,8 @@ import pytest
 
 from birdinfer.config import BudgetConfig, from_dict
 from birdinfer.errors import ModelError
-from birdinfer.runner.steps import run
-from birdinfer.runner.time_guard import TimeGuard
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import TimeGuard, run
+from birdinfer.scorer import Ensemble
 from birdinfer.scorer.label_map import ColumnMap
 from birdinfer.scorer.postprocess import covered_mean, percentile_ranks
 from tests.helpers import DEMO_CODES, tiny_card, tiny_model

@@ -9,7 +9,7 @@ import pytest
 from birdinfer.config import from_dict
 from birdinfer.errors import ConfigError, ModelError
 from birdinfer.models.card import OutputSpec
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer import Ensemble
 from birdinfer.scorer.members import member_activation
 from birdinfer.scorer.postprocess import activate, pool_frames, row_frames
 

@@ -6,8 +6,8 @@ import soundfile as sf
 
 from birdinfer.config import PostprocessConfig, from_dict
 from birdinfer.errors import ConfigError
-from birdinfer.runner.steps import run
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble
 from birdinfer.scorer.postprocess import (
     activate,
     average_views,

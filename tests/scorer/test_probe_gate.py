@@ -19,7 +19,7 @@ from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import with_probe
 from birdinfer.output.report import report_path_for
 from birdinfer.quantize.probes import self_probe
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 from tests.helpers import make_config, scores_of
 
 

@@ -67,7 +67,7 @@ def classes_csv(tmp_path_factory) -> Path:
 
 
 def _run(config: dict, folder: Path, out: Path) -> pd.DataFrame:
-    from birdinfer.runner.steps import run
+    from birdinfer.runner import run
 
     settings = {
         "input_dir": str(folder),

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import MelConfig
-from birdinfer.runner.steps import run
-from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble
 from tests.helpers import REPO, make_config, spied_ensemble, tiny_card, tiny_model
 
 
@@ -94,7 +94,7 @@ CHILD = """
 import json, sys
 sys.path.insert(0, {repo!r})
 from tests.helpers import make_config
-from birdinfer.runner.steps import run
+from birdinfer.runner import run
 result = run(make_config({folder!r}, {model!r}, {out!r}))
 status = open("/proc/self/status").read()
 peak_kb = int(status.split("VmHWM:")[1].split()[0])
