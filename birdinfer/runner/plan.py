@@ -75,7 +75,9 @@ class ExecutionPlan:
         """Files scored as tasks on an executor (their results travel through the journal)."""
         return self.kind != "engine"
 
-    def engine(self, group: tuple[int, ...] | None = None, cores: int | None = None):
+    def engine(
+        self, group: tuple[int, ...] | None = None, cores: int | None = None
+    ) -> EngineThreads:
         """The threads of the engine on core `group` (a worker process's), or of the one engine
         every worker runs; on a worker the plan could not size, `cores` (its own) decides."""
         if group is not None and group in self.groups:
