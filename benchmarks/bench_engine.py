@@ -37,9 +37,9 @@ def child(args: argparse.Namespace) -> dict:
 
     from birdinfer.audio.decode import WindowReader
     from birdinfer.config import from_dict
-    from birdinfer.inference.ensemble import Ensemble
-    from birdinfer.inference.streaming import score_files
-    from birdinfer.inference.threads import plan_threads
+    from birdinfer.scorer.ensemble import Ensemble
+    from birdinfer.scorer.streaming import score_files
+    from birdinfer.scorer.threads import EngineThreads
 
     files = sorted(Path(args.audio).glob("*.ogg"))[: args.files]
     config = from_dict(
@@ -51,7 +51,7 @@ def child(args: argparse.Namespace) -> dict:
         }
     )
     cores = len(os.sched_getaffinity(0))
-    ensemble = Ensemble(config, plan_threads(cores=cores))
+    ensemble = Ensemble(config, EngineThreads.for_cores(cores))
     frontend = next(iter(ensemble.frontends.values())).logmel
     backend = ensemble.members[0].backend
     out = {"cores": cores}
@@ -83,7 +83,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def _timeline_class():
-    from birdinfer.inference.stage_timer import StageTimer
+    from birdinfer.scorer.stage_timer import StageTimer
 
     class Recording(StageTimer):
         """The engine's stage timer, also keeping (thread, stage, start, end) of every interval."""

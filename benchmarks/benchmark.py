@@ -44,8 +44,8 @@ from birdinfer.budget.measure import (
 )
 from birdinfer.config import AudioConfig, Config, from_dict
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def peak_rss_mb(
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r}); "
         "from benchmark import run_config, BenchSettings, vm_hwm_mb; "
-        "from birdinfer.inference.run import run; from pathlib import Path; "
+        "from birdinfer.runner.steps import run; from pathlib import Path; "
         f"run(run_config(Path({str(folder)!r}), [Path(m) for m in {[str(m) for m in models]!r}], "
         f"Path({str(work / f'rss_{count}.csv')!r}), BenchSettings(batch_size={settings.batch_size}))); "
         "print(vm_hwm_mb())"

@@ -23,10 +23,10 @@ from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.audio.decode import probe
 from birdinfer.budget.measure import synthetic_folder
 from birdinfer.config import ExecutorConfig, from_dict
-from birdinfer.inference.dask_cluster import local_cluster
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
-from birdinfer.inference.threads import available_cores
+from birdinfer.runner.dask_cluster import local_cluster
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.threads import available_cores
 
 ENGINE = "engine (this process)"
 

@@ -108,7 +108,7 @@ def birdinfer_run(model_key: str):
         import openvino  # noqa: F401 - before the clock, as the recipe imports it
 
         from birdinfer.config import from_dict
-        from birdinfer.inference.run import run
+        from birdinfer.runner.steps import run
 
         start = time.perf_counter()
         audio_dir, models, batch = job["audio_dir"], job["models"], job["batch_size"]

@@ -197,8 +197,8 @@ def run_peers(
     from benchmark import reference_model, variants
 
     from birdinfer.budget.measure import synthetic_folder
-    from birdinfer.inference.threads import available_cores
     from birdinfer.models.backends import open_backend
+    from birdinfer.scorer.threads import available_cores
 
     work = report_dir / "work"
     audio = synthetic_folder(work / "audio", files, seconds)[0].parent

@@ -23,7 +23,7 @@ from benchmark import proc_status_mb
 
 from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.config import from_dict
-from birdinfer.inference.run import run
+from birdinfer.runner.steps import run
 
 log = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ class SpyBackend:
 
 def spied_ensemble(config, delays=(0.0,)):
     """An Ensemble whose members' backends are SpyBackends with the given delays."""
-    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.scorer import Ensemble
 
     ensemble = Ensemble(config)
     for member, delay in zip(ensemble.members, delays, strict=False):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from birdinfer.inference.run import run
+from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 
 GOOD = {"good_a.wav": (7.0, 1000.0), "good_b.flac": (3.0, 3000.0)}  # 2 rows and 1 row

@@ -207,20 +207,21 @@ def test_new_keys_load_without_a_warning(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
 
 
-def test_inference_workers_as_a_thread_pool_size_moves_to_executor_workers():
-    with pytest.warns(FutureWarning, match=r"use 'executor\.workers'"):
+def test_executor_kind_threads_is_the_deprecated_name_of_tasks():
+    with pytest.warns(FutureWarning, match=r"'executor\.kind: threads' is deprecated"):
         config = from_dict({"executor": {"kind": "threads"}, "inference": {"workers": 3}})
-    assert config.executor.workers == 3 and config.inference.workers is None
-    # with the streaming engine it keeps its one meaning: feature workers
-    engine = from_dict({"inference": {"workers": 3}})
-    assert engine.inference.workers == 3 and engine.executor.workers is None
+    assert config.executor.kind == "tasks"
+    # inference.workers keeps its one meaning on every executor: each engine's feature workers
+    assert config.inference.workers == 3 and config.executor.workers is None
 
 
-def test_workers_flag_sizes_the_thread_pool_with_the_threads_executor():
-    args = _parser().parse_args(["infer", "--executor", "threads", "--workers", "3"])
-    assert infer_overrides(args)["executor.workers"] == 3
-    args = _parser().parse_args(["infer", "--workers", "3"])
-    assert infer_overrides(args)["inference.workers"] == 3
+def test_workers_flag_means_feature_workers_on_every_executor():
+    for kind in ("engine", "tasks", "processes", "dask"):
+        args = _parser().parse_args(["infer", "--executor", kind, "--workers", "3"])
+        overrides = infer_overrides(args)
+        assert overrides["inference.workers"] == 3 and "executor.workers" not in overrides
+    args = _parser().parse_args(["infer", "--executor", "tasks", "--executor-workers", "2"])
+    assert infer_overrides(args)["executor.workers"] == 2
 
 
 def test_the_budget_is_resolved_in_one_place():
@@ -396,9 +397,9 @@ CONFIG_EXAMPLES = {
         {"output": {"skipped_file_seconds": 60}},
         lambda c: c.input.skipped_file_seconds == 60.0,
     ),
-    "inference.workers": (
+    "executor.kind: threads": (
         {"executor": {"kind": "threads"}, "inference": {"workers": 3}},
-        lambda c: (c.executor.workers, c.inference.workers) == (3, None),
+        lambda c: (c.executor.kind, c.executor.workers, c.inference.workers) == ("tasks", None, 3),
     ),
     "mel.sample_rate": (
         {"mel": {"sample_rate": 48000, "fmax": 16000}},

@@ -26,14 +26,15 @@ LAYERS = {
     "models": 2,
     "output": 2,
     "scoring": 3,
-    "inference": 4,
-    "quantize": 5,
-    "kaggle": 5,
-    "budget": 5,
-    "demo": 5,
-    "cli": 6,
-    "__init__": 6,
-    "__main__": 7,
+    "scorer": 4,
+    "runner": 5,
+    "quantize": 6,
+    "kaggle": 6,
+    "budget": 6,
+    "demo": 6,
+    "cli": 7,
+    "__init__": 7,
+    "__main__": 8,
 }
 
 
@@ -91,7 +92,7 @@ def test_imports_point_down_the_layers():
 
 
 def test_the_core_never_imports_the_tools():
-    core = {"audio", "frontend", "models", "output", "scoring", "inference"}
+    core = {"audio", "frontend", "models", "output", "scoring", "scorer", "runner"}
     tools = {"quantize", "kaggle", "budget", "demo", "cli"}
     wrong = [
         f"{module} -> {target}"
@@ -139,13 +140,13 @@ def test_the_checker_sees_a_planted_upward_import(tmp_path):
     """The rules can fail: an audio module importing the engine, which imports it back."""
     fake = tmp_path / "birdinfer"
     (fake / "audio").mkdir(parents=True)
-    (fake / "inference").mkdir()
-    (fake / "audio" / "decode.py").write_text("from birdinfer.inference.run import run\n")
-    (fake / "inference" / "run.py").write_text("from birdinfer.audio.decode import x\n")
+    (fake / "runner").mkdir()
+    (fake / "audio" / "decode.py").write_text("from birdinfer.runner.steps import run\n")
+    (fake / "runner" / "steps.py").write_text("from birdinfer.audio.decode import x\n")
     edges = graph(fake)
-    assert edges["birdinfer.audio.decode"] == {"birdinfer.inference.run"}
+    assert edges["birdinfer.audio.decode"] == {"birdinfer.runner.steps"}
     assert _find_cycle(edges) == [
         "birdinfer.audio.decode",
-        "birdinfer.inference.run",
+        "birdinfer.runner.steps",
         "birdinfer.audio.decode",
     ]

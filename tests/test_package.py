@@ -19,7 +19,7 @@ def test_the_inference_path_leaves_slow_imports_to_the_steps_that_need_them():
     import sys
 
     probe = (
-        "import sys, birdinfer.cli, birdinfer.inference.run\n"
+        "import sys, birdinfer.cli, birdinfer.runner.steps\n"
         "print(sorted(m for m in ('scipy.signal', 'scipy.stats', 'scipy.ndimage', 'torch') "
         "if m in sys.modules))"
     )

@@ -24,10 +24,10 @@ from birdinfer.config import AudioConfig, CompetitionConfig, Config, load_config
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import AudioError
 from birdinfer.frontend.logmel import LogMel
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
-from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
+from birdinfer.runner.steps import run
+from birdinfer.scorer.ensemble import Ensemble
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,11 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        help="files decoded at once (feature workers); with --executor threads, tasks at once",
+        help="each engine's feature workers: files decoded at once (every executor)",
     )
-    parser.add_argument("--threads", type=int, help="runtime threads per model call")
+    parser.add_argument(
+        "--threads", type=int, help="each engine's runtime threads per model call (every executor)"
+    )
     parser.add_argument("--batch-size", type=int, help="windows per model call")
     parser.add_argument(
         "--set",
@@ -57,10 +59,17 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=("auto", "engine", "threads", "processes", "dask"),
-        help="where files are scored: this process's streaming engine, a file-level map on a "
-        "thread pool, on worker processes pinned to groups of cores, or on a Dask cluster; "
-        "auto (default): the engine, or worker processes from 8 cores on",
+        choices=("auto", "engine", "tasks", "processes", "dask", "threads"),
+        help="where files are scored: this process's streaming engine, or tasks of files on a "
+        "pool of task threads here, on worker processes pinned to groups of cores, or on a Dask "
+        "cluster; auto (default): the engine, or worker processes from 8 cores on "
+        "(threads: the deprecated name of tasks)",
+    )
+    parser.add_argument(
+        "--executor-workers",
+        type=int,
+        metavar="N",
+        help="task threads (--executor tasks) or worker processes (--executor processes)",
     )
     parser.add_argument(
         "--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (--executor dask)"
@@ -88,12 +97,9 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "output.sample_submission": args.sample_submission,
         "output.submission": args.output,
         "output.windows": args.windows,
-        # --workers: the file map's pool size with --executor threads or processes, else
-        # feature workers.
-        (
-            "executor.workers" if args.executor in ("threads", "processes") else "inference.workers"
-        ): args.workers,
+        "inference.workers": args.workers,
         "inference.threads": args.threads,
+        "executor.workers": args.executor_workers,
         "inference.batch_size": args.batch_size,
         "executor.kind": args.executor,
         "executor.scheduler": args.scheduler,
@@ -116,8 +122,8 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _infer(args: argparse.Namespace) -> int:
     from birdinfer.demo import heldout as demo
-    from birdinfer.inference.run import run
     from birdinfer.output.report import summary
+    from birdinfer.runner.steps import run
 
     config = load_config(args.config, infer_overrides(args))
     if config.demo is not None:

@@ -23,8 +23,8 @@ def add_command(sub) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from birdinfer.inference.threads import available_cores
     from birdinfer.models.probe import model_paths, verify_file
+    from birdinfer.scorer.threads import available_cores
 
     threads = args.threads or available_cores()
     paths = model_paths(args.models)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from birdinfer.errors import ConfigError
 
-# The new key given as well: "refuse" (which one is meant?), "agree" (it must hold the same
-# value; the old key is dropped), or "fill" (the old value fills it when it is null).
-Both = Literal["refuse", "agree", "fill"]
+# The new key given as well: "refuse" (which one is meant?) or "agree" (it must hold the same
+# value; the old key is dropped).
+Both = Literal["refuse", "agree"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,6 @@ class Legacy:
     removed_in: str
     kind: Literal["key", "value", "name", "flag"] = "key"
     both: Both = "refuse"
-    # A key entry that applies only when this holds for the whole config (else the old key
-    # keeps a meaning of its own there).
-    when: Callable[[Mapping[str, Any]], bool] | None = None
-
-
-def _sizes_the_thread_pool(data: Mapping[str, Any]) -> bool:
-    """inference.workers meant the file map's pool size only with executor.kind: threads."""
-    executor, inference = data.get("executor"), data.get("inference")
-    return (
-        isinstance(executor, dict)
-        and isinstance(inference, dict)
-        and executor.get("kind") == "threads"
-        and inference.get("workers") is not None
-        and executor.get("workers") is None
-    )
 
 
 _BY_CONCERN = "settings by concern: what to score and what a skipped file gives"
@@ -63,12 +48,11 @@ LEGACY: tuple[Legacy, ...] = (
         )
     ),
     Legacy(
-        "inference.workers",
-        "executor.workers",
-        "with executor.kind: threads it sized the file map's pool; it is the engine's own",
+        "executor.kind: threads",
+        "executor.kind: tasks",
+        "each kind names what runs: tasks of files, fed to this process's engine",
         "0.2.0",
-        both="fill",
-        when=_sizes_the_thread_pool,
+        kind="value",
     ),
     Legacy(
         "mel.sample_rate",
@@ -120,13 +104,11 @@ def _move_key(data: dict[str, Any], entry: Legacy, level: int) -> None:
     section = data.get(old_section)
     if not isinstance(section, dict) or old_key not in section:
         return
-    if entry.when is not None and not entry.when(data):
-        return
     target = data.setdefault(new_section, {})
     if not isinstance(target, dict):
         return  # the schema names the bad section
     value = section[old_key]
-    given = new_key in target and not (entry.both == "fill" and target[new_key] is None)
+    given = new_key in target
     _warn(entry, level)
     if given and entry.both == "agree" and target[new_key] != value:
         raise ConfigError(

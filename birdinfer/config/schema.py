@@ -274,7 +274,7 @@ class MelConfig:
 
 
 FramePooling = Literal["max", "mean"]
-# How a member's input is placed around the rows (birdinfer.inference.geometry).
+# How a member's input is placed around the rows (birdinfer.scorer.geometry).
 Geometry = Literal["centred", "sliding", "tiled"]
 
 
@@ -401,8 +401,9 @@ class InferenceConfig:
     combine: Combine = "mean"
     # Bounded queue between decode/mel and the models, in windows: memory stays flat.
     queue_windows: int = 256
-    # The streaming engine's feature workers (decode + mel threads) and its model lane's runtime
-    # threads; None = every core. (A file map's pool size is executor.workers.)
+    # Each streaming engine's feature workers (decode + mel threads) and its model lane's runtime
+    # threads, on every executor; None = every core the engine runs on. (The number of task
+    # threads or worker processes is executor.workers.)
     workers: int | None = None
     threads: int | None = None
     # A quantized variant whose card says the accuracy guard rejected it is refused unless true.
@@ -535,16 +536,17 @@ class CompetitionConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     """Where files are scored. "engine": this process's streaming engine (decode and mel on a
-    ThreadPoolExecutor overlapping one model lane). "processes": one engine per group of cores,
-    each in its own process. "threads", "processes" and "dask": a file-level map of
-    tasks of `files_per_task` files on a ThreadPoolExecutor or a Dask cluster; each task's
-    per-window results land in the journal folder beside the output. "auto": the thread plan's
-    choice (`threads.choose_executor`): the engine, or processes on many-core nodes."""
+    ThreadPoolExecutor overlapping one model lane). "tasks", "processes" and "dask": a
+    file-level map of tasks of `files_per_task` files, fed to one engine per process, on a
+    pool of task threads here, on worker processes (one per group of cores) or on a Dask
+    cluster; each task's per-window results land in the journal folder beside the output.
+    "auto": the run's plan chooses (birdinfer.runner.plan): the engine, or processes on
+    many-core nodes."""
 
-    kind: Literal["auto", "engine", "threads", "processes", "dask"] = "auto"
-    # Tasks scored at once on the thread pool (kind: threads); None = every core. Worker
+    kind: Literal["auto", "engine", "tasks", "processes", "dask"] = "auto"
+    # Tasks scored at once on the thread pool (kind: tasks); None = every core. Worker
     # processes (kind: processes: one engine per group of cores, for many-core nodes); None =
-    # groups of threads.PROCESS_CORES cores. A Dask cluster's parallelism is its own.
+    # groups of runner.plan.PROCESS_CORES cores. A Dask cluster's parallelism is its own.
     workers: int | None = None
     # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (kind: dask).
     scheduler: str | None = None
@@ -574,7 +576,7 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """The time guard (birdinfer.inference.time_guard): fit the ensemble into the CPU budget, finish in time."""
+    """The time guard (birdinfer.runner.time_guard): fit the ensemble into the CPU budget, finish in time."""
 
     enabled: bool = False
     minutes: float | None = None  # null: competition.budget_minutes

@@ -12,6 +12,7 @@ import pandas as pd
 from birdinfer.audio.rows import text_problem
 from birdinfer.errors import SubmissionError, display_path
 from birdinfer.output.atomic import write_csv_atomic
+from birdinfer.results import FileResult
 
 ROW_ID = "row_id"
 
@@ -68,6 +69,16 @@ def build_submission(
     frame = pd.DataFrame(scores, columns=list(columns))
     frame.insert(0, ROW_ID, list(row_ids))
     return frame
+
+
+def submission_frame(results: Sequence[FileResult], columns: Sequence[str]) -> pd.DataFrame:
+    """The submission of a run's files (in their order): each file's rows, one column a class."""
+    ids = [row for r in results for row in r.row_ids]
+    if results:
+        scores = np.concatenate([r.scores for r in results])
+    else:
+        scores = np.zeros((0, len(columns)), np.float32)
+    return build_submission(ids, scores, columns)
 
 
 def check_submission(frame: pd.DataFrame) -> None:

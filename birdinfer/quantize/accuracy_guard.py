@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from birdinfer.inference.postprocess import activate
 from birdinfer.models.card import ModelCard
 from birdinfer.output.submission import ROW_ID, column_order
 from birdinfer.quantize.calibration import WindowSet, read_all_windows
 from birdinfer.quantize.variants import QuantizeError
+from birdinfer.scorer.postprocess import activate
 from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays
 
 METRICS = {"macro_roc_auc": macro_roc_auc_arrays, "padded_cmap": padded_cmap_arrays}

@@ -16,7 +16,6 @@ from typing import Any
 from birdinfer.config import load_config
 from birdinfer.demo.synth import DEMO_SPECIES
 from birdinfer.errors import ModelError
-from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
 from birdinfer.models.files import BUILTIN_PREFIX, resolve_model_path
@@ -30,6 +29,7 @@ from birdinfer.quantize.calibration import (
 )
 from birdinfer.quantize.runner import QuantizeResult, QuantizeSettings, quantize
 from birdinfer.quantize.variants import ScopeSettings
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.errors import ModelError
-from birdinfer.inference.threads import available_cores
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import ModelCard
 from birdinfer.models.files import model_files, resolve_model_path
@@ -38,6 +37,7 @@ from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import GuardResult, GuardSettings, HeldOut, compare, outputs
 from birdinfer.quantize.calibration import WindowSet
 from birdinfer.quantize.latency import Timing, time_side_by_side
+from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ def birdnet(tmp_path_factory):
 def tile_scores(path, recording, overlap, audio=None):
     from birdinfer.audio.cuts import RowReader
     from birdinfer.config import from_dict
-    from birdinfer.inference.ensemble import Ensemble
+    from birdinfer.scorer import Ensemble
 
     spec = {"path": str(path), "geometry": "tiled", "tile_overlap": overlap}
     audio = audio or {"sample_rate": 32000}

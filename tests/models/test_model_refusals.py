@@ -13,8 +13,8 @@ import pytest
 
 from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.errors import ModelError
-from birdinfer.inference.run import run
 from birdinfer.models import CARD_KEY
+from birdinfer.runner import run
 from tests.helpers import DEMO_CODES, make_config, write_tone
 from tests.hostile_helpers import pooled_onnx
 

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from birdinfer.inference.journal import journal_path_for
-from birdinfer.inference.run import run
+from birdinfer.output.paths import journal_path_for
+from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 
 

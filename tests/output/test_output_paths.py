@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import birdinfer.inference.run as run_module
+import birdinfer.runner.steps as run_module
 from birdinfer.errors import ConfigError
 from birdinfer.output.paths import check_outputs, journal_path_for
 from tests.helpers import make_config, write_tone

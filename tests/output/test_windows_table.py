@@ -12,10 +12,10 @@ from birdinfer.cli import main
 from birdinfer.config import from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ConfigError
-from birdinfer.inference.ensemble import Ensemble
-from birdinfer.inference.run import run
 from birdinfer.output.windows_table import read_windows_table, write_run_windows
 from birdinfer.results import FileResult
+from birdinfer.runner import run
+from birdinfer.scorer import Ensemble
 from tests.helpers import DEMO_CODES
 
 KEYS = ["file", "stem", "row_id", "start_seconds", "end_seconds"]

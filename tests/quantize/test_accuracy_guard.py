@@ -11,7 +11,6 @@ import pytest
 from birdinfer.demo.builtin import DEMO_MODEL
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ModelError
-from birdinfer.inference.run import run
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import CARD_KEY, ModelCard
 from birdinfer.quantize import variants as V
@@ -26,6 +25,7 @@ from birdinfer.quantize.accuracy_guard import (
 )
 from birdinfer.quantize.calibration import WindowSet
 from birdinfer.quantize.runner import guard_variant, publish
+from birdinfer.runner import run
 from birdinfer.scoring.metrics import macro_roc_auc_arrays
 from tests.helpers import DEMO_CODES, make_config
 

@@ -15,7 +15,6 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.errors import ModelError
-from birdinfer.inference.run import run
 from birdinfer.models import files_sha256
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
@@ -30,6 +29,7 @@ from birdinfer.quantize.calibration import (
 )
 from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
 from birdinfer.quantize.runner import QuantizeSettings, file_size, quantize
+from birdinfer.runner import run
 from tests.helpers import DEMO_CODES, export_tiny_model, make_config
 
 
