@@ -39,8 +39,8 @@ class CountingLogMel(LogMel):
 
     frames = 0
 
-    def power_mel(self, windows):
-        power = super().power_mel(windows)
+    def power_mel(self, windows, frame_floors=False):
+        power = super().power_mel(windows, frame_floors)
         CountingLogMel.frames += power.shape[0] * power.shape[2]
         return power
 
