@@ -121,7 +121,7 @@ class Framer:
         self.n_bins = n_bins
         self.frames = config.frames_for(samples)
         self.window = analysis_window(config)
-        self._window64: np.ndarray | None = None
+        self._exact: tuple | None = None  # librosa's float64 buffers, made on first use
         # Zeros stay in the padding (constant mode); reflect mode rewrites it per call.
         self.padded = np.zeros((windows, samples + 2 * self.pad), np.float32)
         step = self.padded.strides[1]
@@ -151,14 +151,25 @@ class Framer:
 
     def exact_power(self, rows: np.ndarray) -> np.ndarray:
         """The power of frames `rows` (indices into the last call's n * frames) as librosa
-        computes it: float64 window, product and FFT. (len(rows), n_bins) float32."""
-        if self._window64 is None:
-            self._window64 = analysis_window(self.config, exact=True)
-        frames = self.framed[rows // self.frames, rows % self.frames]
-        product = np.multiply(frames, self._window64)
-        spectrum = real_fft(product, np.empty((len(rows), product.shape[1] // 2 + 1), complex))
+        computes it: float64 window, product and FFT, the spectrum stored as complex64.
+        (len(rows), n_bins) float32."""
+        if self._exact is None:
+            self._exact = (
+                analysis_window(self.config, exact=True),
+                np.empty((self.chunk, self.config.n_fft), np.float64),
+                np.empty((self.chunk, self.config.n_fft // 2 + 1), np.complex128),
+            )
+        window, product, spectrum = self._exact
         target = np.empty((len(rows), self.n_bins), np.float32)
-        self._to_power(spectrum[:, : self.n_bins], target, np.empty_like(target))
+        for start in range(0, len(rows), self.chunk):
+            part = rows[start : start + self.chunk]
+            k = len(part)
+            np.copyto(product[:k], self.framed[part // self.frames, part % self.frames])
+            np.multiply(product[:k], window, out=product[:k])
+            real_fft(product[:k], spectrum[:k])
+            rounded = self._spectrum[:k, : self.n_bins]
+            np.copyto(rounded, spectrum[:k, : self.n_bins], casting="same_kind")
+            self._to_power(rounded, target[start : start + k], self._square[:k])
         return target
 
     def _transform(self, frames: np.ndarray, target: np.ndarray) -> None:
