@@ -43,12 +43,12 @@ __all__ = [
 
 SUB_BATCH = 2  # windows framed and transformed together (cache-sized)
 
-# A float32 FFT rounds each bin by ~1e-7 of its frame's magnitude. A band whose power is below
-# this share of (its filter's weight sum x its frame's spectrum power) can move by more than
-# ~8e-4 dB, which a standardised input can turn into ~1e-4 of librosa's: its frame is computed
-# again in float64, as librosa computes it, unless the band lies under the window's dB floor.
-# Field recordings and the demo's soundscapes have no such frame (their noise keeps every band
-# far above float32 rounding); noiseless chirps and tones have many (docs/frontends.md).
+# A float32 FFT rounds each bin by a share of its frame's magnitude, so a band far enough below
+# its frame's power moves visibly in the dB, and a standardised input carries that into the
+# model. A band below this share of (its filter's weight sum x its frame's spectrum power), and
+# above the dB floor, sends its frame through librosa's float64 arithmetic again. Recordings
+# with a noise floor have no such band; noiseless synthetic audio has many (docs/frontends.md
+# has the thresholds measured and the cost).
 QUIET = 10 ** (-80 / 10)
 
 

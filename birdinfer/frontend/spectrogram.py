@@ -8,8 +8,8 @@ the spectrum by the window's L2 norm ("window") or by sqrt(n_fft) ("frame_length
 window is divided instead, which is the same linear operation.
 
 The FFT runs in float32, as torch's does. librosa windows and transforms in float64
-(librosa.stft), and a float32 FFT rounds every bin by ~1e-7 of its frame's magnitude: a band far
-below its frame's power moves by up to a few thousandths of a dB. `Framer.exact_power` computes
+(librosa.stft), and a float32 FFT rounds every bin by a share of its frame's magnitude: a band
+far below its frame's power moves visibly in the dB. `Framer.exact_power` computes
 chosen frames librosa's way, for the front end to redo the few frames where that shows
 (logmel.py).
 """
