@@ -16,14 +16,23 @@ import logging
 import sys
 from pathlib import Path
 
-from birdinfer.kaggle.wheelhouse import (
-    KAGGLE_HAS,
-    KAGGLE_PLATFORMS,
-    KAGGLE_PYTHON,
-    WheelhouseError,
-    WheelhouseSettings,
-    build_wheelhouse,
-)
+# Run from a clone: this tree's birdinfer, whether or not it is installed (its dependencies are
+# needed either way: `pip install -e .` in the clone installs both).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:
+    from birdinfer.kaggle.wheelhouse import (
+        KAGGLE_HAS,
+        KAGGLE_PLATFORMS,
+        KAGGLE_PYTHON,
+        WheelhouseError,
+        WheelhouseSettings,
+        build_wheelhouse,
+    )
+except ImportError as exc:  # a bare Python: say what to install, not only what is missing
+    raise SystemExit(
+        f"build_wheelhouse.py imports birdinfer from this clone and needs its dependencies "
+        f"({exc}): run `pip install -e .` in the clone first"
+    ) from exc
 
 
 def settings_from(argv: list[str] | None = None) -> WheelhouseSettings:

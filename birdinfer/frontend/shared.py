@@ -140,7 +140,7 @@ class SharedFrontEnd:
         if segment.shape[0] < needed:  # the last piece's unused frames read zeros
             segment = np.concatenate([segment, np.zeros(needed - segment.shape[0], np.float32)])
         view = np.lib.stride_tricks.sliding_window_view(segment, piece_samples)
-        power = self.grid_logmel.power_mel(view[:: PIECE_FRAMES * self.hop])
+        power = self.grid_logmel.power_mel(view[:: PIECE_FRAMES * self.hop], frame_floors=True)
         return power.transpose(1, 0, 2).reshape(power.shape[1], -1)[:, :count]
 
     def _edges(self, samples, starts, length, first, last, target, index) -> None:

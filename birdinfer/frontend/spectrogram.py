@@ -6,6 +6,12 @@ a periodic Hann window of win_length samples centred in the n_fft frame, with th
 librosa's (scipy's) or torch's arithmetic gives it (`window`). torchaudio's `normalized` divides
 the spectrum by the window's L2 norm ("window") or by sqrt(n_fft) ("frame_length"); here the
 window is divided instead, which is the same linear operation.
+
+The FFT runs in float32, as torch's does. librosa windows and transforms in float64
+(librosa.stft), and a float32 FFT rounds every bin by a share of its frame's magnitude: a band
+far below its frame's power moves visibly in the dB. `Framer.exact_power` computes
+chosen frames librosa's way, for the front end to redo the few frames where that shows
+(logmel.py).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from birdinfer.config import MelConfig
 
 
 def _real_fft():
-    """`fft(frames, out) -> spectrum` over the last axis, float32 in, complex64 out.
+    """`fft(frames, out) -> spectrum` over the last axis: float32 in, complex64 out (or float64
+    in, complex128 out).
 
     scipy's pocketfft vectorises float32 transforms (faster than numpy's) and releases the GIL
     inside. Its public `scipy.fft.rfft` holds the GIL for its uarray dispatch and allocates its
@@ -34,9 +41,12 @@ def _real_fft():
     try:
         from scipy.fft._pocketfft.pypocketfft import r2c
 
-        probe = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
-        out = np.empty((3, 33), np.complex64)
-        if r2c(probe, (1,), True, 0, out, 1) is out and np.array_equal(out, rfft(probe)):
+        same = True
+        for real, complex_ in ((np.float32, np.complex64), (np.float64, np.complex128)):
+            probe = np.random.default_rng(0).standard_normal((3, 64)).astype(real)
+            out = np.empty((3, 33), complex_)
+            same &= r2c(probe, (1,), True, 0, out, 1) is out and np.array_equal(out, rfft(probe))
+        if same:
             return lambda frames, out: r2c(frames, (1,), True, 0, out, 1)
     except Exception:  # noqa: BLE001 - any change in the private binding: use the public path
         pass
@@ -49,7 +59,11 @@ real_fft = _real_fft()
 def periodic_hann(n: int) -> np.ndarray:
     """scipy.signal.get_window("hann", n), librosa's window: the periodic Hann window, computed
     in float64 and rounded once to float32."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+    return _periodic_hann64(n).astype(np.float32)
+
+
+def _periodic_hann64(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
 
 
 def torch_hann(n: int) -> np.ndarray:
@@ -72,18 +86,24 @@ def torch_hann(n: int) -> np.ndarray:
     return cosine * f32(-0.5) + f32(0.5)
 
 
-def analysis_window(config: MelConfig) -> np.ndarray:
-    """The n_fft-long window each frame is multiplied by (normalisation folded in)."""
+def analysis_window(config: MelConfig, exact: bool = False) -> np.ndarray:
+    """The n_fft-long window each frame is multiplied by (normalisation folded in): float32, or
+    with `exact` librosa's float64 window."""
     win_length = config.win_length or config.n_fft
-    window = torch_hann(win_length) if config.window == "torchaudio" else periodic_hann(win_length)
+    if exact:
+        window = _periodic_hann64(win_length)
+    elif config.window == "torchaudio":
+        window = torch_hann(win_length)
+    else:
+        window = periodic_hann(win_length)
     if win_length < config.n_fft:
         left = (config.n_fft - win_length) // 2
         window = np.pad(window, (left, config.n_fft - win_length - left))
     if config.normalized in (True, "window"):
-        window = (window / np.sqrt(np.sum(window.astype(np.float64) ** 2))).astype(np.float32)
+        window = window / np.sqrt(np.sum(window.astype(np.float64) ** 2))
     elif config.normalized == "frame_length":
-        window = (window / np.sqrt(config.n_fft)).astype(np.float32)
-    return window
+        window = window / np.sqrt(config.n_fft)
+    return window.astype(np.float64 if exact else np.float32)
 
 
 # Frames windowed and transformed per call: 64 x 2048 float32 frames, their spectrum and its
@@ -102,6 +122,7 @@ class Framer:
         self.n_bins = n_bins
         self.frames = config.frames_for(samples)
         self.window = analysis_window(config)
+        self._exact: tuple | None = None  # librosa's float64 buffers, made on first use
         # Zeros stay in the padding (constant mode); reflect mode rewrites it per call.
         self.padded = np.zeros((windows, samples + 2 * self.pad), np.float32)
         step = self.padded.strides[1]
@@ -129,14 +150,39 @@ class Framer:
                 stop = min(start + self.chunk, self.frames)
                 self._transform(self.framed[w, start:stop], target[w, start:stop])
 
+    def exact_power(self, rows: np.ndarray) -> np.ndarray:
+        """The power of frames `rows` (indices into the last call's n * frames) as librosa
+        computes it: float64 window, product and FFT, the spectrum stored as complex64.
+        (len(rows), n_bins) float32."""
+        if self._exact is None:
+            self._exact = (
+                analysis_window(self.config, exact=True),
+                np.empty((self.chunk, self.config.n_fft), np.float64),
+                np.empty((self.chunk, self.config.n_fft // 2 + 1), np.complex128),
+            )
+        window, product, spectrum = self._exact
+        target = np.empty((len(rows), self.n_bins), np.float32)
+        for start in range(0, len(rows), self.chunk):
+            part = rows[start : start + self.chunk]
+            k = len(part)
+            np.copyto(product[:k], self.framed[part // self.frames, part % self.frames])
+            np.multiply(product[:k], window, out=product[:k])
+            real_fft(product[:k], spectrum[:k])
+            rounded = self._spectrum[:k, : self.n_bins]
+            np.copyto(rounded, spectrum[:k, : self.n_bins], casting="same_kind")
+            self._to_power(rounded, target[start : start + k], self._square[:k])
+        return target
+
     def _transform(self, frames: np.ndarray, target: np.ndarray) -> None:
         product = self.product[: len(frames)]
         np.multiply(frames, self.window, out=product)
         spectrum = real_fft(product, self._spectrum[: len(frames)])[:, : self.n_bins]
+        self._to_power(spectrum, target, self._square[: len(frames)])
+
+    def _to_power(self, spectrum: np.ndarray, target: np.ndarray, square: np.ndarray) -> None:
         if self.config.power == 1.0:
             np.abs(spectrum, out=target)
         else:  # re**2 + im**2, in the order the log-mel has always summed them
-            square = self._square[: len(frames)]
             np.square(spectrum.real, out=square)
             np.square(spectrum.imag, out=target)
             np.add(square, target, out=target)

@@ -74,20 +74,24 @@ def input_folder(competition: Path) -> tuple[Path, str | None]:
     return empty, note
 
 
+# The fallback's note is printed on every run: it says what happens if the folder is empty.
+SAVE_RUN = "when test_soundscapes/ is empty (the save run)"
+
+
 def save_run_fallback(edition: Config, competition: Path, files: int) -> tuple[str | None, str]:
     """The folder a save run scores (a few files of the one the edition config names, found in
     this competition's data), and a sentence saying which."""
     named = edition.input.empty_input_fallback
     if not named:
-        return None, "save run (empty test_soundscapes/): the edition names no fallback folder"
+        return None, f"{SAVE_RUN}: the edition names no fallback folder"
     source = competition / Path(named).name
     if not source.is_dir():
-        return None, f"save run (empty test_soundscapes/): no {source}, so a header-only file"
+        return None, f"{SAVE_RUN}: no {source}, so a header-only file"
     if files <= 0:
-        return None, "save run (empty test_soundscapes/): fallback off, so a header-only file"
+        return None, f"{SAVE_RUN}: fallback off, so a header-only file"
     folder = fallback_folder(source, files, audio=edition.audio)
     linked = sum(1 for _ in Path(folder).iterdir()) if folder else 0
-    return folder, f"save run (empty test_soundscapes/): scores {linked} files of {source}"
+    return folder, f"{SAVE_RUN}: scores {linked} files of {source}"
 
 
 def model_files(settings: NotebookSettings, competition: Path) -> tuple[list[str], str]:

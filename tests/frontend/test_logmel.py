@@ -147,3 +147,32 @@ def test_default_front_end_does_little_interpreter_work_per_window():
         sys.setprofile(None)
     calls = sum(event in ("call", "c_call") for event in events) / len(windows)
     assert calls <= 64, f"{calls:.1f} interpreter-level calls per window"
+
+
+def _quiet_chirp() -> np.ndarray:
+    """A log chirp at -60 dBFS over noise at -120 dBFS: bands within 80 dB of the window's
+    loudest yet far below their frame's power, where a float32 FFT's rounding shows in the dB."""
+    from scipy.signal import chirp
+
+    t = np.arange(160000) / 32000
+    noise = np.random.default_rng(0).standard_normal(t.size)
+    return (1e-3 * chirp(t, 16, 5.0, 8000, method="logarithmic") + 1e-6 * noise)[None].astype(
+        np.float32
+    )
+
+
+def test_frames_far_below_their_power_are_computed_in_float64_as_librosa_does(monkeypatch):
+    import birdinfer.frontend.logmel as logmel
+
+    librosa = pytest.importorskip("librosa")
+    window = _quiet_chirp()
+    cfg = MelConfig()
+    theirs = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=window[0], sr=32000, n_fft=2048, hop_length=512,
+                                       n_mels=128, fmin=20, fmax=16000, pad_mode="constant"),
+        ref=np.max, top_db=80,
+    )  # fmt: skip
+    exact = np.abs(LogMel(cfg).scaled(window)[0] - theirs).max()
+    monkeypatch.setattr(logmel, "QUIET", 0.0)  # the float32 FFT alone
+    float32_only = np.abs(LogMel(cfg).scaled(window)[0] - theirs).max()
+    assert exact <= 3e-4 < 5e-4 < float32_only

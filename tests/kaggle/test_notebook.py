@@ -134,7 +134,9 @@ def test_the_save_run_scores_a_few_train_soundscapes_and_says_so(tmp_path):
     submission = pd.read_csv(tmp_path / "working" / "submission.csv", dtype={"row_id": str})
     assert submission["row_id"].tolist() == ["soundscape_32000_5", "soundscape_32001_5"]
     train = competition_of(tmp_path) / "train_soundscapes"
-    assert f"save run (empty test_soundscapes/): scores 2 files of {train}" in done.stdout
+    assert (
+        f"when test_soundscapes/ is empty (the save run): scores 2 files of {train}" in done.stdout
+    )
     assert "scored files from " in done.stdout and "birdinfer_fallback" in done.stdout
 
 
