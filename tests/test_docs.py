@@ -53,7 +53,7 @@ LOADER_KEYS = {"extends", "mel.preset"}
 # Flags of the other tools the docs show (pip, pytest, jupytext, Dask's own CLI).
 OTHER_TOOLS_FLAGS = {
     *("--no-index", "--find-links", "--no-deps", "--only-binary", "--update", "--to"),
-    *("--nthreads", "--version"),
+    *("--nthreads", "--resources", "--version"),
 }
 
 
@@ -332,7 +332,9 @@ def _every_flag() -> frozenset[str]:
         flags |= _flags(command)
         for action in _subparsers(command).values():
             flags |= _flags(action)
-    for script in sorted((REPO / "scripts").glob("*.py")):
+    # The benchmarks with a command line (the others are modules they import).
+    benchmarks = [s for s in (REPO / "benchmarks").glob("*.py") if "argparse" in _text(s)]
+    for script in sorted([*(REPO / "scripts").glob("*.py"), *benchmarks]):
         flags |= _script_flags(_rel(script))
     return frozenset(flags | OTHER_TOOLS_FLAGS)
 
