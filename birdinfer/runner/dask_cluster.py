@@ -1,5 +1,5 @@
 """Dask as a file map: a `concurrent.futures` executor on an existing scheduler, or on a
-LocalCluster started here (`executors.open_executor` picks it for `executor.kind: dask`).
+LocalCluster started here (`client.open_executor` picks it for `executor.kind: dask`).
 
 Only this module imports Dask, and only when a run asks for it: `[dask]` is an extra.
 """

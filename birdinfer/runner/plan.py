@@ -16,6 +16,7 @@ honour is refused with a ConfigError, never dropped.
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any
 from birdinfer.config import Config
 from birdinfer.errors import ConfigError
 from birdinfer.scorer.threads import EngineThreads, available_cores
+
+log = logging.getLogger(__name__)
 
 # What runs the files: this process's streaming engine ("engine"), or tasks of a few files fed
 # to one engine per process: on a pool of task threads here ("tasks"), on worker processes
@@ -121,6 +124,11 @@ def resolve_plan(
         kind, why = choose_kind(
             settings.kind, cores, files, settings.files_per_task, config.budget.enabled
         )
+        if settings.kind == "auto" and kind == "engine" and settings.workers is not None:
+            # Not refused: a config written for the process path still runs a small folder;
+            # but the run says so, here and in its report's plan.
+            why += f"; executor.workers ({settings.workers}) unused: no task threads or processes"
+            log.warning("executor.workers is unused: auto chose the engine (%s)", why)
     refuse_unhonoured(config, kind)
     workers, threads = inference.workers, inference.threads
     common: dict[str, Any] = {

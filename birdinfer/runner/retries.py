@@ -21,7 +21,7 @@ from birdinfer.results import FileFailure, FileResult
 from birdinfer.runner.journal import Journal
 from birdinfer.runner.process_pool import WorkerPool
 
-# An executors.FileTask (a frozen dataclass with `files` and `stems`): imported there, not here.
+# A worker.FileTask (a frozen dataclass with `files` and `stems`): imported there, not here.
 FileTask = Any
 
 log = logging.getLogger(__name__)

@@ -117,6 +117,15 @@ def test_a_flag_the_path_cannot_honour_is_refused(
     assert not out.exists()
 
 
+def test_executor_workers_unused_under_auto_is_said_not_silent(tmp_path, caplog):
+    config = make_config(tmp_path, "m.onnx", tmp_path / "s.csv", executor={"workers": 3})
+    plan = resolve_plan(config, files=4, cores=2)
+    assert plan.kind == "engine" and "executor.workers (3) unused" in plan.why
+    assert "executor.workers is unused" in caplog.text
+    quiet = resolve_plan(make_config(tmp_path, "m.onnx", tmp_path / "s.csv"), files=4, cores=2)
+    assert "unused" not in quiet.why
+
+
 def test_each_kind_names_what_runs_and_the_report_prints_the_plan(
     soundscape_dir, tiny_onnx, tmp_path
 ):
