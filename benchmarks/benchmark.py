@@ -28,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birdinfer.atomic import write_json_atomic
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.budget.measure import (
     Measurement,
     best_of,

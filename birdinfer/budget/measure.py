@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, load_config
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import AudioError

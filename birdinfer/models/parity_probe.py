@@ -50,7 +50,7 @@ def probe_audio(samples: int, sample_rate: int, batch: int, seed: int = 0) -> np
 def read_probe_audio(path: Path, card: ModelCard, batch: int) -> np.ndarray:
     """(batch, samples) windows of the user's recording at the card's rate and window length
     (the first windows; repeated if the file holds fewer)."""
-    from birdinfer.audio.decode import decode_windows
+    from birdinfer.audio import decode_windows
     from birdinfer.config import AudioConfig
     from birdinfer.errors import AudioError
 

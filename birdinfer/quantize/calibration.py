@@ -19,9 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.audio.decode import WindowReader, probe
-from birdinfer.audio.inputs import list_audio_files
-from birdinfer.audio.rows import count_windows, row_ids, window_end_label
+from birdinfer.audio import (
+    WindowReader,
+    count_windows,
+    list_audio_files,
+    probe,
+    row_ids,
+    window_end_label,
+)
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
 from birdinfer.frontend.logmel import LogMel

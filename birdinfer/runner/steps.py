@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
-from birdinfer.audio.inputs import list_inputs
+from birdinfer.audio import list_inputs
 from birdinfer.config import Config
 from birdinfer.errors import display_path
 from birdinfer.models.files import model_files, resolve_model_path

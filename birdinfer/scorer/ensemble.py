@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from birdinfer.audio.cuts import Cut, Span, peak_normalize
+from birdinfer.audio import Cut, Span, peak_normalize
 from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend.logmel import LogMel

@@ -37,7 +37,7 @@ def test_saved_features_that_match_pass(real_windows):
 
 def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio, tmp_path, capsys):
     config = from_dict({"mel": {"preset": "librosa"}})
-    from birdinfer.audio.decode import decode_windows
+    from birdinfer.audio import decode_windows
     from birdinfer.config import AudioConfig
 
     windows = decode_windows(shared_audio / "1min.wav", AudioConfig())[:2]

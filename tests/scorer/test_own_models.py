@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 
 import birdinfer
-from birdinfer.audio.decode import WindowReader
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio import WindowReader, row_ids
 from birdinfer.cli import main
 from birdinfer.config import AudioConfig, from_dict
 from birdinfer.demo.synth import write_soundscapes
