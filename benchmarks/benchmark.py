@@ -43,7 +43,7 @@ from birdinfer.budget.measure import (
     synthetic_folder,
 )
 from birdinfer.config import AudioConfig, Config, from_dict
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.scorer.threads import available_cores
 

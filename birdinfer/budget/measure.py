@@ -23,7 +23,7 @@ from birdinfer.audio import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, load_config
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import AudioError
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.runner.steps import run
 from birdinfer.scorer.ensemble import Ensemble

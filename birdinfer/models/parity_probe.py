@@ -73,7 +73,7 @@ def probe_features(card: ModelCard, batch: int, audio: Path | None = None) -> np
         windows = probe_audio(samples, card.sample_rate, batch)
     if card.waveform:
         return windows.reshape(batch, *card.input_shape)
-    from birdinfer.frontend.logmel import LogMel
+    from birdinfer.frontend import LogMel
 
     features = LogMel(card.mel, card.image)(windows)
     if tuple(features.shape[1:]) != tuple(card.input_shape):

@@ -29,7 +29,7 @@ from birdinfer.audio import (
 )
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.card import ModelCard
 from birdinfer.quantize.variants import QuantizeError
 

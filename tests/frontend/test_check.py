@@ -7,8 +7,7 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.config import from_dict
-from birdinfer.frontend.check import compare_with_array, compare_with_library
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel, compare_with_array, compare_with_library
 
 
 def test_a_preset_checked_against_its_library_passes_every_stage(real_windows):

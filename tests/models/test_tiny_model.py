@@ -5,7 +5,7 @@ import numpy as np
 import soundfile as sf
 
 from birdinfer.demo.synth import write_soundscapes
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models import open_backend
 from tests.helpers import TEST_MEL, TINY_MODEL
 from tests.make_tiny_model import tiny_model_bytes

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from birdinfer.audio import decode_windows
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
 from birdinfer.quantize.calibration import (

@@ -25,7 +25,7 @@ import birdinfer
 from birdinfer.audio import WindowReader, row_ids
 from birdinfer.config import AudioConfig, MelConfig, from_dict
 from birdinfer.demo.synth import write_soundscapes
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.output.windows_table import read_windows_table
 from birdinfer.scorer.postprocess import covered_mean
 from birdinfer.scoring.evaluate import validate_submission
