@@ -15,7 +15,7 @@ card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw a
 import birdinfer.demo.builtin  # noqa: F401  (registers builtin:demo, the default config's model)
 from birdinfer.config import Config, load_config, renamed_name
 from birdinfer.errors import BirdinferError, ConfigError
-from birdinfer.output.windows_table import windows_frame, write_windows
+from birdinfer.output import windows_frame, write_windows
 from birdinfer.runner import RunResult, run
 from birdinfer.scorer import Ensemble, predict_frame
 from birdinfer.version import __version__

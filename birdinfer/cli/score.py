@@ -37,7 +37,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from birdinfer.output.submission import read_class_columns
+    from birdinfer.output import read_class_columns
     from birdinfer.scoring.evaluate import (
         read_table,
         score_submission,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.models.card import ModelCard
-from birdinfer.output.submission import ROW_ID, column_order
+from birdinfer.output import ROW_ID, column_order
 from birdinfer.quantize.calibration import WindowSet, read_all_windows
 from birdinfer.quantize.variants import QuantizeError
 from birdinfer.scorer.postprocess import activate

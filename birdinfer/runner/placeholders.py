@@ -25,7 +25,7 @@ import numpy as np
 from birdinfer.audio import count_windows, probe, row_ids
 from birdinfer.config import AudioConfig, Config
 from birdinfer.errors import AudioError
-from birdinfer.output.submission import read_row_ids
+from birdinfer.output import read_row_ids
 from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from birdinfer.errors import ModelError, first_line
 from birdinfer.frontend import LogMel, SharedFrontEnd
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import contradictions
-from birdinfer.output.submission import read_class_columns
+from birdinfer.output import read_class_columns
 from birdinfer.scorer.members import (
     FeatureKey,
     FrontendKey,

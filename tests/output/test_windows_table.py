@@ -12,7 +12,7 @@ from birdinfer.cli import main
 from birdinfer.config import from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.errors import ConfigError
-from birdinfer.output.windows_table import read_windows_table, write_run_windows
+from birdinfer.output import read_windows_table, write_run_windows
 from birdinfer.results import FileResult
 from birdinfer.runner import run
 from birdinfer.scorer import Ensemble

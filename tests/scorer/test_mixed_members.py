@@ -26,7 +26,7 @@ from birdinfer.audio import WindowReader, row_ids
 from birdinfer.config import AudioConfig, MelConfig, from_dict
 from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend import LogMel
-from birdinfer.output.windows_table import read_windows_table
+from birdinfer.output import read_windows_table
 from birdinfer.scorer.postprocess import covered_mean
 from birdinfer.scoring.evaluate import validate_submission
 from tests.helpers import naive_sliding_rows
