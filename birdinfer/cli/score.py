@@ -38,7 +38,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _score(args: argparse.Namespace) -> int:
     from birdinfer.output import read_class_columns
-    from birdinfer.scoring.evaluate import (
+    from birdinfer.scoring import (
         read_table,
         score_submission,
         validate_solution,

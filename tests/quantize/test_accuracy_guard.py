@@ -26,7 +26,7 @@ from birdinfer.quantize.accuracy_guard import (
 from birdinfer.quantize.calibration import WindowSet
 from birdinfer.quantize.runner import guard_variant, publish
 from birdinfer.runner import run
-from birdinfer.scoring.metrics import macro_roc_auc_arrays
+from birdinfer.scoring import macro_roc_auc_arrays
 from tests.helpers import DEMO_CODES, make_config
 
 needs_demo_model = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built yet")

@@ -28,7 +28,7 @@ from birdinfer.demo.synth import write_soundscapes
 from birdinfer.frontend import LogMel
 from birdinfer.output import read_windows_table
 from birdinfer.scorer.postprocess import covered_mean
-from birdinfer.scoring.evaluate import validate_submission
+from birdinfer.scoring import validate_submission
 from tests.helpers import naive_sliding_rows
 from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, build, max_diff, zoo
 
