@@ -22,7 +22,7 @@ from pathlib import Path
 
 from birdinfer.atomic import write_json_atomic
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.demo import DEMO_SPECIES
 from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize.accuracy_guard import GuardSettings, load_heldout
 from birdinfer.quantize.calibration import (

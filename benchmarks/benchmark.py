@@ -78,7 +78,7 @@ def reference_model(folder: Path) -> Path:
     path = folder / "efficientnet_b0_234.onnx"
     if path.is_file():
         return path
-    from birdinfer.demo.train import DEMO_MEL
+    from birdinfer.demo import DEMO_MEL
     from birdinfer.models.export import build_model, export, make_card
 
     classes = [f"class{i:03d}" for i in range(REFERENCE_CLASSES)]

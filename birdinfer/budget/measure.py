@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from birdinfer.audio import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, load_config
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.errors import AudioError
 from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend

@@ -204,7 +204,7 @@ DEMO_HELDOUT_SEED = 20260
 def demo_soundscapes(root: str | Path, files: int, seed: int) -> tuple[Path, Path]:
     """Seeded 60 s synthetic soundscapes with their labels CSV (competition format), written once
     under `root/<seed>x<files>/` and reused after (the generator is deterministic)."""
-    from birdinfer.demo.synth import write_soundscapes
+    from birdinfer.demo import write_soundscapes
 
     folder = Path(root) / f"{seed}x{files}"
     labels = folder.with_name(f"{folder.name}_labels.csv")

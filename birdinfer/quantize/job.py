@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from birdinfer.config import load_config
-from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.demo import DEMO_SPECIES
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import make_soundscape
+from birdinfer.demo import make_soundscape
 from birdinfer.frontend import LogMel, mel_filterbank
 from birdinfer.frontend.logmel import normalize, power_to_db
 

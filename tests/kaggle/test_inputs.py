@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.kaggle.inputs import KaggleInputError, find_competition, find_model_folders
 from birdinfer.kaggle.notebook import NotebookSettings, notebook_config
 from tests.make_tiny_model import write_tiny_model

@@ -4,7 +4,7 @@ script writes, small, and with logits that spread over several units on real win
 import numpy as np
 import soundfile as sf
 
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.frontend import LogMel
 from birdinfer.models import open_backend
 from tests.helpers import TEST_MEL, TINY_MODEL

@@ -8,8 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import DEMO_MODEL, write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import CARD_KEY, ModelCard

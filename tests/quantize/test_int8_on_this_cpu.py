@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models.backends import open_backend
 from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import probe_of, verify_file
@@ -31,7 +31,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def demo_int8(tmp_path_factory):
     pytest.importorskip("nncf")
-    from birdinfer.demo.synth import write_soundscapes
+    from birdinfer.demo import write_soundscapes
 
     root = tmp_path_factory.mktemp("demo_int8")
     write_soundscapes(root / "cal", 4, seed=30000, seconds=60.0)

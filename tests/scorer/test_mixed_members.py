@@ -24,7 +24,7 @@ import pytest
 import birdinfer
 from birdinfer.audio import WindowReader, row_ids
 from birdinfer.config import AudioConfig, MelConfig, from_dict
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.frontend import LogMel
 from birdinfer.output import read_windows_table
 from birdinfer.scorer.postprocess import covered_mean

@@ -18,7 +18,7 @@ import birdinfer
 from birdinfer.audio import WindowReader, row_ids
 from birdinfer.cli import main
 from birdinfer.config import AudioConfig, from_dict
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.frontend import LogMel
 from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, ZOO, build, max_diff, zoo
