@@ -96,9 +96,7 @@ def variants(fp32: Path, folder: Path, audio_dir: Path) -> dict[str, Path]:
     # The names the quantizer writes (checking other names redid the quantization every run).
     found = {key: output_path(fp32, folder, key) for key in names}
     if not all(p.is_file() for p in found.values()):
-        from birdinfer.quantize.accuracy_guard import load_heldout
-        from birdinfer.quantize.calibration import sample_windows
-        from birdinfer.quantize.runner import QuantizeSettings, quantize
+        from birdinfer.quantize import QuantizeSettings, load_heldout, quantize, sample_windows
 
         card = open_backend(fp32).card
         settings = QuantizeSettings(

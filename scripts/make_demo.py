@@ -20,7 +20,7 @@ from pathlib import Path
 from birdinfer.demo import DEMO_MODEL, TrainSettings, make_demo_model
 from birdinfer.models.card_tool import set_card
 from birdinfer.models.probe import with_probe
-from birdinfer.quantize.probes import self_probe
+from birdinfer.quantize import self_probe
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from birdinfer.models.probe import (
     verify_file,
     with_probe,
 )
-from birdinfer.quantize.probes import self_probe
+from birdinfer.quantize import self_probe
 
 DEMO = DEMO_MODEL
 

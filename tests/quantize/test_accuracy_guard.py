@@ -12,17 +12,9 @@ from birdinfer.demo import DEMO_MODEL, write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.quantize import GuardError, GuardSettings, WindowSet, load_heldout
 from birdinfer.quantize import variants as V
-from birdinfer.quantize.accuracy_guard import (
-    GuardError,
-    GuardSettings,
-    HeldOut,
-    compare,
-    load_heldout,
-    outputs,
-    probabilities,
-)
-from birdinfer.quantize.calibration import WindowSet
+from birdinfer.quantize.accuracy_guard import HeldOut, compare, outputs, probabilities
 from birdinfer.quantize.runner import guard_variant, publish
 from birdinfer.runner import run
 from birdinfer.scoring import macro_roc_auc_arrays
