@@ -10,6 +10,10 @@ birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds
 card = birdinfer.make_card("my_sed", class_names, config.mel, 5.0, outputs=["clipwise:probabilities"])
 birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVINO (needs torch)
 card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw audio in
+
+Beyond these, each subpackage names its public names in its `__init__` (`__all__`), from
+`birdinfer.audio`, `birdinfer.frontend` and `birdinfer.models` up to `birdinfer.scorer`,
+`birdinfer.runner` and the tools (`birdinfer.quantize`, `birdinfer.kaggle`, `birdinfer.demo`).
 """
 
 import birdinfer.demo.builtin  # noqa: F401  (registers builtin:demo, the default config's model)
