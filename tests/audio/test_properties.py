@@ -118,7 +118,7 @@ import io, json, signal, sys, traceback
 from pathlib import Path
 import numpy as np
 import soundfile as sf
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.errors import AudioError
 from birdinfer.config import AudioConfig
 
