@@ -22,16 +22,18 @@ from pathlib import Path
 
 from birdinfer.atomic import write_json_atomic
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import DEMO_SPECIES
-from birdinfer.quantize import report as quantize_report
-from birdinfer.quantize.accuracy_guard import GuardSettings, load_heldout
-from birdinfer.quantize.calibration import (
+from birdinfer.demo import DEMO_SPECIES
+from birdinfer.quantize import (
     DEMO_CALIBRATION_SEED,
     DEMO_HELDOUT_SEED,
+    GuardSettings,
+    QuantizeSettings,
     demo_soundscapes,
+    load_heldout,
+    quantize,
     sample_windows,
 )
-from birdinfer.quantize.runner import QuantizeSettings, quantize
+from birdinfer.quantize import report as quantize_report
 
 ARCHS = ("efficientnet_b0", "tf_efficientnetv2_s", "eca_nfnet_l0", "regnety_008", "convnext_tiny")
 

@@ -35,7 +35,7 @@ def child(args: argparse.Namespace) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from birdinfer.audio.decode import WindowReader
+    from birdinfer.audio import WindowReader
     from birdinfer.config import from_dict
     from birdinfer.scorer.ensemble import Ensemble
     from birdinfer.scorer.streaming import score_files

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from birdinfer.config import from_dict  # noqa: E402
-from birdinfer.frontend.logmel import LogMel  # noqa: E402
+from birdinfer.frontend import LogMel  # noqa: E402
 
 # Same shape as the default 2048/512/128 preset; each row turns one option on.
 OPTIONS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models.backends import open_backend
 from birdinfer.models.export import convert_openvino
 from birdinfer.models.files import read_card

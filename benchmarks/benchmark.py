@@ -28,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birdinfer.atomic import write_json_atomic
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.budget.measure import (
     Measurement,
     best_of,
@@ -43,7 +43,7 @@ from birdinfer.budget.measure import (
     synthetic_folder,
 )
 from birdinfer.config import AudioConfig, Config, from_dict
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.scorer.threads import available_cores
 
@@ -78,7 +78,7 @@ def reference_model(folder: Path) -> Path:
     path = folder / "efficientnet_b0_234.onnx"
     if path.is_file():
         return path
-    from birdinfer.demo.train import DEMO_MEL
+    from birdinfer.demo import DEMO_MEL
     from birdinfer.models.export import build_model, export, make_card
 
     classes = [f"class{i:03d}" for i in range(REFERENCE_CLASSES)]
@@ -96,9 +96,7 @@ def variants(fp32: Path, folder: Path, audio_dir: Path) -> dict[str, Path]:
     # The names the quantizer writes (checking other names redid the quantization every run).
     found = {key: output_path(fp32, folder, key) for key in names}
     if not all(p.is_file() for p in found.values()):
-        from birdinfer.quantize.accuracy_guard import load_heldout
-        from birdinfer.quantize.calibration import sample_windows
-        from birdinfer.quantize.runner import QuantizeSettings, quantize
+        from birdinfer.quantize import QuantizeSettings, load_heldout, quantize, sample_windows
 
         card = open_backend(fp32).card
         settings = QuantizeSettings(

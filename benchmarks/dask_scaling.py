@@ -20,7 +20,7 @@ import numpy as np
 from soak import rss_mb
 
 from birdinfer.atomic import write_atomic, write_json_atomic
-from birdinfer.audio.decode import probe
+from birdinfer.audio import probe
 from birdinfer.budget.measure import synthetic_folder
 from birdinfer.config import ExecutorConfig, from_dict
 from birdinfer.runner.dask_cluster import local_cluster

@@ -10,12 +10,16 @@ birdinfer.predict_frame(ensemble, "soundscape_1.ogg")  # file, start/end seconds
 card = birdinfer.make_card("my_sed", class_names, config.mel, 5.0, outputs=["clipwise:probabilities"])
 birdinfer.export(module, card, "model.onnx")  # your nn.Module -> ONNX + OpenVINO (needs torch)
 card = birdinfer.make_waveform_card("my_wave", class_names, 32000, 5.0)  # raw audio in
+
+Beyond these, each subpackage names its public names in its `__init__` (`__all__`), from
+`birdinfer.audio`, `birdinfer.frontend` and `birdinfer.models` up to `birdinfer.scorer`,
+`birdinfer.runner` and the tools (`birdinfer.quantize`, `birdinfer.kaggle`, `birdinfer.demo`).
 """
 
 import birdinfer.demo.builtin  # noqa: F401  (registers builtin:demo, the default config's model)
 from birdinfer.config import Config, load_config, renamed_name
 from birdinfer.errors import BirdinferError, ConfigError
-from birdinfer.output.windows_table import windows_frame, write_windows
+from birdinfer.output import windows_frame, write_windows
 from birdinfer.runner import RunResult, run
 from birdinfer.scorer import Ensemble, predict_frame
 from birdinfer.version import __version__

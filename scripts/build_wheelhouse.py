@@ -20,7 +20,7 @@ from pathlib import Path
 # needed either way: `pip install -e .` in the clone installs both).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 try:
-    from birdinfer.kaggle.wheelhouse import (
+    from birdinfer.kaggle import (
         KAGGLE_HAS,
         KAGGLE_PLATFORMS,
         KAGGLE_PYTHON,

@@ -17,11 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.demo.train import TrainSettings, make_demo_model
+from birdinfer.demo import DEMO_MODEL, TrainSettings, make_demo_model
 from birdinfer.models.card_tool import set_card
 from birdinfer.models.probe import with_probe
-from birdinfer.quantize.probes import self_probe
+from birdinfer.quantize import self_probe
 
 
 def main(argv: list[str] | None = None) -> int:

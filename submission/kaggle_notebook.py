@@ -96,7 +96,7 @@ if importlib.util.find_spec("birdinfer") is None:
 import logging
 
 import birdinfer
-from birdinfer.kaggle.notebook import NotebookSettings, notebook_config
+from birdinfer.kaggle import NotebookSettings, notebook_config
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 settings = NotebookSettings(
@@ -118,8 +118,8 @@ print(f"time guard: {guard}")
 # Writes submission.csv (atomically) and submission_report.json to WORKING; the time guard
 # keeps the run inside the budget and still writes every row (placeholders, with a warning,
 # for what the deadline leaves).
-from birdinfer.kaggle.notebook import scored_from
-from birdinfer.output.report import summary
+from birdinfer.kaggle import scored_from
+from birdinfer.output import summary
 
 result = birdinfer.run(config, started=STARTED)
 print(scored_from(result))

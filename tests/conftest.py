@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from tests.helpers import SHARED_AUDIO, copy_tiny_model, export_tiny_model
 
 

@@ -171,7 +171,7 @@ def pooled_onnx(
 def mean_level(samples: np.ndarray) -> float:
     """The level `pooled_onnx` compares with `below`, for 5 s windows of `samples`."""
     from birdinfer.config import MelConfig
-    from birdinfer.frontend.logmel import LogMel
+    from birdinfer.frontend import LogMel
 
     windows = samples[: len(samples) // 160000 * 160000].reshape(-1, 160000)
     return float(LogMel(MelConfig(normalization="none", **LEVEL_MEL))(windows).mean())

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.demo import DEMO_SPECIES
 from birdinfer.models.card import CARD_KEY, ModelCard
 from birdinfer.models.export import INPUT_NAME, OUTPUT_NAME, make_card
 

@@ -15,7 +15,7 @@ import birdinfer.cli
 from birdinfer.cli import main
 from birdinfer.cli.common import MOVED_FLAGS, RENAMED_FLAGS
 from birdinfer.cli.main import COMMANDS, build_parser, subcommands
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models.card import CARD_KEY
 from tests.helpers import DEMO_CODES, REPO
 

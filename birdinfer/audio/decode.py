@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 from soundfile import _ffi, _snd
 
-from birdinfer.audio import flac
+import birdinfer.audio.flac as flac
 from birdinfer.audio.mpeg import mpeg_seconds
 from birdinfer.audio.rows import count_windows
 from birdinfer.config import AudioConfig

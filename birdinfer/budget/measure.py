@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.config import AudioConfig, CompetitionConfig, Config, load_config
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.errors import AudioError
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.runner.steps import run
 from birdinfer.scorer.ensemble import Ensemble

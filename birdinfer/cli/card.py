@@ -101,7 +101,7 @@ def _card_probe(path: Path, card, args: argparse.Namespace) -> int:
     """Keep the card's probe while it fits the model's input, else store a new one."""
     from birdinfer.models.card_tool import set_card
     from birdinfer.models.probe import with_probe
-    from birdinfer.quantize.probes import kept_probe, self_probe
+    from birdinfer.quantize import kept_probe, self_probe
 
     kept = None if args.probe_audio or args.probe_tolerance else kept_probe(card, str(path))
     if kept is not None:

@@ -122,7 +122,7 @@ def infer_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _infer(args: argparse.Namespace) -> int:
     from birdinfer.demo import heldout as demo
-    from birdinfer.output.report import summary
+    from birdinfer.output import summary
     from birdinfer.runner.steps import run
 
     config = load_config(args.config, infer_overrides(args))

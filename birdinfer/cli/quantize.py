@@ -18,7 +18,7 @@ def add_command(sub) -> None:
 
 
 def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
-    from birdinfer.quantize.variants import DEFAULT_VARIANTS, QUANTIZED
+    from birdinfer.quantize import DEFAULT_VARIANTS, QUANTIZED
 
     parser.add_argument(
         "--model", default="builtin:demo", help="exported FP32 .onnx (default: the demo model)"
@@ -108,7 +108,7 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from birdinfer.quantize.job import QuantizeJob, run_job
+    from birdinfer.quantize import QuantizeJob, run_job
 
     if args.quiet:
         _quiet_nncf()

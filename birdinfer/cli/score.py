@@ -37,8 +37,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from birdinfer.output.submission import read_class_columns
-    from birdinfer.scoring.evaluate import (
+    from birdinfer.output import read_class_columns
+    from birdinfer.scoring import (
         read_table,
         score_submission,
         validate_solution,

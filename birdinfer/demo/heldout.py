@@ -9,7 +9,7 @@ import pandas as pd
 
 from birdinfer.config import Config
 from birdinfer.results import RunResult
-from birdinfer.scoring.metrics import score_frames
+from birdinfer.scoring import score_frames
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from threadpoolctl import threadpool_limits
 
 from birdinfer.config import AudioConfig, MelConfig
 from birdinfer.demo.synth import DEMO_SPECIES, make_soundscape, window_labels, windows_covering
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.export import ExportResult, build_model, export, make_card
-from birdinfer.scoring.metrics import macro_roc_auc_arrays
+from birdinfer.scoring import macro_roc_auc_arrays
 
 log = logging.getLogger(__name__)
 

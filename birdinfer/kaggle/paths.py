@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from birdinfer.audio.inputs import list_audio_files
+from birdinfer.audio import list_audio_files
 from birdinfer.config import AudioConfig
 from birdinfer.errors import ModelError, first_line
 from birdinfer.models.files import read_card

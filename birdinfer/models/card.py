@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from birdinfer.audio.rows import text_problem
+from birdinfer.audio import text_problem
 from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec, from_dict, to_plain
 from birdinfer.errors import ConfigError, ModelError, display_path
 

@@ -338,8 +338,8 @@ def check_frontend(
 ):
     """birdinfer's model input for the first `windows` windows of `recording` against the
     reference (a library name or a .npy of saved features); returns a CheckResult."""
-    from birdinfer.audio.decode import decode_windows
-    from birdinfer.frontend.check import compare_with_array, compare_with_library
+    from birdinfer.audio import decode_windows
+    from birdinfer.frontend import compare_with_array, compare_with_library
 
     if isinstance(windows, bool) or not isinstance(windows, int) or windows < 1:
         raise ConfigError(f"--window-count {windows}: the windows to compare must be 1 or more")

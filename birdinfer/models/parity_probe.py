@@ -50,7 +50,7 @@ def probe_audio(samples: int, sample_rate: int, batch: int, seed: int = 0) -> np
 def read_probe_audio(path: Path, card: ModelCard, batch: int) -> np.ndarray:
     """(batch, samples) windows of the user's recording at the card's rate and window length
     (the first windows; repeated if the file holds fewer)."""
-    from birdinfer.audio.decode import decode_windows
+    from birdinfer.audio import decode_windows
     from birdinfer.config import AudioConfig
     from birdinfer.errors import AudioError
 
@@ -73,7 +73,7 @@ def probe_features(card: ModelCard, batch: int, audio: Path | None = None) -> np
         windows = probe_audio(samples, card.sample_rate, batch)
     if card.waveform:
         return windows.reshape(batch, *card.input_shape)
-    from birdinfer.frontend.logmel import LogMel
+    from birdinfer.frontend import LogMel
 
     features = LogMel(card.mel, card.image)(windows)
     if tuple(features.shape[1:]) != tuple(card.input_shape):

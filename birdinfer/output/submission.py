@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from birdinfer.audio.rows import text_problem
+from birdinfer.audio import text_problem
 from birdinfer.errors import SubmissionError, display_path
 from birdinfer.output.atomic import write_csv_atomic
 from birdinfer.results import FileResult

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.models.card import ModelCard
-from birdinfer.output.submission import ROW_ID, column_order
+from birdinfer.output import ROW_ID, column_order
 from birdinfer.quantize.calibration import WindowSet, read_all_windows
 from birdinfer.quantize.variants import QuantizeError
 from birdinfer.scorer.postprocess import activate
-from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays
+from birdinfer.scoring import macro_roc_auc_arrays, padded_cmap_arrays
 
 METRICS = {"macro_roc_auc": macro_roc_auc_arrays, "padded_cmap": padded_cmap_arrays}
 

@@ -19,12 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.audio.decode import WindowReader, probe
-from birdinfer.audio.inputs import list_audio_files
-from birdinfer.audio.rows import count_windows, row_ids, window_end_label
+from birdinfer.audio import (
+    WindowReader,
+    count_windows,
+    list_audio_files,
+    probe,
+    row_ids,
+    window_end_label,
+)
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.models.card import ModelCard
 from birdinfer.quantize.variants import QuantizeError
 
@@ -199,7 +204,7 @@ DEMO_HELDOUT_SEED = 20260
 def demo_soundscapes(root: str | Path, files: int, seed: int) -> tuple[Path, Path]:
     """Seeded 60 s synthetic soundscapes with their labels CSV (competition format), written once
     under `root/<seed>x<files>/` and reused after (the generator is deterministic)."""
-    from birdinfer.demo.synth import write_soundscapes
+    from birdinfer.demo import write_soundscapes
 
     folder = Path(root) / f"{seed}x{files}"
     labels = folder.with_name(f"{folder.name}_labels.csv")

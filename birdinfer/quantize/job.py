@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import birdinfer.quantize.report as quantize_report
 from birdinfer.config import load_config
-from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.demo import DEMO_SPECIES
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
 from birdinfer.models.files import BUILTIN_PREFIX, resolve_model_path
-from birdinfer.quantize import report as quantize_report
 from birdinfer.quantize.accuracy_guard import GuardSettings, HeldOut, load_heldout
 from birdinfer.quantize.calibration import (
     DEMO_CALIBRATION_SEED,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+import birdinfer.quantize.variants as V
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import ModelCard
@@ -33,7 +34,6 @@ from birdinfer.models.probe import (
     probe_windows,
     with_probe,
 )
-from birdinfer.quantize import variants as V
 from birdinfer.quantize.accuracy_guard import GuardResult, GuardSettings, HeldOut, compare, outputs
 from birdinfer.quantize.calibration import WindowSet
 from birdinfer.quantize.latency import Timing, time_side_by_side

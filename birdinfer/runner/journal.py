@@ -42,7 +42,8 @@ from birdinfer.atomic import write_atomic, write_json_atomic
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
 from birdinfer.models.files import files_sha256, model_files
-from birdinfer.output.paths import journal_path_for, real_path
+from birdinfer.output import journal_path_for
+from birdinfer.output.paths import real_path
 from birdinfer.results import FileIdentity, FileResult
 
 if TYPE_CHECKING:

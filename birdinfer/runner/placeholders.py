@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from birdinfer.audio.decode import probe
-from birdinfer.audio.rows import count_windows, row_ids
+from birdinfer.audio import count_windows, probe, row_ids
 from birdinfer.config import AudioConfig, Config
 from birdinfer.errors import AudioError
-from birdinfer.output.submission import read_row_ids
+from birdinfer.output import read_row_ids
 from birdinfer.results import FileFailure, FileResult
 
 log = logging.getLogger(__name__)

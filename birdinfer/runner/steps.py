@@ -11,20 +11,21 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
-from birdinfer.audio.inputs import list_inputs
+from birdinfer.audio import list_inputs
 from birdinfer.config import Config
 from birdinfer.errors import display_path
 from birdinfer.models.files import model_files, resolve_model_path
-from birdinfer.output.paths import check_outputs
-from birdinfer.output.report import (
+from birdinfer.output import (
     build_report,
-    now_iso,
+    check_outputs,
     placeholder_warning,
     report_path_for,
+    submission_frame,
     write_report,
+    write_run_windows,
+    write_submission,
 )
-from birdinfer.output.submission import submission_frame, write_submission
-from birdinfer.output.windows_table import write_run_windows
+from birdinfer.output.report import now_iso
 from birdinfer.results import FileResult, RunResult
 from birdinfer.runner.client import map_files
 from birdinfer.runner.finish import postprocess_run

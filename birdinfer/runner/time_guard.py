@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from birdinfer.audio.decode import probe
+from birdinfer.audio import probe
 from birdinfer.config import BudgetConfig, Config
 from birdinfer.errors import AudioError
 from birdinfer.results import FileResult

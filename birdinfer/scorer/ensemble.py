@@ -20,14 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from birdinfer.audio.cuts import Cut, Span, peak_normalize
+from birdinfer.audio import Cut, Span, peak_normalize
 from birdinfer.config import Config
 from birdinfer.errors import ModelError, first_line
-from birdinfer.frontend.logmel import LogMel
-from birdinfer.frontend.shared import SharedFrontEnd
+from birdinfer.frontend import LogMel, SharedFrontEnd
 from birdinfer.models.backends import Backend, open_backend
 from birdinfer.models.card import contradictions
-from birdinfer.output.submission import read_class_columns
+from birdinfer.output import read_class_columns
 from birdinfer.scorer.members import (
     FeatureKey,
     FrontendKey,

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from birdinfer.audio import kaiser
-from birdinfer.audio.cuts import Cut
+from birdinfer.audio import Cut, kaiser
 from birdinfer.config import AudioConfig
 from birdinfer.scorer.postprocess import average_views, pool_frames, row_frames
 

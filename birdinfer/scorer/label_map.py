@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.errors import ModelError
-from birdinfer.output.submission import column_order
+from birdinfer.output import column_order
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from birdinfer.audio.cuts import Cut
+from birdinfer.audio import Cut
 from birdinfer.config import Config, ImageConfig, MelConfig, ModelSpec
 from birdinfer.errors import ConfigError, ModelError, first_line
 from birdinfer.models.backends import Backend

@@ -37,10 +37,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from birdinfer.audio.cuts import RowReader
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio import RowReader, row_ids
 from birdinfer.errors import AudioError
-from birdinfer.output.windows_table import windows_frame
+from birdinfer.output import windows_frame
 from birdinfer.results import FileFailure, FileIdentity, FileResult
 from birdinfer.scorer.ensemble import Ensemble, chunks
 from birdinfer.scorer.members import FeatureKey, embedding_column

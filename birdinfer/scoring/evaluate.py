@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.errors import SubmissionError
-from birdinfer.output.submission import ROW_ID
+from birdinfer.output import ROW_ID
 from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays
 
 METRICS = ("macro_roc_auc", "padded_cmap")

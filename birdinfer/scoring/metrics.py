@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from birdinfer.output.submission import ROW_ID
+from birdinfer.output import ROW_ID
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdinfer.audio.cuts import Cut, RowReader
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import Cut, RowReader, WindowReader
 from birdinfer.config import AudioConfig
 from tests.helpers import write_tone
 
@@ -96,7 +95,7 @@ def test_the_last_partial_window_is_padded_at_either_end_or_dropped(tmp_path, la
 
 
 def test_peak_normalize_scales_each_window_and_leaves_silence():
-    from birdinfer.audio.cuts import peak_normalize
+    from birdinfer.audio import peak_normalize
 
     windows = np.array([[0.1, -0.4, 0.2], [0.0, 0.0, 0.0], [2.0, 1.0, -1.0]], np.float32)
     out = peak_normalize(windows)

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdinfer.audio.decode import WindowReader, decode_windows
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio import WindowReader, decode_windows, row_ids
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
 from tests.helpers import write_tone

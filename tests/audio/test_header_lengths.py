@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from birdinfer.audio.decode import WindowReader, decode_windows, probe
+from birdinfer.audio import WindowReader, decode_windows, probe
 from birdinfer.config import AudioConfig
 from birdinfer.errors import AudioError
 from tests.hostile_helpers import flac_bytes, with_total

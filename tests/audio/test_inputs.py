@@ -1,6 +1,6 @@
 """Listing the inputs: audio files in name order, folders walked, everything else set aside."""
 
-from birdinfer.audio.inputs import list_audio_files
+from birdinfer.audio import list_audio_files
 from birdinfer.config import AudioConfig
 
 CFG = AudioConfig()

@@ -80,7 +80,7 @@ def test_a_stream_of_blocks_gives_the_whole_signals_samples(block):
 def test_the_decode_resamples_with_kaiser_fast_when_asked(tmp_path):
     import soundfile as sf
 
-    from birdinfer.audio.decode import decode_windows
+    from birdinfer.audio import decode_windows
     from birdinfer.config import AudioConfig
 
     audio = noise(44100, 6.0)

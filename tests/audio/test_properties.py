@@ -20,8 +20,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from birdinfer.audio.decode import WindowReader
-from birdinfer.audio.rows import count_windows, row_ids
+from birdinfer.audio import WindowReader, count_windows, row_ids
 from birdinfer.config import AudioConfig
 
 BOUNDED = settings(
@@ -119,7 +118,7 @@ import io, json, signal, sys, traceback
 from pathlib import Path
 import numpy as np
 import soundfile as sf
-from birdinfer.audio.decode import WindowReader
+from birdinfer.audio import WindowReader
 from birdinfer.errors import AudioError
 from birdinfer.config import AudioConfig
 

@@ -7,17 +7,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdinfer.demo.synth import (
+from birdinfer.demo import (
     DEMO_SPECIES,
-    SAMPLE_RATE,
-    CallEvent,
     Species,
     make_soundscape,
-    render_call,
     window_labels,
     windows_covering,
     write_soundscapes,
 )
+from birdinfer.demo.synth import SAMPLE_RATE, CallEvent, render_call
 
 CODES = [sp.code for sp in DEMO_SPECIES]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdinfer.demo.synth import make_soundscape
+from birdinfer.demo import make_soundscape
 
 WINDOW = 160000  # 5 s at 32 kHz
 

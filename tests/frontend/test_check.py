@@ -7,8 +7,7 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.config import from_dict
-from birdinfer.frontend.check import compare_with_array, compare_with_library
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel, compare_with_array, compare_with_library
 
 
 def test_a_preset_checked_against_its_library_passes_every_stage(real_windows):
@@ -37,7 +36,7 @@ def test_saved_features_that_match_pass(real_windows):
 
 def test_the_cli_exits_1_and_names_the_stage_when_features_diverge(shared_audio, tmp_path, capsys):
     config = from_dict({"mel": {"preset": "librosa"}})
-    from birdinfer.audio.decode import decode_windows
+    from birdinfer.audio import decode_windows
     from birdinfer.config import AudioConfig
 
     windows = decode_windows(shared_audio / "1min.wav", AudioConfig())[:2]

@@ -3,8 +3,9 @@ import pytest
 import soundfile as sf
 
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import make_soundscape
-from birdinfer.frontend.logmel import LogMel, mel_filterbank, normalize, power_to_db
+from birdinfer.demo import make_soundscape
+from birdinfer.frontend import LogMel, mel_filterbank
+from birdinfer.frontend.logmel import normalize, power_to_db
 
 librosa = pytest.importorskip("librosa")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from birdinfer.config import from_dict
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from birdinfer.frontend.reference import reference_stages
 from birdinfer.presets import PRESETS
 
@@ -69,7 +69,8 @@ def test_preset_matches_its_library_on_synthetic_audio_and_silence(name, synthet
 
 def test_torchaudio_filterbank_arithmetic_matches_melscale_fbanks():
     torchaudio_functional = pytest.importorskip("torchaudio.functional")
-    from birdinfer.frontend.scales import mel_filterbank, torchaudio_filterbank
+    from birdinfer.frontend import mel_filterbank
+    from birdinfer.frontend.scales import torchaudio_filterbank
 
     for args in [
         (2048, 256, 16.0, 16386.0, "htk", None),

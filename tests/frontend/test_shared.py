@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from birdinfer.config import ImageConfig, MelConfig, NormStep, PcenConfig
-from birdinfer.frontend.logmel import LogMel
-from birdinfer.frontend.shared import SharedFrontEnd
+from birdinfer.frontend import LogMel, SharedFrontEnd
 
 RATE = 32000
 ROW = 5 * RATE

@@ -11,10 +11,9 @@ import pytest
 
 from birdinfer.config import ImageConfig, MelConfig, NormStep, from_dict
 from birdinfer.errors import ConfigError
+from birdinfer.frontend import LogMel, mel_filterbank
 from birdinfer.frontend.image import compute_deltas, resize_matrix
-from birdinfer.frontend.logmel import LogMel
 from birdinfer.frontend.normalize import apply_steps
-from birdinfer.frontend.scales import mel_filterbank
 
 
 def test_old_single_normalization_strings_still_mean_what_they_meant():

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.synth import write_soundscapes
-from birdinfer.kaggle.inputs import KaggleInputError, find_competition, find_model_folders
-from birdinfer.kaggle.notebook import NotebookSettings, notebook_config
+from birdinfer.demo import write_soundscapes
+from birdinfer.kaggle import KaggleInputError, NotebookSettings, notebook_config
+from birdinfer.kaggle.inputs import find_competition, find_model_folders
 from tests.make_tiny_model import write_tiny_model
 
 LAYOUTS = {

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.demo.synth import DEMO_SPECIES, write_soundscapes
+from birdinfer.demo import DEMO_MODEL, DEMO_SPECIES, write_soundscapes
 from birdinfer.kaggle.wheelhouse import TARGET_FILE, target_mismatch
 from tests.helpers import REPO
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import DEMO_MODEL, write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.kaggle import paths
 from birdinfer.kaggle.paths import choose_variant, fallback_folder, find_models

@@ -12,15 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.kaggle.wheelhouse import (
-    KAGGLE_HAS,
-    WheelhouseSettings,
-    build_wheelhouse,
-    canonical,
-    runtime_requirements,
-    target_mismatch,
-)
+from birdinfer.demo import DEMO_MODEL
+from birdinfer.kaggle import KAGGLE_HAS, WheelhouseSettings, build_wheelhouse
+from birdinfer.kaggle.wheelhouse import canonical, runtime_requirements, target_mismatch
 
 pytestmark = pytest.mark.slow
 RUNTIME = {"numpy", "scipy", "threadpoolctl", "soundfile", "soxr", "onnxruntime", "openvino"}

@@ -4,7 +4,8 @@ import json
 import runpy
 import sys
 
-from birdinfer.kaggle.wheelhouse import KAGGLE_PYTHON, TARGET_FILE, target_mismatch
+from birdinfer.kaggle import KAGGLE_PYTHON
+from birdinfer.kaggle.wheelhouse import TARGET_FILE, target_mismatch
 from tests.helpers import REPO
 
 settings_from = runpy.run_path(str(REPO / "scripts" / "build_wheelhouse.py"))["settings_from"]

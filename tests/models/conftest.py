@@ -2,7 +2,7 @@
 
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models import CARD_KEY
 
 

@@ -64,7 +64,7 @@ def birdnet(tmp_path_factory):
 
 
 def tile_scores(path, recording, overlap, audio=None):
-    from birdinfer.audio.cuts import RowReader
+    from birdinfer.audio import RowReader
     from birdinfer.config import from_dict
     from birdinfer.scorer import Ensemble
 

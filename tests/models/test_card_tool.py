@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.errors import ModelError
 from birdinfer.models import build_card, open_backend, read_card, set_card
 

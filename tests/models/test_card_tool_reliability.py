@@ -16,7 +16,7 @@ import pytest
 
 from birdinfer.cli import main
 from birdinfer.config import MelConfig, from_dict
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.errors import ModelError
 from birdinfer.models import ModelCard, OutputSpec, open_backend, read_card, set_card
 from tests.helpers import REPO

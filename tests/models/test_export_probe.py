@@ -65,7 +65,7 @@ def test_probe_audio_from_the_users_file(tmp_path):
     sf.write(tmp_path / "probe.wav", audio, rate, subtype="FLOAT")
     card = _minmax_card()
     prepared = _prepare(ExpectsMinMaxInput().eval(), card, probe_audio=tmp_path / "probe.wav")
-    from birdinfer.frontend.logmel import LogMel
+    from birdinfer.frontend import LogMel
 
     first = np.zeros(5 * rate, np.float32)
     first[:] = audio[: 5 * rate]

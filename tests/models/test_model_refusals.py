@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.errors import ModelError
 from birdinfer.models import CARD_KEY
 from birdinfer.runner import run

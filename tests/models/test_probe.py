@@ -14,7 +14,7 @@ import openvino as ov
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models import CARD_KEY, open_backend, read_card, set_card, show
 from birdinfer.models.export import convert_openvino
 from birdinfer.models.host import cpu_info
@@ -34,7 +34,7 @@ from birdinfer.models.probe import (
     verify_file,
     with_probe,
 )
-from birdinfer.quantize.probes import self_probe
+from birdinfer.quantize import self_probe
 
 DEMO = DEMO_MODEL
 

@@ -4,8 +4,8 @@ script writes, small, and with logits that spread over several units on real win
 import numpy as np
 import soundfile as sf
 
-from birdinfer.demo.synth import write_soundscapes
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.demo import write_soundscapes
+from birdinfer.frontend import LogMel
 from birdinfer.models import open_backend
 from tests.helpers import TEST_MEL, TINY_MODEL
 from tests.make_tiny_model import tiny_model_bytes

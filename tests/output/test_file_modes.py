@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from birdinfer.output.paths import journal_path_for
+from birdinfer.output import journal_path_for
 from birdinfer.runner import run
 from tests.helpers import make_config, write_tone
 

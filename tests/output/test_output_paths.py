@@ -15,7 +15,7 @@ import pytest
 
 import birdinfer.runner.steps as run_module
 from birdinfer.errors import ConfigError
-from birdinfer.output.paths import check_outputs, journal_path_for
+from birdinfer.output import check_outputs, journal_path_for
 from tests.helpers import make_config, write_tone
 
 NO_MODEL = Path("never-loaded.onnx")  # the checks come first: no model is needed

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from birdinfer.errors import SubmissionError
+from birdinfer.output import build_submission, column_order, read_class_columns
 from birdinfer.output.atomic import write_csv_atomic
-from birdinfer.output.submission import build_submission, column_order, read_class_columns
 
 
 def test_class_codes_that_look_like_integers_stay_strings(tmp_path):

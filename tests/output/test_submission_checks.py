@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from birdinfer.errors import SubmissionError
-from birdinfer.output.submission import build_submission, read_row_ids, write_submission
+from birdinfer.output import build_submission, read_row_ids, write_submission
 
 COLUMNS = ["1139490", "41663", "grekis"]
 

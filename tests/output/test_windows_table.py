@@ -10,9 +10,9 @@ import pytest
 from birdinfer import predict_frame, windows_frame, write_windows
 from birdinfer.cli import main
 from birdinfer.config import from_dict
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.errors import ConfigError
-from birdinfer.output.windows_table import read_windows_table, write_run_windows
+from birdinfer.output import read_windows_table, write_run_windows
 from birdinfer.results import FileResult
 from birdinfer.runner import run
 from birdinfer.scorer import Ensemble

@@ -2,7 +2,7 @@
 
 import pytest
 
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,16 @@ import numpy as np
 import onnx
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import DEMO_MODEL, write_soundscapes
 from birdinfer.errors import ModelError
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import CARD_KEY, ModelCard
+from birdinfer.quantize import GuardError, GuardSettings, WindowSet, load_heldout
 from birdinfer.quantize import variants as V
-from birdinfer.quantize.accuracy_guard import (
-    GuardError,
-    GuardSettings,
-    HeldOut,
-    compare,
-    load_heldout,
-    outputs,
-    probabilities,
-)
-from birdinfer.quantize.calibration import WindowSet
+from birdinfer.quantize.accuracy_guard import HeldOut, compare, outputs, probabilities
 from birdinfer.quantize.runner import guard_variant, publish
 from birdinfer.runner import run
-from birdinfer.scoring.metrics import macro_roc_auc_arrays
+from birdinfer.scoring import macro_roc_auc_arrays
 from tests.helpers import DEMO_CODES, make_config
 
 needs_demo_model = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="demo model not built yet")

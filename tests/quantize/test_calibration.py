@@ -3,16 +3,12 @@
 import numpy as np
 import pytest
 
-from birdinfer.audio.decode import decode_windows
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.audio import decode_windows
+from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
-from birdinfer.quantize.calibration import (
-    CalibrationError,
-    audio_config_for,
-    plan_picks,
-    sample_windows,
-)
+from birdinfer.quantize import CalibrationError, sample_windows
+from birdinfer.quantize.calibration import audio_config_for, plan_picks
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,21 @@ import json
 
 import pytest
 
-from birdinfer.demo.builtin import DEMO_MODEL
+from birdinfer.demo import DEMO_MODEL
 from birdinfer.models.backends import open_backend
 from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import probe_of, verify_file
+from birdinfer.quantize import (
+    GuardSettings,
+    QuantizeSettings,
+    load_heldout,
+    quantize,
+    sample_windows,
+)
 from birdinfer.quantize import report as quantize_report
-from birdinfer.quantize.accuracy_guard import GuardSettings, load_heldout, outputs, probabilities
+from birdinfer.quantize.accuracy_guard import outputs, probabilities
 from birdinfer.quantize.accuracy_guard import score as metric
-from birdinfer.quantize.calibration import sample_windows
-from birdinfer.quantize.runner import QuantizeSettings, file_size, quantize
+from birdinfer.quantize.runner import file_size
 
 DEMO = DEMO_MODEL
 pytestmark = [
@@ -31,7 +37,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def demo_int8(tmp_path_factory):
     pytest.importorskip("nncf")
-    from birdinfer.demo.synth import write_soundscapes
+    from birdinfer.demo import write_soundscapes
 
     root = tmp_path_factory.mktemp("demo_int8")
     write_soundscapes(root / "cal", 4, seed=30000, seconds=60.0)

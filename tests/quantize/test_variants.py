@@ -18,17 +18,17 @@ from birdinfer.errors import ModelError
 from birdinfer.models import files_sha256
 from birdinfer.models.backends import open_backend
 from birdinfer.models.card import ModelCard
-from birdinfer.quantize import report as quantize_report
-from birdinfer.quantize import variants as V
-from birdinfer.quantize.accuracy_guard import (
+from birdinfer.quantize import (
     GuardSettings,
+    QuantizeSettings,
     load_heldout,
-)
-from birdinfer.quantize.calibration import (
+    quantize,
     sample_windows,
 )
+from birdinfer.quantize import report as quantize_report
+from birdinfer.quantize import variants as V
 from birdinfer.quantize.headscope import onnx_head_nodes, openvino_head_nodes
-from birdinfer.quantize.runner import QuantizeSettings, file_size, quantize
+from birdinfer.quantize.runner import file_size
 from birdinfer.runner import run
 from tests.helpers import DEMO_CODES, export_tiny_model, make_config
 

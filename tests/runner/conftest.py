@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ before the deadline are not scored after it, and a spent budget reads as one, no
 import json
 
 from birdinfer.config import BudgetConfig
-from birdinfer.output.report import summary
+from birdinfer.output import summary
 from birdinfer.runner import run
 from birdinfer.scorer import Ensemble
 from tests.helpers import make_config

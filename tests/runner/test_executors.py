@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from birdinfer.errors import ConfigError
-from birdinfer.output.paths import journal_path_for
+from birdinfer.output import journal_path_for
 from birdinfer.runner import client as executors
 from birdinfer.runner import dask_cluster, run, worker
 from birdinfer.scorer import available_cores

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from birdinfer.output.report import summary
+from birdinfer.output import summary
 from tests.helpers import DEMO_CODES, write_tone
 from tests.hostile_helpers import (
     assert_good_rows_intact,

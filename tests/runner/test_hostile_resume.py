@@ -13,7 +13,7 @@ import pytest
 
 import birdinfer.scorer.streaming as engine
 from birdinfer.errors import JournalError
-from birdinfer.output.paths import journal_path_for
+from birdinfer.output import journal_path_for
 from birdinfer.runner import Journal
 from birdinfer.runner import worker as executors
 from tests.helpers import write_tone

@@ -15,7 +15,7 @@ import yaml
 from birdinfer.audio import decode as audio
 from birdinfer.config import to_dict
 from birdinfer.errors import JournalError
-from birdinfer.output.paths import journal_path_for
+from birdinfer.output import journal_path_for
 from birdinfer.runner import run
 from tests.helpers import REPO, make_config, write_tone
 
@@ -235,7 +235,7 @@ def test_a_parquet_entry_is_the_files_rows_of_the_per_window_table(tmp_path):
     and values, then each member's, then the embeddings."""
     pandas = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    from birdinfer.output.windows_table import windows_frame
+    from birdinfer.output import windows_frame
     from birdinfer.results import FileResult
     from birdinfer.runner import Journal
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from birdinfer.output.submission import submission_frame
+from birdinfer.output import submission_frame
 from birdinfer.runner import run
 from birdinfer.scorer import Ensemble, StreamingEngine, score_file, stage_timer
 from tests.helpers import DEMO_CODES, corrupted_audio, make_config, scores_of, write_tone

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from birdinfer.config import MelConfig
-from birdinfer.demo.synth import DEMO_SPECIES
+from birdinfer.demo import DEMO_SPECIES
 
 ZOO = Path(__file__).resolve().parents[1] / "models" / "byom_zoo.py"
 MEL = MelConfig(n_fft=1024, hop_length=320, n_mels=64, fmin=20, fmax=16000)

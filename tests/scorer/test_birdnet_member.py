@@ -16,7 +16,7 @@ pytest.importorskip("pyarrow")
 from birdinfer.config import from_dict  # noqa: E402
 from birdinfer.models.card_tool import build_card, set_card  # noqa: E402
 from birdinfer.runner.steps import run  # noqa: E402
-from birdinfer.scoring.evaluate import validate_submission  # noqa: E402
+from birdinfer.scoring import validate_submission  # noqa: E402
 from tests.helpers import DEMO_CODES, tiny_model  # noqa: E402
 from tests.tflite_helpers import tiny_tflite  # noqa: E402
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from birdinfer.audio.cuts import Cut
+from birdinfer.audio import Cut
 from birdinfer.config import AudioConfig, from_dict
 from birdinfer.errors import ModelError
 from birdinfer.runner import run

@@ -22,14 +22,13 @@ import pandas as pd
 import pytest
 
 import birdinfer
-from birdinfer.audio.decode import WindowReader
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio import WindowReader, row_ids
 from birdinfer.config import AudioConfig, MelConfig, from_dict
-from birdinfer.demo.synth import write_soundscapes
-from birdinfer.frontend.logmel import LogMel
-from birdinfer.output.windows_table import read_windows_table
+from birdinfer.demo import write_soundscapes
+from birdinfer.frontend import LogMel
+from birdinfer.output import read_windows_table
 from birdinfer.scorer.postprocess import covered_mean
-from birdinfer.scoring.evaluate import validate_submission
+from birdinfer.scoring import validate_submission
 from tests.helpers import naive_sliding_rows
 from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, build, max_diff, zoo
 

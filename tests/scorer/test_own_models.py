@@ -15,13 +15,12 @@ import pandas as pd
 import pytest
 
 import birdinfer
-from birdinfer.audio.decode import WindowReader
-from birdinfer.audio.rows import row_ids
+from birdinfer.audio import WindowReader, row_ids
 from birdinfer.cli import main
 from birdinfer.config import AudioConfig, from_dict
-from birdinfer.demo.synth import write_soundscapes
+from birdinfer.demo import write_soundscapes
 from birdinfer.errors import ModelError
-from birdinfer.frontend.logmel import LogMel
+from birdinfer.frontend import LogMel
 from tests.scorer.byom_helpers import CODES, MEL, TOLERANCE, ZOO, build, max_diff, zoo
 
 torch = pytest.importorskip("torch")

@@ -17,8 +17,8 @@ from birdinfer.models.card_tool import read_card, set_card
 from birdinfer.models.export import convert_openvino
 from birdinfer.models.host import cpu_info
 from birdinfer.models.probe import with_probe
-from birdinfer.output.report import report_path_for
-from birdinfer.quantize.probes import self_probe
+from birdinfer.output import report_path_for
+from birdinfer.quantize import self_probe
 from birdinfer.runner import run
 from tests.helpers import make_config, scores_of
 

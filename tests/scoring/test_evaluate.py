@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from birdinfer.cli import main
-from birdinfer.scoring.evaluate import read_table, validate_solution, validate_submission
+from birdinfer.scoring import read_table, validate_solution, validate_submission
 
 CODES = ["asbfly", "1139490", "41663", "zitcis1"]  # numeric-looking codes must stay strings
 IDS = [f"soundscape_{f}_{e}" for f in (1, 2) for e in (5, 10, 15)]

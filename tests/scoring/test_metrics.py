@@ -4,8 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdinfer.scoring.evaluate import score_submission
-from birdinfer.scoring.metrics import macro_roc_auc_arrays, padded_cmap_arrays, score_frames
+from birdinfer.scoring import (
+    macro_roc_auc_arrays,
+    padded_cmap_arrays,
+    score_frames,
+    score_submission,
+)
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
