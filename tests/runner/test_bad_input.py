@@ -21,9 +21,8 @@ import birdinfer.audio.decode as audio
 import birdinfer.scorer.streaming as engine
 from birdinfer.runner import run
 from tests.helpers import corrupted_audio, make_config, write_tone
-from tests.hostile_helpers import time_limit
+from tests.hostile_helpers import TIGHT, assert_good_rows_intact, time_limit
 
-TIGHT = 1e-6
 GOOD = {"good_a.wav": (7.0, 1000.0), "good_b.flac": (3.0, 3000.0)}  # 2 rows and 1 row
 
 
@@ -53,15 +52,6 @@ def run_folder(folder: Path, model: Path, out: Path):
     inference = {"batch_size": 1, "workers": 1, "threads": 1}
     with time_limit(60):
         return run(make_config(folder, model, out / "submission.csv", inference=inference))
-
-
-def assert_good_rows_intact(result, reference) -> None:
-    frame = result.submission.set_index("row_id")
-    expected = reference.submission.set_index("row_id")
-    assert [r for r in frame.index if r in expected.index] == list(expected.index)
-    np.testing.assert_allclose(
-        frame.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=0, atol=TIGHT
-    )
 
 
 def assert_skipped(result, reference, path: Path, reason: str) -> None:
