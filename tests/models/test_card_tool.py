@@ -85,6 +85,7 @@ def test_card_set_without_classes_on_a_bare_file_asks_for_them(bare_model):
         build_card(bare_model, config="default")
 
 
+@pytest.mark.slow  # over 5 s on the slower hosts
 def test_card_set_on_an_openvino_ir_writes_both_files_and_the_model_runs(tmp_path, classes_file):
     ov = pytest.importorskip("openvino")
     bare = tmp_path / "bare.xml"

@@ -116,7 +116,9 @@ class ClassesFirstFrames(torch.nn.Module):
 
 def test_every_output_must_have_a_class_axis_unless_chosen(tmp_path):
     model = LogitsAndEmbedding()
-    with pytest.raises(ExportError, match=r"output 'output_1' has shape \(2, \d+\).*--graph-output"):
+    with pytest.raises(
+        ExportError, match=r"output 'output_1' has shape \(2, \d+\).*--graph-output"
+    ):
         export(model, card(), tmp_path / "m.onnx", openvino=False)
     result = export(model, card(outputs=["0"]), tmp_path / "m.onnx", openvino=False)
     assert result.card.outputs == (OutputSpec("output_0", "logits", "clipwise"),)

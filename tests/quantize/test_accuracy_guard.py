@@ -78,6 +78,7 @@ def broken_variant(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # over 5 s on the slower hosts
 @needs_demo_model
 def test_guard_rejects_a_broken_variant_and_says_by_how_much(demo_heldout, broken_variant):
     result = guard_variant(DEMO_MODEL, broken_variant, demo_heldout)

@@ -55,6 +55,7 @@ def frames(truth, scores, rng):
     return solution, submission
 
 
+@pytest.mark.slow  # over 5 s on the slower hosts
 @pytest.mark.parametrize("ties", [False, True])
 def test_macro_roc_auc_matches_scikit_learn_on_random_data(ties):
     rng = np.random.default_rng(5 + ties)
