@@ -11,7 +11,7 @@ import pandas as pd
 
 from birdinfer.audio import text_problem
 from birdinfer.errors import SubmissionError, display_path
-from birdinfer.output.atomic import write_csv_atomic
+from birdinfer.output.csv_table import write_csv_atomic
 from birdinfer.results import FileResult
 
 ROW_ID = "row_id"

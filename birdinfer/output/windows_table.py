@@ -17,7 +17,7 @@ import pandas as pd
 
 from birdinfer.atomic import write_atomic
 from birdinfer.errors import SubmissionError
-from birdinfer.output.atomic import write_csv_atomic
+from birdinfer.output.csv_table import write_csv_atomic
 from birdinfer.output.submission import ROW_ID
 
 if TYPE_CHECKING:

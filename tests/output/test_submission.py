@@ -4,7 +4,7 @@ import pytest
 
 from birdinfer.errors import SubmissionError
 from birdinfer.output import build_submission, column_order, read_class_columns
-from birdinfer.output.atomic import write_csv_atomic
+from birdinfer.output.csv_table import write_csv_atomic
 
 
 def test_class_codes_that_look_like_integers_stay_strings(tmp_path):

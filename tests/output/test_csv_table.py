@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from birdinfer.output.atomic import FLOAT_FORMAT, _is_plain_submission, write_csv_atomic
+from birdinfer.output.csv_table import FLOAT_FORMAT, _is_plain_submission, write_csv_atomic
 
 
 def _frame(row_ids, columns, seed=0) -> pd.DataFrame:
