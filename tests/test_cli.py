@@ -247,3 +247,18 @@ def test_the_cli_package_offers_main_and_the_console_script_finds_it():
     )
     assert done.returncode == 0, done.stderr
     assert "{" + ",".join(COMMANDS) + "}" in done.stdout
+
+
+def test_an_old_spelling_prints_one_warning_line_not_python_source_coordinates():
+    done = subprocess.run(
+        [sys.executable, "-m", "birdinfer", "export", "--output", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first = done.stderr.splitlines()[0]
+    assert first == (
+        "warning: --output is deprecated: use --graph-output "
+        "(the old spelling goes in birdinfer 0.2.0)"
+    )
+    assert done.returncode == 2  # export's required flags are missing

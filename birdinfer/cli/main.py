@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -95,8 +96,27 @@ def _stopped_by_signals() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _stopped_by_signals():
+    with _stopped_by_signals(), _deprecations_as_lines():
         return _main(argv)
+
+
+@contextmanager
+def _deprecations_as_lines() -> Iterator[None]:
+    """An old spelling's FutureWarning prints as one "warning:" line, as an error prints one
+    "error:" line: the file and line of the code that noticed it mean nothing to a user of the
+    command. Other warnings keep Python's format."""
+    previous = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):
+        if issubclass(category, FutureWarning):
+            return f"warning: {message}\n"
+        return previous(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
 
 
 def _main(argv: list[str] | None) -> int:
