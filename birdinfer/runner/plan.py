@@ -16,6 +16,7 @@ honour is refused with a ConfigError, never dropped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from concurrent.futures import Executor
@@ -152,8 +153,7 @@ def resolve_plan(
             **common,
         )
     if kind == "processes":
-        per_process = -(-cores // settings.workers) if settings.workers else None
-        groups = tuple(tuple(g) for g in process_groups(per_process=per_process))
+        groups = tuple(tuple(g) for g in process_groups(count=settings.workers))
         engines = tuple(EngineThreads.for_cores(len(g), workers, threads) for g in groups)
         return ExecutionPlan(engines=engines, groups=groups, **common)
     if kind == "dask" and not settings.scheduler:
@@ -206,13 +206,23 @@ def refuse_unhonoured(config: Config, kind: str) -> None:
 
 
 def process_groups(
-    cores: list[int] | None = None, per_process: int | None = None
+    cores: list[int] | None = None, per_process: int | None = None, count: int | None = None
 ) -> list[list[int]]:
-    """The cores this process may use, split into groups of `per_process` (default
-    PROCESS_CORES), one worker process each; a short last group joins the one before it."""
+    """The cores this process may use, split into groups, one worker process each: `count`
+    groups as even as the cores allow (at most one per core: executor.workers asked for that
+    many processes), else groups of `per_process` (default PROCESS_CORES), a short last group
+    joining the one before it."""
     if cores is None:
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         cores = cores[: available_cores()] or list(range(available_cores()))
+    if count:
+        if count > len(cores):
+            log.warning(
+                "%d worker processes asked for on %d cores: one per core", count, len(cores)
+            )
+            count = len(cores)
+        bounds = [round(i * len(cores) / count) for i in range(count + 1)]
+        return [cores[a:b] for a, b in itertools.pairwise(bounds)]
     size = max(1, per_process or PROCESS_CORES)
     groups = [cores[i : i + size] for i in range(0, len(cores), size)]
     if len(groups) > 1 and len(groups[-1]) < size:

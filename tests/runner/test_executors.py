@@ -309,6 +309,18 @@ def test_process_groups_split_the_cores_and_fold_a_short_tail():
     assert process_groups([0, 1], 1) == [[0], [1]]
 
 
+def test_executor_workers_gives_that_many_processes_as_even_as_the_cores_allow(caplog):
+    from birdinfer.runner.plan import process_groups
+
+    groups = process_groups(list(range(10)), count=4)
+    assert sum(groups, []) == list(range(10)) and sorted(map(len, groups)) == [2, 2, 3, 3]
+    assert process_groups(list(range(16)), count=4) == [
+        list(range(i, i + 4)) for i in (0, 4, 8, 12)
+    ]
+    assert process_groups([0, 1], count=3) == [[0], [1]]
+    assert "3 worker processes asked for on 2 cores" in caplog.text
+
+
 def test_a_workers_stage_seconds_count_once_however_its_tasks_overlap():
     def outcome(name, start, end):
         return worker.TaskOutcome(
