@@ -173,12 +173,15 @@ def test_a_killed_openvino_conversion_leaves_the_old_ir_and_nothing_beside_it(ti
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     script = tmp_path / "killed.py"
     script.write_text(KILLED_CONVERSION)
+    scratch = tmp_path / "tmp"  # the killed save's private folder stays here, not in /tmp
+    scratch.mkdir()
     done = subprocess.run(
         [sys.executable, str(script), str(tiny_onnx), str(xml)],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)},
         capture_output=True,
         timeout=120,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert any(p.name.startswith("birdinfer-ir-") for p in scratch.iterdir())  # a kill's leftover
