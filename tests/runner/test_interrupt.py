@@ -115,7 +115,14 @@ def test_a_signal_stops_the_run_and_keeps_the_previous_output(
 def test_worker_processes_die_with_a_parent_killed_outright(folder, tiny_onnx, tmp_path):
     """SIGKILL (the OOM killer) runs no handler: the kernel ends the workers (PDEATHSIG)."""
     marker = tmp_path / "scoring"
-    env = child_env(tmp_path / "site", BIRDINFER_TEST_SLOW="0.2", BIRDINFER_TEST_MARKER=str(marker))
+    scratch = tmp_path / "tmp"  # a parent killed outright cannot remove its task folder
+    scratch.mkdir()
+    env = child_env(
+        tmp_path / "site",
+        BIRDINFER_TEST_SLOW="0.2",
+        BIRDINFER_TEST_MARKER=str(marker),
+        TMPDIR=str(scratch),
+    )
     args = ["--input", str(folder), "--model", str(tiny_onnx), "--output", str(tmp_path / "s.csv")]
     args += ["--executor", "processes", "--executor-workers", "2", "--no-progress", "-q"]
     child = subprocess.Popen(
