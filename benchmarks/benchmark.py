@@ -33,7 +33,6 @@ from birdinfer.budget.measure import (
     Measurement,
     best_of,
     configuration_row,
-    cpu_name,
     decode_alone,
     end_to_end,
     ensemble_row,
@@ -45,6 +44,7 @@ from birdinfer.budget.measure import (
 from birdinfer.config import AudioConfig, Config, from_dict
 from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
+from birdinfer.models.host import cpu_summary
 from birdinfer.scorer.threads import available_cores
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def assemble(
         for name, m in measurements.items()
     ]
     return {
-        "machine": {"cores": cores, "cpu": cpu_name(), "kaggle_scale": settings.kaggle_scale},
+        "machine": {"cores": cores, "cpu": cpu_summary(), "kaggle_scale": settings.kaggle_scale},
         "workload": {
             "files": n_files,
             "seconds_per_file": settings.seconds,

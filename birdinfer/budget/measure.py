@@ -25,6 +25,7 @@ from birdinfer.demo import write_soundscapes
 from birdinfer.errors import AudioError
 from birdinfer.frontend import LogMel
 from birdinfer.models.backends import open_backend
+from birdinfer.models.host import cpu_summary
 from birdinfer.runner.steps import run
 from birdinfer.scorer.ensemble import Ensemble
 from birdinfer.scorer.threads import available_cores
@@ -161,16 +162,6 @@ def project(measurement: Measurement, front_ms: float, settings) -> dict[str, An
     return rows
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def budget_config(
     settings: BudgetSettings, audio_dir: Path, models: list[str], out: Path
 ) -> Config:
@@ -219,7 +210,7 @@ def measure_budget(settings: BudgetSettings) -> dict[str, Any]:
         whole = end_to_end(f"all {len(models)} members", config, reps)
         ensemble = ensemble_row(whole, front_ms + sum(m.ms_per_window for m in alone.values()))
     return {
-        "machine": {"cores": cores, "cpu": cpu_name(), "kaggle_scale": settings.kaggle_scale},
+        "machine": {"cores": cores, "cpu": cpu_summary(), "kaggle_scale": settings.kaggle_scale},
         "workload": {
             "files": len(files),
             "seconds_per_file": settings.seconds,

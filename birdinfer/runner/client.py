@@ -42,7 +42,7 @@ from birdinfer.errors import ConfigError, JournalError
 from birdinfer.results import FileFailure, FileResult
 from birdinfer.runner.journal import Journal
 from birdinfer.runner.plan import ExecutionPlan
-from birdinfer.runner.process_pool import WorkerPool
+from birdinfer.runner.process_pool import WorkerPool, process_executor
 from birdinfer.runner.retries import WorkerDeaths
 from birdinfer.runner.worker import (
     FileTask,
@@ -75,9 +75,6 @@ def tasks_stage_seconds(outcomes: list[TaskOutcome]) -> dict[str, float]:
             spent = seconds - first[worker].get(stage, 0.0)
             total[stage] = total.get(stage, 0.0) + spent
     return total
-
-
-# --- the client side ------------------------------------------------------------------------------
 
 
 def map_files(
@@ -247,8 +244,6 @@ def open_executor(config: Config, plan: ExecutionPlan) -> Iterator[Executor]:
             close_worker_engines()  # its threads must not outlive the run
         return
     if plan.kind == "processes":
-        from birdinfer.runner.process_pool import process_executor
-
         groups = [list(g) for g in plan.groups]
         log.info("%d worker processes on cores %s", len(groups), groups)
         with process_executor(groups) as pool:
